@@ -1,0 +1,1 @@
+"""Spillway infrastructure: the local Kafka broker, topic declarations and provisioning."""

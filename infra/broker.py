@@ -1,0 +1,309 @@
+"""A single-node Apache Kafka (KRaft) broker run from Maven Central jars.
+
+Kafka 4.x ships on Maven Central as ``org.apache.kafka:kafka_2.13``; ``infra/kafka/pom.xml``
+names it with a logging backend. ``ensure_jars`` copies the jars into a cache folder once
+(``mvn dependency:copy-dependencies``), ``start`` formats the storage on first use, launches
+``kafka.Kafka`` in its own session and waits until the broker answers a metadata request.
+Everything lives under ``Settings.broker_dir``: ``config/``, ``data/``, ``broker.log``,
+``broker.pid``. Start and stop are idempotent; stop then start keeps topics and data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.settings import Settings
+
+POM = Path(__file__).with_name("kafka") / "pom.xml"
+LOG4J = Path(__file__).with_name("kafka") / "log4j2.properties"
+JARS_DONE = ".complete"
+
+Progress = Callable[[str], None]
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be fetched, started or stopped. Message says why and where."""
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    running: bool
+    pid: int | None
+    answers: bool
+    bootstrap: str
+    log_path: Path
+
+    def describe(self) -> str:
+        if self.running and self.answers:
+            return f"running (pid {self.pid}) on {self.bootstrap}; log {self.log_path}"
+        if self.running:
+            return (
+                f"process {self.pid} alive but {self.bootstrap} not answering; log {self.log_path}"
+            )
+        if self.answers:
+            return f"not started by Spillway, but something answers on {self.bootstrap}"
+        return f"stopped; log {self.log_path}"
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def java_bin() -> str:
+    home = os.environ.get("JAVA_HOME")
+    candidate = Path(home) / "bin" / "java" if home else None
+    found = str(candidate) if candidate and candidate.exists() else shutil.which("java")
+    if not found:
+        raise BrokerError("java not found: install a JDK 17 or newer, or set JAVA_HOME")
+    return found
+
+
+def ensure_jars(settings: Settings, progress: Progress = _noop) -> Path:
+    """Fetch Kafka's jars into the cache folder once; return the folder."""
+    libs = settings.kafka_libs_dir
+    if (libs / JARS_DONE).exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise BrokerError("mvn (Apache Maven) not found: it fetches Kafka from Maven Central")
+    libs.mkdir(parents=True, exist_ok=True)
+    progress(f"fetching Apache Kafka {settings.kafka_version} jars from Maven Central into {libs}")
+    cmd = [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(POM),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={libs}",
+        "-DincludeScope=runtime",
+        f"-Dkafka.version={settings.kafka_version}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-3000:]
+        raise BrokerError(f"Maven could not fetch Kafka {settings.kafka_version}:\n{tail}")
+    jars = list(libs.glob("*.jar"))
+    (libs / JARS_DONE).write_text(f"{len(jars)} jars\n")
+    size_mb = sum(j.stat().st_size for j in jars) / 1e6
+    progress(f"fetched {len(jars)} jars ({size_mb:.1f} MB)")
+    return libs
+
+
+def server_properties(settings: Settings) -> str:
+    port = settings.broker_port
+    data = settings.broker_dir / "data"
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"controller.quorum.voters=1@127.0.0.1:{port + 1}",
+            f"log.dirs={data}",
+            "num.partitions=3",
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            # Dead-letter envelopes carry an oversized frame's bytes in base64.
+            "message.max.bytes=10485760",
+            "replica.fetch.max.bytes=10485760",
+            "",
+        ]
+    )
+
+
+def _paths(settings: Settings) -> tuple[Path, Path, Path, Path]:
+    root = settings.broker_dir
+    return (
+        root / "config" / "server.properties",
+        root / "data",
+        root / "broker.log",
+        root / "broker.pid",
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still "exists"; treat it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def _read_pid(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """True when the first bootstrap server accepts TCP and answers a metadata request."""
+    from confluent_kafka.admin import AdminClient
+
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+            pass
+    except OSError:
+        return False
+    try:
+        meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout_s)
+    except Exception:  # noqa: BLE001 - any client error means "not ready yet"
+        return False
+    return bool(meta.brokers)
+
+
+def status(settings: Settings) -> BrokerStatus:
+    _, _, log, pid_file = _paths(settings)
+    pid = _read_pid(pid_file)
+    bootstrap = f"127.0.0.1:{settings.broker_port}"
+    return BrokerStatus(pid is not None, pid, answers(bootstrap), bootstrap, log)
+
+
+def _log_tail(log: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log written)"
+
+
+def _format_storage(settings: Settings, libs: Path, props: Path, progress: Progress) -> None:
+    progress("formatting KRaft storage (first start)")
+    cmd = [
+        java_bin(),
+        "-cp",
+        f"{libs}/*",
+        f"-Dlog4j2.configurationFile={LOG4J}",
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        _cluster_id(),
+        "-c",
+        str(props),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BrokerError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
+
+
+def _cluster_id() -> str:
+    # Kafka cluster ids are 16 random bytes, URL-safe base64 without padding.
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def start(settings: Settings, timeout_s: float = 90.0, progress: Progress = _noop) -> BrokerStatus:
+    """Start the broker if it is not running; wait until it answers. Idempotent."""
+    current = status(settings)
+    if current.running and current.answers:
+        progress(f"broker already running: {current.describe()}")
+        return current
+    if current.answers and not current.running:
+        raise BrokerError(
+            f"port {settings.broker_port} already has a Kafka broker Spillway did not start; "
+            "use it with KAFKA_BOOTSTRAP_SERVERS or pick SPILLWAY_BROKER_PORT"
+        )
+    props, data, log, pid_file = _paths(settings)
+    libs = ensure_jars(settings, progress)
+    props.parent.mkdir(parents=True, exist_ok=True)
+    props.write_text(server_properties(settings))
+    if not (data / "meta.properties").exists():
+        _format_storage(settings, libs, props, progress)
+    if current.running and current.pid:  # alive but deaf: a previous start hung
+        stop(settings, progress=progress)
+    progress(f"starting Kafka on 127.0.0.1:{settings.broker_port} (log {log})")
+    env = dict(os.environ, KAFKA_HEAP_OPTS=f"-Xmx{settings.broker_heap_mb}m")
+    cmd = [
+        java_bin(),
+        f"-Xmx{settings.broker_heap_mb}m",
+        "-Xms256m",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={LOG4J}",
+        "-cp",
+        f"{libs}/*",
+        "kafka.Kafka",
+        str(props),
+    ]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + timeout_s
+    bootstrap = f"127.0.0.1:{settings.broker_port}"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pid_file.unlink(missing_ok=True)
+            raise BrokerError(
+                f"Kafka exited with code {proc.returncode} while starting; log: {log}\n"
+                + _log_tail(log)
+            )
+        if answers(bootstrap, timeout_s=1.0):
+            progress(f"broker ready on {bootstrap} (pid {proc.pid})")
+            return status(settings)
+        time.sleep(0.5)
+    raise BrokerError(
+        f"Kafka did not answer on {bootstrap} within {timeout_s:.0f} s; log: {log}\n"
+        + _log_tail(log)
+    )
+
+
+def stop(settings: Settings, timeout_s: float = 60.0, progress: Progress = _noop) -> bool:
+    """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout_s``). Idempotent."""
+    _, _, _, pid_file = _paths(settings)
+    pid = _read_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        progress("broker not running")
+        return False
+    progress(f"stopping broker (pid {pid})")
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _pid_alive(pid):
+        _reap(pid)
+        time.sleep(0.2)
+    if _pid_alive(pid):
+        progress(f"broker did not stop in {timeout_s:.0f} s; killing it")
+        os.killpg(pid, signal.SIGKILL)
+        _reap(pid)
+    pid_file.unlink(missing_ok=True)
+    progress("broker stopped")
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

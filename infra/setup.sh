@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh machine: a venv with Spillway and its dev tools, and the Kafka jars.
+# Needs python3.11 (with venv), Java 17+ and Maven on PATH; everything else is fetched here.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export SPILLWAY_HOME="${SPILLWAY_HOME:-$PWD/.spillway}"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+for tool in java mvn; do
+  command -v "$tool" >/dev/null || { echo "setup: $tool not found (needs Java 17+ and Maven)" >&2; exit 1; }
+done
+if [ ! -x .venv/bin/python ]; then
+  echo "• creating .venv with $($PY --version)" >&2
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.spillway-installed
+want="$(sha256sum pyproject.toml | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "• installing Spillway and its dependencies into .venv (first time: about 2 minutes)" >&2
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  echo "$want" > "$stamp"
+fi
+.venv/bin/spillway broker fetch >/dev/null

@@ -1,0 +1,133 @@
+"""What the real-time agents emit: 1-second site power, surplus and curtailment events,
+miner commands and alerts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from schemas.base import Message
+
+
+class SitePowerPartial(Message, kw_only=True):
+    """Per-partition partial sums for one site-second (internal repartition topic)."""
+
+    site_id: str
+    ts_s: int
+    """Start of the second, UTC seconds."""
+    source_partition: str
+    """``<topic>:<partition>`` that summed these readings; later partials replace earlier."""
+    ai_w: float = 0.0
+    mining_w: float = 0.0
+    mining_reported_w: float = 0.0
+    """Mining power from miners that report wattage; the rest is estimated from the model."""
+    meter_w: dict[str, float] = {}
+    """Power by meter id."""
+    readings: int = 0
+    hashrate_ths: float = 0.0
+    max_reading_ts_s: float = 0.0
+
+
+class SitePower(Message, kw_only=True):
+    """Site power by use for one second."""
+
+    site_id: str
+    ts_s: int
+    ai_w: float
+    mining_w: float
+    overhead_w: float
+    """POI meter - AI - mining when the POI meter reported, else the site's overhead model."""
+    total_w: float
+    poi_meter_w: float | None
+    """Revenue meter's view; None when it did not report this second."""
+    contract_w: float
+    surplus_w: float
+    """contract - AI - overhead; negative is a deficit."""
+    hashrate_ths: float
+    readings: int
+    late_readings: int = 0
+    flags: list[str] = []
+    """e.g. ``poi_meter_missing``, ``gap``, ``restated``."""
+    emitted_s: float
+    """Wall clock when this second was emitted (latency = emitted_s - reading time)."""
+
+
+class SurplusEvent(Message, kw_only=True):
+    """A surplus opening, changing materially, or closing."""
+
+    event_id: str
+    site_id: str
+    kind: Literal["open", "update", "close"]
+    ts_s: float
+    start_s: float
+    end_s: float | None
+    surplus_w: float
+    absorbed_w: float
+    """Part of the surplus that mining used."""
+    unabsorbed_w: float
+    """Part sold back at the real-time price."""
+    energy_wh: float
+    absorbed_wh: float
+    unabsorbed_wh: float
+
+
+CurtailmentReason = Literal["economic", "grid", "4cp", "site_limit"]
+
+
+class CurtailmentEvent(Message, kw_only=True):
+    """One curtailment, from issue to end; overlapping triggers share one event."""
+
+    event_id: str
+    site_id: str
+    kind: Literal["issued", "updated", "achieved", "released", "ended"]
+    reasons: list[CurtailmentReason]
+    reason_details: list[str]
+    issued_at_s: float
+    target_mining_w: float
+    baseline_mining_w: float
+    deadline_s: float
+    achieved_at_s: float | None = None
+    response_time_s: float | None = None
+    deadline_met: bool | None = None
+    curtailed_wh: float = 0.0
+    ended_at_s: float | None = None
+    ts_s: float
+
+
+class MinerCommand(Message, kw_only=True):
+    """A setpoint for a set of miners, in priority order (least efficient first)."""
+
+    command_id: str
+    site_id: str
+    event_id: str | None
+    issued_at_s: float
+    action: Literal["sleep", "wake", "set_power"]
+    miner_ids: list[str]
+    power_limit_w: float | None = None
+    priority: int
+    deadline_s: float
+
+
+class Alert(Message, kw_only=True):
+    """One alert per condition and subject, sent when it fires and when it resolves."""
+
+    alert_id: str
+    """Dedup key: ``<site>/<condition>/<subject>/<started_at>``."""
+    site_id: str
+    condition: Literal[
+        "meter_silent",
+        "device_meter_mismatch",
+        "curtailment_late",
+        "curtailment_failed",
+        "site_over_limit",
+        "miner_over_temperature",
+        "miner_underhashing",
+        "data_quality",
+        "late_data",
+    ]
+    subject: str
+    severity: Literal["info", "warning", "critical"]
+    state: Literal["firing", "resolved"]
+    started_at_s: float
+    ended_at_s: float | None = None
+    message: str
+    context: dict[str, str | float | int | None] = {}

@@ -1,0 +1,61 @@
+"""Which contract each topic carries. Topic names here are base names, before any namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.base import Message
+from schemas.deadletter import DeadLetter
+from schemas.events import (
+    Alert,
+    CurtailmentEvent,
+    MinerCommand,
+    SitePower,
+    SitePowerPartial,
+    SurplusEvent,
+)
+from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, FuelMix, PriceSignal
+from schemas.site import SiteConfig
+from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
+from schemas.validation import (
+    Contract,
+    check_asic,
+    check_carbon,
+    check_dispatch,
+    check_frequency,
+    check_gpu,
+    check_meter,
+    check_price,
+    check_site_power,
+)
+
+CONTRACTS: dict[str, Contract[Any]] = {
+    "telemetry.meter.v1": Contract(MeterFrame, [check_meter]),
+    "telemetry.gpu.v1": Contract(GpuFrame, [check_gpu]),
+    "telemetry.asic.v1": Contract(AsicFrame, [check_asic]),
+    "grid.prices.v1": Contract(PriceSignal, [check_price]),
+    "grid.dispatch.v1": Contract(DispatchSignal, [check_dispatch]),
+    "grid.frequency.v1": Contract(FrequencySample, [check_frequency]),
+    "grid.carbon.v1": Contract(CarbonIntensity, [check_carbon]),
+    "grid.fuelmix.v1": Contract(FuelMix),
+    "site.config.v1": Contract(SiteConfig),
+    "site.power.partial.v1": Contract(SitePowerPartial),
+    "site.power.v1": Contract(SitePower, [check_site_power]),
+    "surplus.events.v1": Contract(SurplusEvent),
+    "curtailment.events.v1": Contract(CurtailmentEvent),
+    "miners.commands.v1": Contract(MinerCommand),
+    "alerts.v1": Contract(Alert),
+    "deadletter.v1": Contract(DeadLetter),
+}
+
+
+def contract_for(base_topic: str) -> Contract[Any]:
+    try:
+        return CONTRACTS[base_topic]
+    except KeyError:
+        known = ", ".join(sorted(CONTRACTS))
+        raise KeyError(f"no contract for topic {base_topic!r}; known topics: {known}") from None
+
+
+def message_types() -> dict[str, type[Message]]:
+    return {topic: c.type for topic, c in CONTRACTS.items()}

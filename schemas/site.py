@@ -1,0 +1,108 @@
+"""Site configuration, published on the compacted ``site.config.v1`` topic keyed by site id.
+
+The same structure is what a site TOML file (``infra/sites/*.toml``) is validated into.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from schemas.base import Message
+
+
+class ContractBlock(msgspec.Struct, kw_only=True, frozen=True):
+    """Forward-bought power for a time block, applied per settlement interval."""
+
+    start_s: float
+    end_s: float
+    mw: float
+    price_usd_per_mwh: float
+
+
+class AsicModel(msgspec.Struct, kw_only=True, frozen=True):
+    """One miner model in the fleet."""
+
+    model: str
+    count: int
+    hashrate_ths: float
+    j_per_th: float
+    firmware: Literal["stock", "braiins", "luxos", "vnish", "whatsminer"] = "stock"
+    ramp_down_s: float = 5.0
+    ramp_up_s: float = 60.0
+
+    @property
+    def power_w(self) -> float:
+        return self.hashrate_ths * self.j_per_th
+
+
+class GpuPool(msgspec.Struct, kw_only=True, frozen=True):
+    """A group of identical GPU nodes."""
+
+    name: str
+    nodes: int
+    gpus_per_node: int
+    gpu_model: str
+    gpu_power_limit_w: float
+    node_overhead_w: float = 1500.0
+    """CPUs, NICs, fans of one node beyond its GPUs."""
+
+
+class Meter(msgspec.Struct, kw_only=True, frozen=True):
+    meter_id: str
+    role: Literal["poi", "ai", "mining", "aux"]
+    """``poi``: revenue meter at the point of interconnection."""
+
+
+class PeakWindow(msgspec.Struct, kw_only=True, frozen=True):
+    """A 4CP peak-risk window (local time of day, on the given dates)."""
+
+    start_s: float
+    end_s: float
+
+
+class CurtailmentPolicy(msgspec.Struct, kw_only=True, frozen=True):
+    """Thresholds and hysteresis of the curtailment controller."""
+
+    hashprice_usd_per_ph_day: float = 50.0
+    price_margin_usd_per_mwh: float = 0.0
+    """Curtail a model when price > breakeven + margin; resume when price < breakeven - margin."""
+    economic_confirm_intervals: int = 1
+    """Price intervals above breakeven before curtailing (Foreman: 2 five-minute windows)."""
+    under_frequency_hz: float = 59.7
+    site_limit_headroom_mw: float = 2.0
+    response_deadline_s: float = 60.0
+    restore_step_mw: float = 20.0
+    """Mining power brought back per restore step when triggers clear."""
+    restore_step_s: float = 30.0
+    peak_windows: list[PeakWindow] = []
+
+
+class SiteConfig(Message, kw_only=True):
+    """Everything the real-time agents and the marts need to know about one site."""
+
+    site_id: str
+    name: str
+    market: str = "ERCOT"
+    settlement_point: str
+    timezone: str = "America/Chicago"
+    interconnection_limit_mw: float
+    contract: list[ContractBlock]
+    gpu_pools: list[GpuPool]
+    asic_models: list[AsicModel]
+    meters: list[Meter]
+    overhead_fixed_mw: float = 0.0
+    overhead_fraction: float = 0.05
+    """Cooling and losses as a fraction of IT load (PUE - 1)."""
+    policy: CurtailmentPolicy = CurtailmentPolicy()
+    meter_tolerance_fraction: float = 0.03
+    """Device sums and sub-meters may differ by this much before an alert."""
+    updated_s: float = 0.0
+
+    def contracted_mw(self, ts_s: float) -> float:
+        """Contracted power at ``ts_s`` (0 outside every block)."""
+        for block in self.contract:
+            if block.start_s <= ts_s < block.end_s:
+                return block.mw
+        return 0.0

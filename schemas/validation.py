@@ -1,0 +1,240 @@
+"""Decode and validate raw message bytes against a contract: pure, no I/O.
+
+``decode`` returns either the typed message or a ``Rejection`` saying why (the caller sends
+rejections to the dead-letter topic). It never raises on bad input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from schemas.base import SCHEMA_VERSION, Message
+from schemas.deadletter import RejectKind
+from schemas.events import SitePower
+from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, PriceSignal
+from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
+
+M = TypeVar("M", bound=Message)
+
+MAX_POWER_W = 2_000_000_000.0
+"""No single reading is more than 2 GW: anything larger is a unit or encoding error."""
+PRICE_FLOOR_USD_PER_MWH = -250.0
+PRICE_CAP_USD_PER_MWH = 5000.0
+"""ERCOT's offer floor and HCAP (see notes/domain.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    kind: RejectKind
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds that depend on settings and on the clock."""
+
+    now_s: float
+    max_frame_bytes: int = 1_048_576
+    max_clock_skew_s: float = 300.0
+    max_age_s: float = 7 * 24 * 3600.0
+    price_floor_usd_per_mwh: float = PRICE_FLOOR_USD_PER_MWH
+    price_cap_usd_per_mwh: float = PRICE_CAP_USD_PER_MWH
+
+
+Check = Callable[[Any, Limits], str | None]
+
+
+class Contract(Generic[M]):
+    """A message type plus the semantic checks msgspec's type system cannot express."""
+
+    def __init__(self, kind: type[M], checks: Sequence[Check] = ()) -> None:
+        self.type = kind
+        self.checks = tuple(checks)
+        self._decoder = msgspec.json.Decoder(kind)
+
+    def decode(self, raw: bytes | None, limits: Limits) -> M | Rejection:
+        if raw is None:
+            return Rejection("schema", "message has no value (tombstone) on a data topic")
+        if len(raw) > limits.max_frame_bytes:
+            return Rejection(
+                "oversized", f"{len(raw)} bytes is over the {limits.max_frame_bytes}-byte limit"
+            )
+        try:
+            msg = self._decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            return Rejection("schema", f"{self.type.__name__}: {exc}")
+        except msgspec.DecodeError as exc:
+            return Rejection("not_json", f"not valid JSON: {exc}")
+        if msg.v != SCHEMA_VERSION:
+            return Rejection(
+                "version", f"schema version v={msg.v}; this consumer reads v={SCHEMA_VERSION}"
+            )
+        for check in self.checks:
+            problem = check(msg, limits)
+            if problem:
+                return Rejection("validation", problem)
+        return msg
+
+
+# --- reusable checks -----------------------------------------------------------------
+
+
+def _finite(name: str, values: Sequence[float | int | None]) -> str | None:
+    for i, x in enumerate(values):
+        if x is not None and not math.isfinite(x):
+            return f"{name}[{i}] is {x}, not a finite number"
+    return None
+
+
+def _range(name: str, values: Sequence[float | int | None], lo: float, hi: float) -> str | None:
+    present = [x for x in values if x is not None]
+    if not present:
+        return None
+    low, high = min(present), max(present)
+    if low < lo or high > hi:
+        bad = low if low < lo else high
+        return f"{name} has {bad}, outside [{lo}, {hi}]"
+    return None
+
+
+def _timestamp(name: str, ts: float, limits: Limits) -> str | None:
+    if not math.isfinite(ts):
+        return f"{name} is {ts}, not a finite number"
+    if ts > limits.now_s + limits.max_clock_skew_s:
+        return f"{name}={ts} is {ts - limits.now_s:.0f} s in the future"
+    if ts < limits.now_s - limits.max_age_s:
+        return f"{name}={ts} is {limits.now_s - ts:.0f} s in the past (limit {limits.max_age_s} s)"
+    return None
+
+
+def _columns(frame: Any, names: Sequence[str]) -> str | None:
+    """Every column of a frame has the length of the first; a frame is not empty."""
+    first = getattr(frame, names[0])
+    if not first:
+        return f"frame has no readings ({names[0]} is empty)"
+    for name in names[1:]:
+        col = getattr(frame, name)
+        if col is not None and len(col) != len(first):
+            return f"column {name} has {len(col)} values, {names[0]} has {len(first)}"
+    return None
+
+
+def _first(*problems: Callable[[], str | None]) -> str | None:
+    for p in problems:
+        found = p()
+        if found:
+            return found
+    return None
+
+
+# --- per-contract checks ----------------------------------------------------------------
+
+_METER_COLS = ("meter_id", "power_w", "energy_wh")
+_GPU_COLS = (
+    "node_id",
+    "gpu_index",
+    "power_w",
+    "energy_mj",
+    "util_pct",
+    "temp_c",
+    "power_limit_w",
+    "sm_clock_mhz",
+    "throttle_reasons",
+)
+_ASIC_COLS = (
+    "miner_id",
+    "model",
+    "hashrate_ths",
+    "power_w",
+    "temp_c",
+    "fan_rpm",
+    "state",
+    "power_limit_w",
+)
+
+
+def check_meter(f: MeterFrame, lim: Limits) -> str | None:
+    return _first(
+        lambda: _columns(f, _METER_COLS),
+        lambda: _timestamp("ts_s", f.ts_s, lim),
+        lambda: _finite("power_w", f.power_w),
+        lambda: _finite("energy_wh", f.energy_wh),
+        lambda: _range("power_w", f.power_w, -MAX_POWER_W, MAX_POWER_W),
+        lambda: _range("energy_wh", f.energy_wh, 0.0, math.inf),
+    )
+
+
+def check_gpu(f: GpuFrame, lim: Limits) -> str | None:
+    return _first(
+        lambda: _columns(f, _GPU_COLS),
+        lambda: _timestamp("ts_s", f.ts_s, lim),
+        lambda: _finite("power_w", f.power_w),
+        lambda: _range("power_w", f.power_w, 0.0, 5_000.0),
+        lambda: _range("energy_mj", f.energy_mj, 0, 2**64 - 1),
+        lambda: _range("util_pct", f.util_pct or [], 0.0, 100.0),
+        lambda: _finite("temp_c", f.temp_c or []),
+    )
+
+
+def check_asic(f: AsicFrame, lim: Limits) -> str | None:
+    return _first(
+        lambda: _columns(f, _ASIC_COLS),
+        lambda: _timestamp("ts_s", f.ts_s, lim),
+        lambda: _finite("hashrate_ths", f.hashrate_ths),
+        lambda: _range("hashrate_ths", f.hashrate_ths, 0.0, 10_000.0),
+        lambda: _finite("power_w", f.power_w),
+        lambda: _range("power_w", f.power_w, 0.0, 50_000.0),
+        lambda: _finite("temp_c", f.temp_c),
+    )
+
+
+def check_price(p: PriceSignal, lim: Limits) -> str | None:
+    return _first(
+        lambda: _finite("price_usd_per_mwh", [p.price_usd_per_mwh]),
+        lambda: _range(
+            "price_usd_per_mwh",
+            [p.price_usd_per_mwh],
+            lim.price_floor_usd_per_mwh,
+            lim.price_cap_usd_per_mwh,
+        ),
+        lambda: _timestamp("interval_start_s", p.interval_start_s, lim),
+        lambda: (
+            None
+            if p.interval_end_s > p.interval_start_s
+            else "interval_end_s is not after interval_start_s"
+        ),
+    )
+
+
+def check_dispatch(d: DispatchSignal, lim: Limits) -> str | None:
+    return _first(
+        lambda: _timestamp("start_s", d.start_s, lim),
+        lambda: _range("response_deadline_s", [d.response_deadline_s], 0.0, 86_400.0),
+        lambda: _range("reduce_to_mw", [d.reduce_to_mw], 0.0, 10_000.0),
+        lambda: _range("level", [d.level], 1, 3),
+    )
+
+
+def check_frequency(s: FrequencySample, lim: Limits) -> str | None:
+    return _first(
+        lambda: _timestamp("ts_s", s.ts_s, lim),
+        lambda: _range("freq_hz", [s.freq_hz], 45.0, 65.0),
+    )
+
+
+def check_carbon(c: CarbonIntensity, lim: Limits) -> str | None:
+    return _first(
+        lambda: _timestamp("hour_start_s", c.hour_start_s, lim),
+        lambda: _range("intensity_g_per_kwh", [c.intensity_g_per_kwh], 0.0, 3_000.0),
+    )
+
+
+def check_site_power(p: SitePower, lim: Limits) -> str | None:
+    return _finite(
+        "site power", [p.ai_w, p.mining_w, p.overhead_w, p.total_w, p.contract_w, p.surplus_w]
+    )
