@@ -1,0 +1,557 @@
+"""The curtailment controller of one site: triggers with hysteresis -> one merged event.
+
+Triggers, each giving a ceiling on mining power and a deadline:
+
+- ``economic``: a model is curtailed once the last ``policy.economic_confirm_intervals``
+  real-time prices are all above its breakeven + margin, and resumes once the latest price
+  is below breakeven - margin (in between it keeps its state: hysteresis). Price exactly at
+  breakeven never curtails. Ceiling: nameplate of the models still running.
+- ``grid``: an active ``DispatchSignal`` for the site (or system-wide; ``test`` dispatches
+  included, as ERCOT tests are answered like real ones), ceiling
+  ``reduce_to_mw`` (0 when None), deadline ``start_s + response_deadline_s``; EEA notices
+  from ``eea_min_level``; frequency below ``policy.under_frequency_hz`` curtails all at once
+  and clears only after ``frequency_recover_s`` at or above the threshold + margin.
+- ``4cp``: from ``peak_lead_s`` before a ``policy.peak_windows`` window to its end, ceiling
+  0, deadline the window start.
+- ``site_limit``: AI + overhead + mining above min(interconnection, contract) - headroom;
+  ceiling = limit - AI - overhead; clears when AI + overhead + the event's baseline fit.
+
+All active triggers share ONE event (ceiling = the lowest, reasons = all that ever joined).
+Miners are put to sleep least efficient model first (``Fleet`` order). When every trigger
+has cleared, the ceiling is raised by ``policy.restore_step_mw`` every
+``policy.restore_step_s`` (first step at once) until the whole fleet runs; then the event
+ends.
+
+Time is event time: the controller's clock is the newest timestamp among its inputs
+(``SitePower.ts_s``, ``FrequencySample.ts_s``, ``PriceSignal.published_s`` or its interval
+start, ``Hashprice.ts_s``, ``Tick.ts_s``); a ``DispatchSignal`` does not move it. The agent
+sends a ``Tick`` every second so that deadlines and restore steps happen without data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import msgspec
+
+from schemas.events import CurtailmentEvent, CurtailmentReason, MinerCommand, SitePower
+from schemas.grid import DispatchSignal, FrequencySample, PriceSignal
+from schemas.site import SiteConfig
+from streams.decisions.breakeven import Hashprice, breakeven_usd_per_mwh
+from streams.decisions.fleet import Fleet
+
+
+class Tick(msgspec.Struct, kw_only=True, frozen=True):
+    """Wall-clock tick: lets deadlines and restore steps happen when no data arrives."""
+
+    ts_s: float
+
+
+ControllerInput = PriceSignal | DispatchSignal | FrequencySample | SitePower | Hashprice | Tick
+
+
+class ControllerConfig(msgspec.Struct, kw_only=True, frozen=True):
+    achieve_tolerance_w: float = 100_000.0
+    achieve_tolerance_fraction: float = 0.02
+    """Target reached when mining <= target + max(tolerance_w, fraction x baseline)."""
+    under_frequency_deadline_s: float = 1.0
+    """ERCOT under-frequency relays trip in about 0.5 s; SitePower resolution is 1 s."""
+    frequency_recover_hz: float = 0.05
+    frequency_recover_s: float = 10.0
+    peak_lead_s: float = 300.0
+    eea_min_level: int = 1
+    site_limit_release_margin_w: float = 0.0
+    price_kinds: tuple[str, ...] = ("rt", "sced")
+    tunable_firmware: tuple[str, ...] = ("braiins", "luxos", "vnish")
+    """Firmware that takes a power target (``set_power``); stock firmware only sleeps."""
+    min_power_fraction: float = 0.5
+
+
+class Trigger(msgspec.Struct, kw_only=True, frozen=True):
+    reason: CurtailmentReason
+    details: list[str]
+    """Stable descriptions (no live values), so that an event's list stays short."""
+    target_w: float
+    deadline_s: float
+
+
+class ActiveEvent(msgspec.Struct, kw_only=True):
+    event_id: str
+    issued_at_s: float
+    baseline_mining_w: float
+    reasons: list[CurtailmentReason]
+    reason_details: list[str]
+    target_mining_w: float
+    target_set_s: float
+    deadline_s: float
+    achieved_at_s: float | None = None
+    response_time_s: float | None = None
+    deadline_met: bool | None = None
+    missed_any_deadline: bool = False
+    curtailed_wh: float = 0.0
+    last_accounted_s: int | None = None
+    releasing: bool = False
+    next_restore_s: float = 0.0
+    commands: int = 0
+
+
+class ControllerState(msgspec.Struct, kw_only=True):
+    site_id: str
+    clock_s: float = 0.0
+    hashprice_usd_per_ph_day: float | None = None
+    """Latest ``Hashprice``; None: ``policy.hashprice_usd_per_ph_day``."""
+    prices: dict[int, float] = {}
+    """Interval start -> latest real-time price of the site's settlement point."""
+    economic_models: list[str] = []
+    """Models curtailed for economics (kept between prices: hysteresis)."""
+    dispatches: dict[str, DispatchSignal] = {}
+    uf_since_s: float | None = None
+    uf_recover_since_s: float | None = None
+    last_power: SitePower | None = None
+    site_limit_active: bool = False
+    asleep: dict[str, int] = {}
+    """Model -> miners commanded asleep (``miner_ids[:n]``)."""
+    power_limits: dict[str, float] = {}
+    """Model -> per-miner power limit commanded to its awake miners (absent: nameplate)."""
+    event: ActiveEvent | None = None
+
+
+class ControllerOutput(msgspec.Struct, kw_only=True):
+    commands: list[MinerCommand]
+    events: list[CurtailmentEvent]
+
+
+def _input_time(x: ControllerInput) -> float | None:
+    if isinstance(x, PriceSignal):
+        return x.published_s if x.published_s is not None else x.interval_start_s
+    if isinstance(x, DispatchSignal):
+        return None
+    return float(x.ts_s)
+
+
+def controller_step(
+    state: ControllerState,
+    inputs: Iterable[ControllerInput],
+    site: SiteConfig,
+    fleet: Fleet,
+    config: ControllerConfig | None = None,
+) -> tuple[ControllerState, ControllerOutput]:
+    """Feed a batch of inputs (in arrival order) to the controller of ``site``."""
+    cfg = config or ControllerConfig()
+    if state.site_id != site.site_id or fleet.site_id != site.site_id:
+        raise ValueError(
+            f"controller_step: state {state.site_id!r}, fleet {fleet.site_id!r} and site "
+            f"{site.site_id!r} must be the same site"
+        )
+    out = ControllerOutput(commands=[], events=[])
+    for x in inputs:
+        t = _input_time(x)
+        if t is not None and t > state.clock_s:
+            state.clock_s = t
+        if isinstance(x, PriceSignal):
+            _on_price(state, x, site, cfg)
+        elif isinstance(x, DispatchSignal):
+            if x.site_id is None or x.site_id == site.site_id:
+                state.dispatches[x.event_id] = x
+        elif isinstance(x, FrequencySample):
+            _on_frequency(state, x, site, cfg)
+        elif isinstance(x, Hashprice):
+            state.hashprice_usd_per_ph_day = x.usd_per_ph_day
+        elif isinstance(x, SitePower):
+            if x.site_id != site.site_id:
+                raise ValueError(
+                    f"controller_step: SitePower of site {x.site_id!r} fed to {site.site_id!r}"
+                )
+            _on_power(state, x, site, fleet, cfg, out)
+        _check_deadline(state, out)
+        _decide(state, site, fleet, cfg, out)
+    return state, out
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _on_price(
+    state: ControllerState, x: PriceSignal, site: SiteConfig, cfg: ControllerConfig
+) -> None:
+    if x.settlement_point != site.settlement_point or x.kind not in cfg.price_kinds:
+        return
+    state.prices[int(x.interval_start_s)] = x.price_usd_per_mwh
+    keep = max(site.policy.economic_confirm_intervals, 1) + 2
+    for start in sorted(state.prices)[:-keep]:
+        del state.prices[start]
+
+
+def _on_frequency(
+    state: ControllerState, x: FrequencySample, site: SiteConfig, cfg: ControllerConfig
+) -> None:
+    threshold = site.policy.under_frequency_hz
+    if x.freq_hz < threshold:
+        if state.uf_since_s is None:
+            state.uf_since_s = x.ts_s
+        state.uf_recover_since_s = None
+    elif state.uf_since_s is not None:
+        if x.freq_hz >= threshold + cfg.frequency_recover_hz:
+            if state.uf_recover_since_s is None:
+                state.uf_recover_since_s = x.ts_s
+            if x.ts_s - state.uf_recover_since_s >= cfg.frequency_recover_s:
+                state.uf_since_s = state.uf_recover_since_s = None
+        else:
+            state.uf_recover_since_s = None
+
+
+def _tolerance_w(ev: ActiveEvent, cfg: ControllerConfig) -> float:
+    return max(cfg.achieve_tolerance_w, cfg.achieve_tolerance_fraction * ev.baseline_mining_w)
+
+
+def _on_power(
+    state: ControllerState,
+    x: SitePower,
+    site: SiteConfig,
+    fleet: Fleet,
+    cfg: ControllerConfig,
+    out: ControllerOutput,
+) -> None:
+    state.last_power = x
+    limit = _site_limit_w(site, x)
+    load = x.ai_w + x.overhead_w + x.mining_w
+    ev = state.event
+    if load > limit:
+        state.site_limit_active = True
+    elif state.site_limit_active:
+        reference = ev.baseline_mining_w if ev is not None else x.mining_w
+        if x.ai_w + x.overhead_w + reference <= limit - cfg.site_limit_release_margin_w:
+            state.site_limit_active = False
+    if ev is None or x.ts_s < math.floor(ev.issued_at_s):
+        return
+    if ev.last_accounted_s is None or x.ts_s > ev.last_accounted_s:
+        # Energy not drawn against the baseline, one second per SitePower.
+        ev.curtailed_wh += max(0.0, ev.baseline_mining_w - x.mining_w) / 3600.0
+        ev.last_accounted_s = x.ts_s
+    if (
+        ev.achieved_at_s is None
+        and not ev.releasing
+        and x.ts_s >= math.floor(ev.target_set_s)
+        and x.mining_w <= ev.target_mining_w + _tolerance_w(ev, cfg)
+    ):
+        ev.achieved_at_s = float(x.ts_s)
+        ev.response_time_s = max(0.0, x.ts_s - ev.target_set_s)
+        ev.deadline_met = x.ts_s <= ev.deadline_s and not ev.missed_any_deadline
+        out.events.append(_event_msg(site.site_id, ev, "achieved", state.clock_s))
+
+
+def _check_deadline(state: ControllerState, out: ControllerOutput) -> None:
+    ev = state.event
+    if ev is None or ev.releasing or ev.achieved_at_s is not None or ev.deadline_met is False:
+        return
+    if state.clock_s > ev.deadline_s:
+        ev.deadline_met = False
+        ev.missed_any_deadline = True
+        out.events.append(_event_msg(state.site_id, ev, "updated", state.clock_s))
+
+
+# --------------------------------------------------------------------------- triggers
+
+
+def _site_limit_w(site: SiteConfig, p: SitePower) -> float:
+    limit = site.interconnection_limit_mw * 1e6
+    if p.contract_w > 0:
+        limit = min(limit, p.contract_w)
+    return limit - site.policy.site_limit_headroom_mw * 1e6
+
+
+def _economic(state: ControllerState, site: SiteConfig, fleet: Fleet) -> Trigger | None:
+    policy = site.policy
+    hashprice = state.hashprice_usd_per_ph_day
+    if hashprice is None:
+        hashprice = policy.hashprice_usd_per_ph_day
+    starts = sorted(state.prices)
+    n = max(policy.economic_confirm_intervals, 1)
+    recent = [state.prices[s] for s in starts[-n:]]
+    curtailed = set(state.economic_models)
+    margin = policy.price_margin_usd_per_mwh
+    details: list[str] = []
+    for m in fleet.models:
+        be = float(breakeven_usd_per_mwh(hashprice, m.j_per_th))
+        if m.model in curtailed:
+            if recent and recent[-1] < be - margin:
+                curtailed.discard(m.model)
+        elif len(recent) == n and all(p > be + margin for p in recent):
+            curtailed.add(m.model)
+        if m.model in curtailed:
+            details.append(f"economic:{m.model} above breakeven {be:.2f} USD/MWh")
+    state.economic_models = [m.model for m in fleet.models if m.model in curtailed]
+    if not curtailed:
+        return None
+    running = sum(m.total_w for m in fleet.models if m.model not in curtailed)
+    return Trigger(
+        reason="economic",
+        details=details,
+        target_w=running,
+        deadline_s=state.clock_s + policy.response_deadline_s,
+    )
+
+
+def _triggers(
+    state: ControllerState, site: SiteConfig, fleet: Fleet, cfg: ControllerConfig
+) -> list[Trigger]:
+    now = state.clock_s
+    policy = site.policy
+    found: list[Trigger] = []
+    econ = _economic(state, site, fleet)
+    if econ is not None:
+        found.append(econ)
+    for d in list(state.dispatches.values()):
+        if d.end_s is not None and d.end_s <= now:
+            del state.dispatches[d.event_id]
+            continue
+        if d.start_s > now or (d.kind == "eea" and (d.level or 0) < cfg.eea_min_level):
+            continue
+        target = d.reduce_to_mw * 1e6 if d.reduce_to_mw is not None else 0.0
+        level = f" level {d.level}" if d.level is not None else ""
+        found.append(
+            Trigger(
+                reason="grid",
+                details=[f"grid:{d.kind}{level} {d.event_id}"],
+                target_w=target,
+                deadline_s=d.start_s + d.response_deadline_s,
+            )
+        )
+    if state.uf_since_s is not None:
+        found.append(
+            Trigger(
+                reason="grid",
+                details=[f"grid:under_frequency < {policy.under_frequency_hz} Hz"],
+                target_w=0.0,
+                deadline_s=state.uf_since_s + cfg.under_frequency_deadline_s,
+            )
+        )
+    for w in policy.peak_windows:
+        if w.start_s - cfg.peak_lead_s <= now < w.end_s:
+            deadline = w.start_s if now < w.start_s else now + policy.response_deadline_s
+            found.append(
+                Trigger(
+                    reason="4cp",
+                    details=[f"4cp:window {w.start_s:.0f}-{w.end_s:.0f}"],
+                    target_w=0.0,
+                    deadline_s=deadline,
+                )
+            )
+    p = state.last_power
+    if state.site_limit_active and p is not None:
+        limit = _site_limit_w(site, p)
+        found.append(
+            Trigger(
+                reason="site_limit",
+                details=[f"site_limit:above {limit / 1e6:.3f} MW"],
+                target_w=max(0.0, limit - p.ai_w - p.overhead_w),
+                deadline_s=now + policy.response_deadline_s,
+            )
+        )
+    return found
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def _decide(
+    state: ControllerState,
+    site: SiteConfig,
+    fleet: Fleet,
+    cfg: ControllerConfig,
+    out: ControllerOutput,
+) -> None:
+    now = state.clock_s
+    triggers = _triggers(state, site, fleet, cfg)
+    ev = state.event
+    if triggers:
+        target = min(t.target_w for t in triggers)
+        binding = min(t.deadline_s for t in triggers if t.target_w <= target)
+        if ev is None:
+            baseline = state.last_power.mining_w if state.last_power is not None else fleet.total_w
+            ev = state.event = ActiveEvent(
+                event_id=f"{site.site_id}/curtailment/{now:.0f}",
+                issued_at_s=now,
+                baseline_mining_w=baseline,
+                reasons=[],
+                reason_details=[],
+                target_mining_w=target,
+                target_set_s=now,
+                deadline_s=binding,
+            )
+            kind = "issued"
+        else:
+            kind = ""
+            if ev.releasing:
+                ev.releasing = False
+                kind = "updated"
+            if target < ev.target_mining_w - _tolerance_w(ev, cfg):
+                # Deeper target: a new deadline, and achievement is measured again.
+                ev.target_set_s = now
+                ev.deadline_s = binding
+                ev.achieved_at_s = ev.response_time_s = ev.deadline_met = None
+                kind = "updated"
+            if abs(target - ev.target_mining_w) > _tolerance_w(ev, cfg):
+                kind = kind or "updated"
+            ev.target_mining_w = target
+        for t in triggers:
+            if t.reason not in ev.reasons:
+                ev.reasons.append(t.reason)
+                kind = kind or "updated"
+            for detail in t.details:
+                if detail not in ev.reason_details:
+                    ev.reason_details.append(detail)
+        if kind:
+            out.events.append(_event_msg(site.site_id, ev, kind, now))
+        _command(state, fleet, ev, target, now, out, cfg)
+        return
+    if ev is None:
+        return
+    step_w = site.policy.restore_step_mw * 1e6
+    if not ev.releasing:
+        ev.releasing = True
+        ev.next_restore_s = now
+        out.events.append(_event_msg(site.site_id, ev, "released", now))
+    while now >= ev.next_restore_s:
+        ev.target_mining_w = min(ev.target_mining_w + step_w, fleet.total_w)
+        step_at = ev.next_restore_s
+        ev.next_restore_s += site.policy.restore_step_s
+        _command(state, fleet, ev, ev.target_mining_w, step_at, out, cfg)
+        if ev.target_mining_w >= fleet.total_w:
+            out.events.append(_event_msg(site.site_id, ev, "ended", now, ended=True))
+            state.event = None
+            return
+
+
+class ModelPlan(msgspec.Struct, kw_only=True, frozen=True):
+    asleep: int
+    """Miners of the model asleep (``miner_ids[:asleep]``)."""
+    power_limit_w: float | None = None
+    """Per-miner power limit of the awake miners; None: nameplate."""
+
+
+def plan_fleet(
+    fleet: Fleet,
+    target_w: float,
+    *,
+    tunable_firmware: tuple[str, ...] = (),
+    min_power_fraction: float = 0.5,
+) -> dict[str, ModelPlan]:
+    """Per model, what to put to sleep (or power-limit) so that nameplate mining <= target.
+
+    Most efficient models stay on first; once a model is only partly on, every less
+    efficient model sleeps entirely (strict least-efficient-first order). The one model
+    that is partly on is power-limited instead of partly put to sleep when its firmware
+    can take a power target (``tunable_firmware``) and the per-miner limit is at least
+    ``min_power_fraction`` of nameplate (underclocked miners hash at better J/TH).
+    """
+    budget = target_w
+    plan: dict[str, ModelPlan] = {}
+    full = True
+    for m in reversed(fleet.models):
+        n = len(m.miner_ids)
+        if not full:
+            plan[m.model] = ModelPlan(asleep=n)
+            continue
+        if m.power_w <= 0:
+            plan[m.model] = ModelPlan(asleep=0)
+            continue
+        awake = min(n, math.floor(budget / m.power_w + 1e-9))
+        full = awake == n
+        if not full and m.firmware in tunable_firmware:
+            per_miner = budget / n
+            if per_miner >= min_power_fraction * m.power_w:
+                plan[m.model] = ModelPlan(asleep=0, power_limit_w=per_miner)
+                budget = 0.0
+                continue
+        budget -= awake * m.power_w
+        plan[m.model] = ModelPlan(asleep=n - awake)
+    return plan
+
+
+def plan_asleep(fleet: Fleet, target_w: float) -> dict[str, int]:
+    """Sleep-only plan: miners of each model asleep so that nameplate mining <= target."""
+    return {k: v.asleep for k, v in plan_fleet(fleet, target_w).items()}
+
+
+_Cmd = tuple[str, list[str], float, float | None]
+"""action, miner ids, deadline, power limit."""
+
+
+def _command(
+    state: ControllerState,
+    fleet: Fleet,
+    ev: ActiveEvent,
+    target_w: float,
+    now: float,
+    out: ControllerOutput,
+    cfg: ControllerConfig,
+) -> None:
+    plan = plan_fleet(
+        fleet,
+        target_w,
+        tunable_firmware=cfg.tunable_firmware,
+        min_power_fraction=cfg.min_power_fraction,
+    )
+    sleeps: list[_Cmd] = []
+    limits: list[_Cmd] = []
+    wakes: list[_Cmd] = []
+    for m in fleet.models:  # least efficient first
+        old = state.asleep.get(m.model, 0)
+        p = plan[m.model]
+        if p.asleep > old:
+            sleeps.append(("sleep", m.miner_ids[old : p.asleep], ev.deadline_s, None))
+        elif p.asleep < old:
+            wakes.append(("wake", m.miner_ids[p.asleep : old], now + m.ramp_up_s, None))
+        old_limit = state.power_limits.get(m.model)
+        if p.power_limit_w != old_limit and p.asleep < len(m.miner_ids):
+            # None -> back to nameplate: say so explicitly, firmware keeps the last limit.
+            limit = p.power_limit_w if p.power_limit_w is not None else m.power_w
+            deadline = ev.deadline_s if limit < (old_limit or m.power_w) else now + m.ramp_up_s
+            limits.append(("set_power", m.miner_ids[p.asleep :], deadline, limit))
+        state.asleep[m.model] = p.asleep
+        if p.asleep == len(m.miner_ids):
+            pass  # all asleep: keep the limit they hold, so that waking them resets it
+        elif p.power_limit_w is None:
+            state.power_limits.pop(m.model, None)
+        else:
+            state.power_limits[m.model] = p.power_limit_w
+    wakes.reverse()  # wake the most efficient first
+    for priority, (action, ids, deadline, limit_w) in enumerate(sleeps + limits + wakes):
+        ev.commands += 1
+        out.commands.append(
+            MinerCommand(
+                command_id=f"{ev.event_id}/{ev.commands}",
+                site_id=fleet.site_id,
+                event_id=ev.event_id,
+                issued_at_s=now,
+                action=action,  # type: ignore[arg-type]
+                miner_ids=ids,
+                power_limit_w=limit_w,
+                priority=priority,
+                deadline_s=deadline,
+            )
+        )
+
+
+def _event_msg(
+    site_id: str, ev: ActiveEvent, kind: str, now: float, *, ended: bool = False
+) -> CurtailmentEvent:
+    return CurtailmentEvent(
+        event_id=ev.event_id,
+        site_id=site_id,
+        kind=kind,  # type: ignore[arg-type]
+        reasons=list(ev.reasons),
+        reason_details=list(ev.reason_details),
+        issued_at_s=ev.issued_at_s,
+        target_mining_w=ev.target_mining_w,
+        baseline_mining_w=ev.baseline_mining_w,
+        deadline_s=ev.deadline_s,
+        achieved_at_s=ev.achieved_at_s,
+        response_time_s=ev.response_time_s,
+        deadline_met=ev.deadline_met,
+        curtailed_wh=ev.curtailed_wh,
+        ended_at_s=now if ended else None,
+        ts_s=now,
+    )

@@ -1,0 +1,497 @@
+"""Per-second site power by use, in two stages so that it scales across Kafka partitions.
+
+1. ``fold_partials`` runs next to each telemetry partition. It folds a batch of frames into
+   running per-(site, second) sums (``SitePowerPartial``). A partial is cumulative for its
+   ``source_partition``: a later partial for the same site-second and partition replaces the
+   earlier one, so a redelivered partial (at-least-once) is harmless.
+2. ``combine`` runs once per site (the partial topic is keyed by site). It merges the
+   partials of every partition and, behind an explicit allowed lateness, emits one
+   ``SitePower`` per closed second.
+
+Lateness: second ``s`` closes when the newest second seen for the site is more than
+``lateness_s`` ahead of it (``s < newest - lateness_s``). Readings for a closed second are
+never merged in (a second is emitted once) and never dropped silently: both stages return
+them as ``LateReadings`` (send both to the alerts and the late-data topic); those found by
+``combine`` are also counted in the next ``SitePower.late_readings``. Use the same
+``lateness_s`` in both stages: then whatever the partition stage has forgotten, combine has
+closed. Frames stamped far in the future must be rejected upstream (``max_clock_skew_s``):
+they would move the newest second and make everything else late.
+
+Which source wins: a sub-meter that reported is trusted over device sums (stock ASIC
+firmware reports no wattage and device sums miss cooling and losses); device sums are the
+fallback and are reconciled against the meters (``Reconciliation``).
+
+States are mutated in place and returned, to keep the hot path allocation-free; a caller
+must use the returned state and not keep the one it passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+import msgspec
+
+from schemas.events import SitePower, SitePowerPartial
+from schemas.site import SiteConfig
+from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
+
+Frame = MeterFrame | GpuFrame | AsicFrame
+
+FLAG_POI_MISSING = "poi_meter_missing"
+FLAG_GAP = "gap"
+"""The seconds just before this one had no readings at all (see ``Gap``)."""
+FLAG_AI_FROM_DEVICES = "ai_from_devices"
+FLAG_MINING_FROM_DEVICES = "mining_from_devices"
+FLAG_OVERHEAD_NEGATIVE = "overhead_negative"
+METER_MISSING_PREFIX = "meter_missing:"
+"""Flag ``meter_missing:<meter_id>``: a configured meter did not report this second."""
+
+
+class SiteIndex(msgspec.Struct, kw_only=True, frozen=True):
+    """What the power stages look up per reading, derived once from a ``SiteConfig``."""
+
+    config: SiteConfig
+    j_per_th: dict[str, float]
+    node_overhead_w: dict[str, float]
+    """Node-id prefix ``f"{site}-{pool}"`` -> overhead of one node of that pool, W."""
+    default_node_overhead_w: float
+    """For nodes whose id matches no pool: node-weighted mean of the pools."""
+    meters_by_role: dict[str, list[str]]
+
+    @property
+    def site_id(self) -> str:
+        return self.config.site_id
+
+
+def index_site(site: SiteConfig) -> SiteIndex:
+    """Build the lookup tables of ``site`` (rebuild when a new config arrives)."""
+    pools = site.gpu_pools
+    nodes = sum(p.nodes for p in pools)
+    default = sum(p.node_overhead_w * p.nodes for p in pools) / nodes if nodes else 0.0
+    roles: dict[str, list[str]] = {"poi": [], "ai": [], "mining": [], "aux": []}
+    for m in site.meters:
+        roles[m.role].append(m.meter_id)
+    return SiteIndex(
+        config=site,
+        j_per_th={m.model: m.j_per_th for m in site.asic_models},
+        node_overhead_w={f"{site.site_id}-{p.name}": p.node_overhead_w for p in pools},
+        default_node_overhead_w=default,
+        meters_by_role=roles,
+    )
+
+
+# --------------------------------------------------------------------------- stage 1
+
+
+class PartialState(msgspec.Struct, kw_only=True):
+    """Running partial sums of one telemetry partition."""
+
+    sums: dict[str, dict[int, SitePowerPartial]] = {}
+    """site -> second -> running partial."""
+    seen: dict[str, dict[int, set[str]]] = {}
+    """site -> second -> ``kind:source:seq`` of the frames already folded (dedup)."""
+    newest_s: dict[str, int] = {}
+
+
+class LateReadings(msgspec.Struct, kw_only=True, frozen=True):
+    """Readings that arrived after their second had closed; counted, never merged."""
+
+    site_id: str
+    ts_s: int
+    source_partition: str
+    readings: int
+    newest_s: int
+    """Newest second of the site when they arrived."""
+
+
+class FoldOutput(msgspec.Struct, kw_only=True):
+    partials: list[SitePowerPartial]
+    """One per site-second touched by the batch, cumulative for this partition."""
+    late: list[LateReadings]
+    duplicate_frames: int = 0
+    unknown_site_frames: dict[str, int] = {}
+    """site id -> frames of sites with no config (dead-letter material)."""
+    unknown_model_readings: dict[str, int] = {}
+    """ASIC model -> readings of models not in the site config (no power estimate)."""
+
+
+def _node_overhead_w(idx: SiteIndex, node_ids: list[str]) -> float:
+    total = 0.0
+    for node in set(node_ids):
+        prefix = node.rsplit("-", 1)[0]
+        total += idx.node_overhead_w.get(prefix, idx.default_node_overhead_w)
+    return total
+
+
+def _asic_power(idx: SiteIndex, f: AsicFrame, unknown: dict[str, int]) -> tuple[float, float]:
+    """(reported W, estimated W) of one ASIC frame.
+
+    A miner without wattage is estimated as nameplate scaled by reported hashrate:
+    (nominal TH/s x J/TH) x reported / nominal = J/TH x reported TH/s.
+    """
+    power = f.power_w
+    missing = power.count(None)
+    if missing == 0:
+        return sum(power), 0.0  # type: ignore[arg-type]
+    reported = 0.0 if missing == len(power) else sum(p for p in power if p is not None)
+    models = set(f.model)
+    jpt = idx.j_per_th
+    if len(models) == 1:
+        (model,) = models
+        if model not in jpt:
+            unknown[model] = unknown.get(model, 0) + missing
+            return reported, 0.0
+        if missing == len(power):
+            hashrate = sum(f.hashrate_ths)
+        else:
+            hashrate = sum(h for p, h in zip(power, f.hashrate_ths, strict=True) if p is None)
+        return reported, jpt[model] * hashrate
+    estimated = 0.0
+    for p, m, h in zip(power, f.model, f.hashrate_ths, strict=True):
+        if p is None:
+            j = jpt.get(m)
+            if j is None:
+                unknown[m] = unknown.get(m, 0) + 1
+            else:
+                estimated += j * h
+    return reported, estimated
+
+
+def fold_partials(
+    state: PartialState,
+    frames: Iterable[Frame],
+    sites: Mapping[str, SiteIndex],
+    *,
+    source_partition: str,
+    lateness_s: int = 2,
+) -> tuple[PartialState, FoldOutput]:
+    """Fold a batch of decoded frames into running per-(site, second) partial sums.
+
+    A frame is one ``ts_s`` for all its readings. Frames repeated (same kind, source and
+    seq within a second) are counted once. Seconds more than ``lateness_s`` behind the
+    newest second of the site are forgotten after the batch; frames for them come back
+    as ``LateReadings``.
+    """
+    touched: dict[tuple[str, int], SitePowerPartial] = {}
+    late: dict[tuple[str, int], int] = {}
+    out = FoldOutput(partials=[], late=[])
+    unknown_models: dict[str, int] = {}
+    for f in frames:
+        idx = sites.get(f.site_id)
+        if idx is None:
+            out.unknown_site_frames[f.site_id] = out.unknown_site_frames.get(f.site_id, 0) + 1
+            continue
+        sec = math.floor(f.ts_s)
+        site_sums = state.sums.setdefault(f.site_id, {})
+        newest = state.newest_s.get(f.site_id)
+        n = len(f.power_w)
+        if newest is not None and sec < newest - lateness_s and sec not in site_sums:
+            late[(f.site_id, sec)] = late.get((f.site_id, sec), 0) + n
+            continue
+        if newest is None or sec > newest:
+            state.newest_s[f.site_id] = sec
+        if isinstance(f, MeterFrame):
+            kind = "m"
+        elif isinstance(f, GpuFrame):
+            kind = "g"
+        else:
+            kind = "a"
+        key = f"{kind}:{f.source_id}:{f.seq}"
+        seen = state.seen.setdefault(f.site_id, {}).setdefault(sec, set())
+        if key in seen:
+            out.duplicate_frames += 1
+            continue
+        seen.add(key)
+        p = site_sums.get(sec)
+        if p is None:
+            p = site_sums[sec] = SitePowerPartial(
+                site_id=f.site_id, ts_s=sec, source_partition=source_partition, meter_w={}
+            )
+        touched[(f.site_id, sec)] = p
+        p.readings += n
+        if f.ts_s > p.max_reading_ts_s:
+            p.max_reading_ts_s = f.ts_s
+        if isinstance(f, GpuFrame):
+            p.ai_w += sum(f.power_w) + _node_overhead_w(idx, f.node_id)
+        elif isinstance(f, AsicFrame):
+            reported, estimated = _asic_power(idx, f, unknown_models)
+            p.mining_reported_w += reported
+            p.mining_w += reported + estimated
+            p.hashrate_ths += sum(f.hashrate_ths)
+        else:
+            # Two scrapes of one meter in a second: the later one wins (power, not energy).
+            p.meter_w.update(zip(f.meter_id, f.power_w, strict=True))
+    out.partials = [msgspec.structs.replace(p, meter_w=dict(p.meter_w)) for p in touched.values()]
+    out.late = [
+        LateReadings(
+            site_id=site_id,
+            ts_s=sec,
+            source_partition=source_partition,
+            readings=n,
+            newest_s=state.newest_s[site_id],
+        )
+        for (site_id, sec), n in sorted(late.items())
+    ]
+    out.unknown_model_readings = unknown_models
+    for site_id, newest in state.newest_s.items():
+        for table in (state.sums.get(site_id, {}), state.seen.get(site_id, {})):
+            for sec in [s for s in table if s < newest - lateness_s]:
+                del table[sec]
+    return state, out
+
+
+# --------------------------------------------------------------------------- stage 2
+
+
+class CombineConfig(msgspec.Struct, kw_only=True, frozen=True):
+    lateness_s: int = 2
+    """Seconds of event time a second stays open behind the newest second seen."""
+    idle_close_s: float | None = None
+    """Also close seconds older than ``now_s - idle_close_s`` (wall clock), so that a site
+    that goes silent still gets its gap reported. Leave None when replaying history."""
+    closed_memory_s: int = 300
+    """How long the readings counted for a closed second are remembered, so that a
+    cumulative partial arriving late counts only its new readings as late."""
+
+
+_DEFAULT_COMBINE = CombineConfig()
+
+
+class SiteCombine(msgspec.Struct, kw_only=True):
+    open: dict[int, dict[str, SitePowerPartial]] = {}
+    """second -> source partition -> latest partial."""
+    newest_s: int
+    next_s: int
+    """First second not yet closed."""
+    emitted_any: bool = False
+    counted: dict[int, dict[str, int]] = {}
+    """Closed second -> source partition -> readings already accounted for."""
+    pending_late: int = 0
+    """Late readings not yet reported in a ``SitePower``."""
+    gap_before: bool = False
+
+
+class CombineState(msgspec.Struct, kw_only=True):
+    sites: dict[str, SiteCombine] = {}
+
+
+class Gap(msgspec.Struct, kw_only=True, frozen=True):
+    """Seconds ``[start_s, end_s)`` of a site with no readings at all: missing data."""
+
+    site_id: str
+    start_s: int
+    end_s: int
+
+
+class Reconciliation(msgspec.Struct, kw_only=True, frozen=True):
+    """Device sum vs sub-meter for one use and one second."""
+
+    site_id: str
+    ts_s: int
+    use: Literal["ai", "mining"]
+    meter_w: float
+    device_w: float
+    """Device sum (GPUs + node overhead, or ASICs reported + estimated)."""
+    estimated_w: float
+    """Part of ``device_w`` estimated from nameplate (mining only)."""
+    difference_fraction: float
+    """|device - meter| / meter (inf when the meter reads 0 and devices do not)."""
+    within_tolerance: bool
+
+
+class CombineOutput(msgspec.Struct, kw_only=True):
+    powers: list[SitePower]
+    late: list[LateReadings]
+    gaps: list[Gap]
+    reconciliations: list[Reconciliation]
+
+
+def combine(
+    state: CombineState,
+    partials: Iterable[SitePowerPartial],
+    sites: Mapping[str, SiteIndex],
+    *,
+    now_s: float,
+    config: CombineConfig | None = None,
+) -> tuple[CombineState, CombineOutput]:
+    """Merge partials per site-second and emit ``SitePower`` for the seconds that closed.
+
+    ``now_s`` is the wall clock, stamped into ``SitePower.emitted_s``. Partials of sites
+    with no config raise ``KeyError`` naming the site (the agent should dead-letter them).
+    """
+    config = config or _DEFAULT_COMBINE
+    out = CombineOutput(powers=[], late=[], gaps=[], reconciliations=[])
+    for p in partials:
+        if p.site_id not in sites:
+            raise KeyError(f"combine: no SiteConfig for site {p.site_id!r} (partial {p.ts_s})")
+        sc = state.sites.get(p.site_id)
+        if sc is None:
+            sc = state.sites[p.site_id] = SiteCombine(newest_s=p.ts_s, next_s=p.ts_s)
+        if p.ts_s < sc.next_s:
+            if sc.emitted_any:
+                _count_late(sc, p, out)
+                continue
+            sc.next_s = p.ts_s  # nothing closed yet: the site's first second moves back
+        sc.open.setdefault(p.ts_s, {})[p.source_partition] = p
+        if p.ts_s > sc.newest_s:
+            sc.newest_s = p.ts_s
+    for site_id, sc in state.sites.items():
+        close_before = sc.newest_s - config.lateness_s
+        if config.idle_close_s is not None:
+            close_before = max(close_before, math.floor(now_s - config.idle_close_s) + 1)
+        if close_before > sc.next_s:
+            _close(site_id, sc, sites[site_id], close_before, now_s, config, out)
+    return state, out
+
+
+def _count_late(sc: SiteCombine, p: SitePowerPartial, out: CombineOutput) -> None:
+    counted = sc.counted.get(p.ts_s)
+    before = counted.get(p.source_partition, 0) if counted is not None else 0
+    new = p.readings - before
+    if new <= 0:
+        return  # a redelivered partial: nothing new
+    if counted is not None:
+        counted[p.source_partition] = p.readings
+    sc.pending_late += new
+    out.late.append(
+        LateReadings(
+            site_id=p.site_id,
+            ts_s=p.ts_s,
+            source_partition=p.source_partition,
+            readings=new,
+            newest_s=sc.newest_s,
+        )
+    )
+
+
+def _close(
+    site_id: str,
+    sc: SiteCombine,
+    idx: SiteIndex,
+    close_before: int,
+    now_s: float,
+    config: CombineConfig,
+    out: CombineOutput,
+) -> None:
+    for sec in sorted(s for s in sc.open if s < close_before):
+        if sec > sc.next_s and sc.emitted_any:
+            out.gaps.append(Gap(site_id=site_id, start_s=sc.next_s, end_s=sec))
+            sc.gap_before = True
+        by_partition = sc.open.pop(sec)
+        power, recs = site_power(idx, sec, list(by_partition.values()), now_s=now_s)
+        flags = power.flags
+        if sc.gap_before:
+            flags = [*flags, FLAG_GAP]
+        power = msgspec.structs.replace(power, late_readings=sc.pending_late, flags=flags)
+        sc.pending_late = 0
+        sc.gap_before = False
+        out.powers.append(power)
+        out.reconciliations.extend(recs)
+        sc.counted[sec] = {k: v.readings for k, v in by_partition.items()}
+        sc.next_s = sec + 1
+        sc.emitted_any = True
+    if close_before > sc.next_s and sc.emitted_any:
+        # Nothing at all for these seconds: a gap, reported once it is known to be closed.
+        out.gaps.append(Gap(site_id=site_id, start_s=sc.next_s, end_s=close_before))
+        sc.gap_before = True
+        sc.next_s = close_before
+    forget_before = sc.next_s - config.closed_memory_s
+    for sec in [s for s in sc.counted if s < forget_before]:
+        del sc.counted[sec]
+
+
+def site_power(
+    idx: SiteIndex, ts_s: int, partials: list[SitePowerPartial], *, now_s: float
+) -> tuple[SitePower, list[Reconciliation]]:
+    """``SitePower`` of one second from the partials of all partitions, plus reconciliation."""
+    site = idx.config
+    device_ai = math.fsum(p.ai_w for p in partials)
+    device_mining = math.fsum(p.mining_w for p in partials)
+    reported_mining = math.fsum(p.mining_reported_w for p in partials)
+    meters: dict[str, float] = {}
+    for p in partials:
+        meters.update(p.meter_w)
+    flags: list[str] = []
+    for m in site.meters:
+        if m.meter_id not in meters:
+            flags.append(METER_MISSING_PREFIX + m.meter_id)
+
+    def metered(role: str) -> float | None:
+        ids = idx.meters_by_role[role]
+        if not ids or any(i not in meters for i in ids):
+            return None
+        return math.fsum(meters[i] for i in ids)
+
+    poi = metered("poi")
+    ai_meter = metered("ai")
+    mining_meter = metered("mining")
+    recs: list[Reconciliation] = []
+    tol = site.meter_tolerance_fraction
+    if ai_meter is not None and device_ai > 0:
+        recs.append(_reconcile(site.site_id, ts_s, "ai", ai_meter, device_ai, 0.0, tol))
+    if mining_meter is not None and device_mining > 0:
+        estimated = device_mining - reported_mining
+        recs.append(
+            _reconcile(site.site_id, ts_s, "mining", mining_meter, device_mining, estimated, tol)
+        )
+    if ai_meter is None:
+        ai = device_ai
+        if idx.meters_by_role["ai"]:
+            flags.append(FLAG_AI_FROM_DEVICES)
+    else:
+        ai = ai_meter
+    if mining_meter is None:
+        mining = device_mining
+        if idx.meters_by_role["mining"]:
+            flags.append(FLAG_MINING_FROM_DEVICES)
+    else:
+        mining = mining_meter
+    if poi is None:
+        flags.append(FLAG_POI_MISSING)
+        overhead = site.overhead_fixed_mw * 1e6 + site.overhead_fraction * (ai + mining)
+    else:
+        overhead = poi - ai - mining
+        if overhead < 0:
+            flags.append(FLAG_OVERHEAD_NEGATIVE)
+    contract = site.contracted_mw(ts_s) * 1e6
+    power = SitePower(
+        site_id=site.site_id,
+        ts_s=ts_s,
+        ai_w=ai,
+        mining_w=mining,
+        overhead_w=overhead,
+        total_w=ai + mining + overhead,
+        poi_meter_w=poi,
+        contract_w=contract,
+        surplus_w=contract - ai - overhead,
+        hashrate_ths=math.fsum(p.hashrate_ths for p in partials),
+        readings=sum(p.readings for p in partials),
+        flags=flags,
+        emitted_s=now_s,
+    )
+    return power, recs
+
+
+def _reconcile(
+    site_id: str,
+    ts_s: int,
+    use: Literal["ai", "mining"],
+    meter_w: float,
+    device_w: float,
+    estimated_w: float,
+    tolerance: float,
+) -> Reconciliation:
+    diff = abs(device_w - meter_w)
+    frac = diff / abs(meter_w) if meter_w else (math.inf if diff else 0.0)
+    return Reconciliation(
+        site_id=site_id,
+        ts_s=ts_s,
+        use=use,
+        meter_w=meter_w,
+        device_w=device_w,
+        estimated_w=estimated_w,
+        difference_fraction=frac,
+        within_tolerance=frac <= tolerance,
+    )
