@@ -68,8 +68,10 @@ class Contract(Generic[M]):
             msg = self._decoder.decode(raw)
         except msgspec.ValidationError as exc:
             return Rejection("schema", f"{self.type.__name__}: {exc}")
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             return Rejection("not_json", f"not valid JSON: {exc}")
+        except (ValueError, RecursionError) as exc:  # decoder edge cases: never crash a consumer
+            return Rejection("schema", f"{self.type.__name__}: {type(exc).__name__}: {exc}")
         if msg.v != SCHEMA_VERSION:
             return Rejection(
                 "version", f"schema version v={msg.v}; this consumer reads v={SCHEMA_VERSION}"
