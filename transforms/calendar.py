@@ -1,0 +1,115 @@
+"""Settlement calendar: 15-minute settlement intervals and hourly carbon buckets.
+
+All keys are UTC epoch seconds (``interval_start_s``, ``hour_start_s``); the market's local
+time (America/Chicago for ERCOT) is carried alongside for reports. Central time is a whole
+number of hours off UTC, so a 15-minute UTC grid and a local 15-minute grid coincide and
+``interval_start_s = ts_s - ts_s % 900`` is the interval key for any instant.
+
+A market day runs from local midnight to local midnight: 96 intervals normally, 92 on the
+spring-forward day and 100 on the fall-back day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+MARKET_TZ = "America/Chicago"
+INTERVAL_S = 900
+HOUR_S = 3600
+
+COLUMNS: dict[str, dict[str, str]] = {
+    "settlement_intervals": {
+        "interval_start_s": "interval start, UTC epoch seconds (key; multiple of 900)",
+        "interval_end_s": "interval end, UTC epoch seconds (start + 900)",
+        "interval_start_utc": "interval start, UTC timestamp",
+        "interval_start_local": "interval start, timestamp in market local time (America/Chicago)",
+        "market_date": "market (local) calendar date the interval belongs to",
+        "interval_index": "1-based position of the interval within its market day (1..92/96/100)",
+        "hour_ending": "ERCOT hour ending of the interval, 1..24 (1..23 / 1..25 on DST days)",
+        "repeated_hour": "true for the second (CST) pass of the fall-back hour (ERCOT DSTFlag=Y)",
+    },
+    "hourly_buckets": {
+        "hour_start_s": "hour start, UTC epoch seconds (key; multiple of 3600)",
+        "hour_start_utc": "hour start, UTC timestamp",
+        "hour_start_local": "hour start, timestamp in market local time (America/Chicago)",
+        "market_date": "market (local) calendar date",
+        "hour_ending": "1-based hour ending within the market day",
+    },
+}
+
+
+def _day_bounds_s(day: date, tz: str) -> tuple[int, int]:
+    zone = ZoneInfo(tz)
+    start = datetime(day.year, day.month, day.day, tzinfo=zone)
+    nxt = day + timedelta(days=1)
+    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def _local_frame(starts: list[int], tz: str, key: str) -> pl.DataFrame:
+    utc = pl.from_epoch(pl.Series(key, starts, dtype=pl.Int64), time_unit="s")
+    frame = pl.DataFrame({key: starts}, schema={key: pl.Int64})
+    return frame.with_columns(
+        utc.dt.replace_time_zone("UTC").alias(key[:-2] + "_utc"),
+        utc.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).alias(key[:-2] + "_local"),
+    )
+
+
+def settlement_intervals(day: date, tz: str = MARKET_TZ) -> pl.DataFrame:
+    """The 15-minute settlement intervals of one market day, in order.
+
+    Columns: see ``COLUMNS["settlement_intervals"]``.
+    """
+    start_s, end_s = _day_bounds_s(day, tz)
+    starts = list(range(start_s, end_s, INTERVAL_S))
+    frame = _local_frame(starts, tz, "interval_start_s")
+    # Hour ending counts elapsed hours since local midnight (ERCOT's convention: the repeated
+    # hour on fall-back day is HE02 twice, but a running count 1..25 keeps the key unique).
+    return frame.with_columns(
+        (pl.col("interval_start_s") + INTERVAL_S).alias("interval_end_s"),
+        pl.lit(day).alias("market_date"),
+        (pl.int_range(1, pl.len() + 1, dtype=pl.Int32)).alias("interval_index"),
+        ((pl.col("interval_start_s") - start_s) // HOUR_S + 1).cast(pl.Int32).alias("hour_ending"),
+        _repeated_hour(pl.col("interval_start_local")).alias("repeated_hour"),
+    ).select(list(COLUMNS["settlement_intervals"]))
+
+
+def _repeated_hour(local: pl.Expr) -> pl.Expr:
+    """True for instants in the second pass of an ambiguous local hour (standard time)."""
+    naive = local.dt.replace_time_zone(None)
+    return (naive.cum_count().over(naive) > 1)
+
+
+def hourly_buckets(day: date, tz: str = MARKET_TZ) -> pl.DataFrame:
+    """The hours of one market day (23, 24 or 25) for hourly carbon accounting."""
+    start_s, end_s = _day_bounds_s(day, tz)
+    frame = _local_frame(list(range(start_s, end_s, HOUR_S)), tz, "hour_start_s")
+    return frame.with_columns(
+        pl.lit(day).alias("market_date"),
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("hour_ending"),
+    ).select(list(COLUMNS["hourly_buckets"]))
+
+
+def interval_start_s(ts_s: pl.Expr) -> pl.Expr:
+    """The settlement interval key (UTC epoch seconds) of an epoch-seconds expression."""
+    ts = ts_s.cast(pl.Int64)
+    return ts - ts % INTERVAL_S
+
+
+def hour_start_s(ts_s: pl.Expr) -> pl.Expr:
+    """The carbon hour key (UTC epoch seconds) of an epoch-seconds expression."""
+    ts = ts_s.cast(pl.Int64)
+    return ts - ts % HOUR_S
+
+
+def intervals_between(start_s: int, end_s: int) -> pl.DataFrame:
+    """All interval keys covering ``[start_s, end_s)``; ``start_s`` must be on the grid."""
+    if start_s % INTERVAL_S:
+        raise ValueError(f"intervals_between: start_s={start_s} is not on the 15-minute grid")
+    return pl.DataFrame(
+        {"interval_start_s": list(range(start_s, end_s, INTERVAL_S))},
+        schema={"interval_start_s": pl.Int64},
+    )

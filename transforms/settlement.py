@@ -1,0 +1,293 @@
+"""Settlement per 15-minute interval, in exact decimals.
+
+Quantities come from ``transforms.energy.interval_energy`` (float MWh) and are fixed once,
+to ``pl.Decimal(38, 6)`` MWh (1 Wh) and ``pl.Decimal(38, 9)`` PH-days, by the float->decimal
+cast (nearest; a value exactly half a Wh away from two neighbours is resolved by its binary
+float, an error of at most 0.5 Wh). From there every product is exact (operands are widened to
+scale 12 first because polars keeps the larger operand scale on multiplication).
+
+Money rule: each component is computed exactly, then rounded to cents with **ROUND_HALF_EVEN**
+(banker's rounding, Python's ``decimal`` default; unbiased over many intervals), and
+``net_usd`` is the sum of the rounded components, so it always equals that sum to the cent.
+
+Sign convention: every ``*_usd`` component is a cash flow **to the site** (+ received,
+- paid).
+
+- Forward: the contract blocks' MWh in the interval x their price, paid.
+- Real-time imbalance: ERCOT settles the interval's net: ``forward - metered (POI)``. If
+  positive, the surplus that mining did not absorb is sold back at the settlement point price
+  (credit); if negative, the draw above contract is bought at that price (charge).
+- Mining revenue: PH-days delivered x hashprice (USD/PH/day).
+- Demand response and ancillary credits: MW x hours of overlap x USD/MW-h of each credited
+  event.
+- 4CP exposure: if the interval is a configured 4CP interval, its average load (kW) sets
+  25 % of next year's transmission tag, so it accrues ``kW_avg / 4 x rate`` =
+  ``POI MWh x 1000 x rate`` (USD/kW-yr); paid.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import polars as pl
+
+from transforms.calendar import INTERVAL_S
+
+MWH = pl.Decimal(38, 6)
+PH_DAYS = pl.Decimal(38, 9)
+PRICE = pl.Decimal(38, 6)
+EXACT = pl.Decimal(38, 12)
+CENTS = pl.Decimal(38, 2)
+
+COMPONENTS = ["forward_usd", "rt_sell_back_usd", "rt_purchase_usd", "mining_revenue_usd",
+              "dr_credit_usd", "ancillary_credit_usd", "four_cp_usd"]
+"""Money components of ``net_usd``, each rounded half-even to cents; net = their sum."""
+
+COLUMNS: dict[str, dict[str, str]] = {
+    "settlement": {
+        "site_id": "site identifier",
+        "interval_start_s": "settlement interval start, UTC epoch seconds (key with site_id)",
+        "ai_mwh": "AI energy, MWh (Decimal 38,6)",
+        "mining_mwh": "mining energy, MWh (Decimal 38,6)",
+        "overhead_mwh": "facility overhead energy, MWh (Decimal 38,6)",
+        "poi_mwh": "revenue-meter (POI) energy, the settled quantity, MWh (Decimal 38,6)",
+        "forward_mwh": "contracted forward energy in the interval, MWh (Decimal 38,6)",
+        "sell_back_mwh": "max(forward - poi, 0): surplus not absorbed, sold at RT, MWh",
+        "purchase_mwh": "max(poi - forward, 0): draw above contract, bought at RT, MWh",
+        "rt_price_usd_per_mwh": "real-time settlement point price, USD/MWh (Decimal 38,6)",
+        "hashrate_ph_days": "mining work delivered, PH/s x days (Decimal 38,9)",
+        "hashprice_usd_per_ph_day": "hashprice in force, USD/PH/day (Decimal 38,6)",
+        "forward_usd": "- contract MWh x contract price, USD (cents, half-even)",
+        "rt_sell_back_usd": "+ sell_back_mwh x RT price, USD (cents, half-even)",
+        "rt_purchase_usd": "- purchase_mwh x RT price, USD (cents, half-even)",
+        "mining_revenue_usd": "+ hashrate_ph_days x hashprice, USD (cents, half-even)",
+        "dr_credit_usd": "+ demand-response credits, MW x h x USD/MW-h, USD (cents, half-even)",
+        "ancillary_credit_usd": "+ ancillary-service credits, MW x h x USD/MW-h, USD (cents)",
+        "four_cp_usd": "- 4CP transmission accrual, POI MWh x 1000 x USD/kW-yr, USD (cents)",
+        "net_usd": "sum of the seven components above, USD (exact, cents)",
+        "energy_reconciled": "true when the interval's energy reconciled to the revenue meter "
+                             "(interval_energy.reconciled; null if not given)",
+    },
+    "hashprice": {
+        "start_s": "start of validity, UTC epoch seconds",
+        "hashprice_usd_per_ph_day": "expected mining revenue per PH/s per day, USD/PH/day",
+    },
+}
+
+
+class SettlementInputError(ValueError):
+    """An input needed to settle an interval is missing or malformed."""
+
+
+# ---------------------------------------------------------------- hashprice
+
+
+def hashprice_usd_per_ph_day(difficulty: float, block_reward_btc: float,
+                             btc_price_usd: float) -> float:
+    """Hashprice = 86400 x 1e15 / (D x 2^32) x (subsidy + fees) x P_BTC, in USD/PH/day.
+
+    One PH/s finds ``86400e15 / (D * 2**32)`` blocks a day (a block takes D x 2^32 hashes on
+    average); each pays ``block_reward_btc`` (subsidy + fees).
+    """
+    if difficulty <= 0:
+        raise SettlementInputError(f"hashprice: difficulty must be > 0, got {difficulty}")
+    return 86400e15 / (difficulty * 2.0**32) * block_reward_btc * btc_price_usd
+
+
+def hashprice_from_network(daily: pl.DataFrame) -> pl.DataFrame:
+    """Daily hashprice from network data (``sources.read_coinmetrics_btc_daily`` columns:
+    start_s, block_count, difficulty, fees_btc, issuance_btc, price_usd_per_btc).
+
+    The block reward is the day's average: (issuance + fees) / blocks. Returns
+    ``COLUMNS["hashprice"]``.
+    """
+    need = ["start_s", "block_count", "difficulty", "fees_btc", "issuance_btc",
+            "price_usd_per_btc"]
+    missing = [c for c in need if c not in daily.columns]
+    if missing:
+        raise SettlementInputError(f"hashprice_from_network: missing column(s) {missing}")
+    reward = (pl.col("issuance_btc") + pl.col("fees_btc")) / pl.col("block_count")
+    return daily.select(
+        "start_s",
+        (86400e15 / (pl.col("difficulty") * 2.0**32) * reward * pl.col("price_usd_per_btc"))
+        .alias("hashprice_usd_per_ph_day"),
+    ).sort("start_s")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _need(frame: pl.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SettlementInputError(f"{what}: missing column(s) {missing}; has {frame.columns}")
+
+
+def _mul(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """Exact decimal product (polars would keep only the larger operand scale)."""
+    return a.cast(EXACT) * b.cast(EXACT)
+
+
+def _cents(x: pl.Expr) -> pl.Expr:
+    return x.round(2).cast(CENTS)  # polars rounds decimals half-to-even
+
+
+def _overlap_s(start: str, end: str) -> pl.Expr:
+    lo = pl.max_horizontal(pl.col(start), pl.col("interval_start_s"))
+    hi = pl.min_horizontal(pl.col(end), pl.col("interval_start_s") + INTERVAL_S)
+    return (hi - lo).clip(lower_bound=0)
+
+
+def _spread(events: pl.DataFrame, keys: pl.DataFrame, value_cols: list[str]) -> pl.DataFrame:
+    """Cross events with the site's intervals and keep the overlapping pairs."""
+    j = keys.join(events, on="site_id", how="inner")
+    return j.with_columns(_overlap_s("start_s", "end_s").alias("_ov")).filter(
+        pl.col("_ov") > 0).select("site_id", "interval_start_s", "_ov", *value_cols)
+
+
+def _block_money(events: pl.DataFrame, keys: pl.DataFrame, price_col: str,
+                 qty_name: str, money_name: str, extra: list[str] | None = None) -> pl.DataFrame:
+    """MW x overlap hours (fixed to MWh scale 6) and x price (exact), per interval."""
+    extra = extra or []
+    s = _spread(events, keys, ["mw", price_col, *extra]).with_columns(
+        (pl.col("mw") * pl.col("_ov") / 3600.0).cast(MWH).alias(qty_name))
+    s = s.with_columns(_mul(pl.col(qty_name), pl.col(price_col).cast(PRICE)).alias(money_name))
+    return s.group_by("site_id", "interval_start_s", *extra).agg(
+        pl.col(qty_name).sum(), pl.col(money_name).sum())
+
+
+# ---------------------------------------------------------------- settlement
+
+
+def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: pl.DataFrame,
+                     *, hashprice: pl.DataFrame | None = None,
+                     credits: pl.DataFrame | None = None,
+                     four_cp_intervals: pl.DataFrame | None = None,
+                     four_cp_rate_usd_per_kw_year: Decimal = Decimal(0)) -> pl.DataFrame:
+    """Settle each (site, interval) of ``energy``.
+
+    - ``energy``: ``transforms.energy.interval_energy`` output.
+    - ``rt_prices``: ``[interval_start_s, price_usd_per_mwh]`` at the site's settlement point
+      (filter ``sources`` frames by ``settlement_point`` first), or with a ``site_id`` column
+      when sites settle at different points; every interval must be priced.
+    - ``contracts``: ``[site_id, start_s, end_s, mw, price_usd_per_mwh]`` (schemas.site
+      ContractBlock fields); blocks may overlap (they add).
+    - ``hashprice``: ``[start_s, hashprice_usd_per_ph_day]``; the latest at or before the
+      interval start applies. Required when any interval has mining work.
+    - ``credits``: ``[site_id, start_s, end_s, kind ('dr' | 'ancillary'), mw,
+      price_usd_per_mw_h]``: credited demand-response / ancillary events.
+    - ``four_cp_intervals``: ``[interval_start_s]`` of the configured 4CP intervals.
+
+    Returns ``COLUMNS["settlement"]``; money per the module docstring.
+    """
+    _need(energy, ["site_id", "interval_start_s", "ai_mwh", "mining_mwh", "overhead_mwh",
+                   "poi_mwh", "hashrate_ph_days"], "build_settlement(energy)")
+    _need(rt_prices, ["interval_start_s", "price_usd_per_mwh"], "build_settlement(rt_prices)")
+    _need(contracts, ["site_id", "start_s", "end_s", "mw", "price_usd_per_mwh"],
+          "build_settlement(contracts)")
+    price_keys = ["site_id", "interval_start_s"] if "site_id" in rt_prices.columns \
+        else ["interval_start_s"]
+    if rt_prices.select(price_keys).is_duplicated().any():
+        raise SettlementInputError(f"build_settlement(rt_prices): duplicate {price_keys}; "
+                                   "filter to one settlement point per site")
+    keys = energy.select("site_id", "interval_start_s")
+
+    reconciled = pl.col("reconciled") if "reconciled" in energy.columns \
+        else pl.lit(None, dtype=pl.Boolean)
+    base = energy.select(
+        "site_id", "interval_start_s",
+        *(pl.col(c).cast(MWH) for c in ["ai_mwh", "mining_mwh", "overhead_mwh", "poi_mwh"]),
+        pl.col("hashrate_ph_days").cast(PH_DAYS),
+        reconciled.alias("energy_reconciled"),
+    ).join(rt_prices.select(*price_keys,
+                            pl.col("price_usd_per_mwh").cast(PRICE)
+                            .alias("rt_price_usd_per_mwh")),
+           on=price_keys, how="left")
+    unpriced = base.filter(pl.col("rt_price_usd_per_mwh").is_null())
+    if unpriced.height:
+        raise SettlementInputError(
+            f"build_settlement: no RT price for {unpriced.height} interval(s), first "
+            f"interval_start_s={unpriced['interval_start_s'].min()!r}")
+
+    fwd = _block_money(contracts, keys, "price_usd_per_mwh", "forward_mwh", "_fwd")
+    base = base.join(fwd, on=["site_id", "interval_start_s"], how="left").with_columns(
+        pl.col("forward_mwh").fill_null(Decimal(0)).cast(MWH),
+        pl.col("_fwd").fill_null(Decimal(0)).cast(EXACT))
+
+    base = _join_hashprice(base, hashprice)
+    base = _join_credits(base, keys, credits)
+    base = _join_four_cp(base, four_cp_intervals, four_cp_rate_usd_per_kw_year)
+
+    net = pl.col("forward_mwh") - pl.col("poi_mwh")
+    zero = pl.lit(Decimal(0), dtype=MWH)
+    out = base.with_columns(
+        pl.when(net > 0).then(net).otherwise(zero).cast(MWH).alias("sell_back_mwh"),
+        pl.when(net < 0).then(-net).otherwise(zero).cast(MWH).alias("purchase_mwh"),
+    ).with_columns(
+        _cents(-pl.col("_fwd")).alias("forward_usd"),
+        _cents(_mul(pl.col("sell_back_mwh"), pl.col("rt_price_usd_per_mwh")))
+        .alias("rt_sell_back_usd"),
+        _cents(-_mul(pl.col("purchase_mwh"), pl.col("rt_price_usd_per_mwh")))
+        .alias("rt_purchase_usd"),
+        _cents(_mul(pl.col("hashrate_ph_days"), pl.col("hashprice_usd_per_ph_day")))
+        .alias("mining_revenue_usd"),
+        _cents(pl.col("_dr")).alias("dr_credit_usd"),
+        _cents(pl.col("_anc")).alias("ancillary_credit_usd"),
+        _cents(-pl.col("_4cp")).alias("four_cp_usd"),
+    )
+    out = out.with_columns(pl.sum_horizontal(COMPONENTS).cast(CENTS).alias("net_usd"))
+    return out.sort("site_id", "interval_start_s").select(list(COLUMNS["settlement"]))
+
+
+def _join_hashprice(base: pl.DataFrame, hashprice: pl.DataFrame | None) -> pl.DataFrame:
+    if hashprice is None:
+        if base.filter(pl.col("hashrate_ph_days") > 0).height:
+            raise SettlementInputError("build_settlement: mining work but no hashprice frame")
+        return base.with_columns(pl.lit(Decimal(0), dtype=PRICE)
+                                 .alias("hashprice_usd_per_ph_day"))
+    _need(hashprice, ["start_s", "hashprice_usd_per_ph_day"], "build_settlement(hashprice)")
+    hp = hashprice.select(pl.col("start_s").cast(pl.Int64),
+                          pl.col("hashprice_usd_per_ph_day").cast(PRICE)).sort("start_s")
+    j = base.sort("interval_start_s").join_asof(hp, left_on="interval_start_s",
+                                                right_on="start_s", strategy="backward")
+    orphan = j.filter(pl.col("hashprice_usd_per_ph_day").is_null()
+                      & (pl.col("hashrate_ph_days") > 0))
+    if orphan.height:
+        raise SettlementInputError(
+            "build_settlement: no hashprice at or before interval_start_s="
+            f"{orphan['interval_start_s'].min()!r}")
+    return j.drop("start_s").with_columns(pl.col("hashprice_usd_per_ph_day")
+                                          .fill_null(Decimal(0)))
+
+
+def _join_credits(base: pl.DataFrame, keys: pl.DataFrame,
+                  credits: pl.DataFrame | None) -> pl.DataFrame:
+    zero = pl.lit(Decimal(0), dtype=EXACT)
+    if credits is None or credits.height == 0:
+        return base.with_columns(zero.alias("_dr"), zero.alias("_anc"))
+    _need(credits, ["site_id", "start_s", "end_s", "kind", "mw", "price_usd_per_mw_h"],
+          "build_settlement(credits)")
+    bad = credits.filter(~pl.col("kind").is_in(["dr", "ancillary"]))
+    if bad.height:
+        raise SettlementInputError(f"build_settlement(credits): kind must be 'dr' or "
+                                   f"'ancillary', got {bad['kind'][0]!r}")
+    c = _block_money(credits, keys, "price_usd_per_mw_h", "_mwh", "_usd", extra=["kind"])
+    wide = c.group_by("site_id", "interval_start_s").agg(
+        pl.col("_usd").filter(pl.col("kind") == "dr").sum().alias("_dr"),
+        pl.col("_usd").filter(pl.col("kind") == "ancillary").sum().alias("_anc"))
+    return base.join(wide, on=["site_id", "interval_start_s"], how="left").with_columns(
+        pl.col("_dr").fill_null(Decimal(0)).cast(EXACT),
+        pl.col("_anc").fill_null(Decimal(0)).cast(EXACT))
+
+
+def _join_four_cp(base: pl.DataFrame, intervals: pl.DataFrame | None,
+                  rate: Decimal) -> pl.DataFrame:
+    if intervals is None or intervals.height == 0:
+        return base.with_columns(pl.lit(Decimal(0), dtype=EXACT).alias("_4cp"))
+    _need(intervals, ["interval_start_s"], "build_settlement(four_cp_intervals)")
+    cp = intervals.select(pl.col("interval_start_s").cast(pl.Int64)).unique().with_columns(
+        pl.lit(True).alias("_is_cp"))
+    per_mwh = pl.lit(rate * 1000, dtype=PRICE)  # MWh -> kW-avg/4 over 15 min is x1000
+    return base.join(cp, on="interval_start_s", how="left").with_columns(
+        pl.when(pl.col("_is_cp")).then(_mul(pl.col("poi_mwh"), per_mwh))
+        .otherwise(pl.lit(Decimal(0), dtype=EXACT)).alias("_4cp")).drop("_is_cp")
