@@ -49,6 +49,8 @@ class GpuFrame(Message, kw_only=True):
     sm_clock_mhz: list[int | None] | None = None
     throttle_reasons: list[int | None] | None = None
     """NVML clocks-event-reasons bit mask."""
+    power_instant_w: list[float | None] | None = None
+    """Instantaneous board power (NVML field ``POWER_INSTANT``), W; None where unsupported."""
 
 
 AsicState = Literal["hashing", "ramping", "sleeping", "offline", "unknown"]
@@ -73,3 +75,5 @@ class AsicFrame(Message, kw_only=True):
     """Slowest fan, RPM."""
     state: list[AsicState]
     power_limit_w: list[float | None] | None = None
+    error: list[str | None] | None = None
+    """Why a miner is ``offline``/``unknown`` (timeout, refused, garbled reply); None if fine."""

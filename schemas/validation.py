@@ -147,6 +147,7 @@ _GPU_COLS = (
     "power_limit_w",
     "sm_clock_mhz",
     "throttle_reasons",
+    "power_instant_w",
 )
 _ASIC_COLS = (
     "miner_id",
@@ -157,6 +158,7 @@ _ASIC_COLS = (
     "fan_rpm",
     "state",
     "power_limit_w",
+    "error",
 )
 
 
@@ -177,6 +179,8 @@ def check_gpu(f: GpuFrame, lim: Limits) -> str | None:
         lambda: _timestamp("ts_s", f.ts_s, lim),
         lambda: _finite("power_w", f.power_w),
         lambda: _range("power_w", f.power_w, 0.0, 5_000.0),
+        lambda: _finite("power_instant_w", f.power_instant_w or []),
+        lambda: _range("power_instant_w", f.power_instant_w or [], 0.0, 5_000.0),
         lambda: _range("energy_mj", f.energy_mj, 0, 2**64 - 1),
         lambda: _range("util_pct", f.util_pct or [], 0.0, 100.0),
         lambda: _finite("temp_c", f.temp_c or []),

@@ -1,0 +1,92 @@
+"""The benchmark run: pre-produce the site's telemetry once, then measure each consumer on it.
+
+Rows: ``limit`` (bare confluent-kafka drain), ``naive`` (per-event faust agent),
+``spillway`` (the real agents) and ``sink`` (the DuckDB mart sink), plus ratios. Every row
+runs on the same data in the same run, so the ratios hold even on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from infra.provision import provision
+from streams.bench.limit import drain_limit
+from streams.bench.scale import scale_site
+from streams.bench.workers import time_faust_worker
+from streams.settings import Settings
+from streams.sim.runner import run_simulator
+from streams.site_file import load_site_file
+
+REFERENCE_SITE = Path(__file__).resolve().parents[2] / "infra" / "sites" / "reference-400mw.toml"
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def preproduce(
+    settings: Settings, scale: float, seconds: int, site_path: Path = REFERENCE_SITE
+) -> dict[str, Any]:
+    """A fresh namespace with ``seconds`` of the scaled site's telemetry in it."""
+    site_file = scale_site(load_site_file(site_path), scale)
+    stats = run_simulator(
+        settings,
+        site_file.site,
+        sim=site_file.sim,
+        start_s=time.time() - seconds,
+        seconds=seconds,
+        speed=None,
+    )
+    return stats.summary()
+
+
+def run_bench(
+    base: Settings,
+    *,
+    scale: float = 1.0,
+    seconds: int = 60,
+    naive_max_s: float = 60.0,
+    say: Say = _quiet,
+) -> dict[str, Any]:
+    settings = base.model_copy(
+        update={"topic_namespace": f"bench{uuid.uuid4().hex[:8]}", "max_age_s": 30 * 86400.0}
+    )
+    provision(settings)
+    say(f"pre-producing {seconds} s of the site at scale {scale} into {settings.topic_namespace}")
+    produced = preproduce(settings, scale, seconds)
+    readings = int(produced["readings"])
+    say(
+        f"produced {readings:,} readings in {produced['messages']:,} frames "
+        f"({produced['readings_per_s']:,} readings/s)"
+    )
+    per_msg = readings / max(1, int(produced["messages"]))
+
+    say("limit: bare confluent-kafka drain")
+    limit = drain_limit(settings)
+    limit["readings_per_s"] = limit["messages"] * per_msg / limit["wall_s"]
+
+    workdir = Path(tempfile.mkdtemp(prefix="spillway-bench-"))
+    say(f"naive: per-event faust agent (at most {naive_max_s:.0f} s)")
+    naive = time_faust_worker(settings, "streams.bench.naive_app", workdir, readings, naive_max_s)
+
+    result: dict[str, Any] = {
+        "scale": scale,
+        "seconds": seconds,
+        "readings": readings,
+        "messages": produced["messages"],
+        "producer_readings_per_s": produced["readings_per_s"],
+        "producer_cpu_s": produced["cpu_s"],
+        "limit_readings_per_s": round(limit["readings_per_s"]),
+        "limit_cpu_s": round(limit["cpu_s"], 2),
+        "naive_readings_per_s": round(naive["readings_per_s"]),
+        "naive_cpu_s": round(naive["cpu_s"], 2),
+        "naive_peak_rss_mb": round(naive["peak_rss_mb"], 1),
+    }
+    return result

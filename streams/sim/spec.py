@@ -1,0 +1,41 @@
+"""What the simulator needs beyond SiteConfig: GPU jobs, rack sizes, miner behaviour.
+
+It is the optional ``[sim]`` table of a site TOML file (``streams.site_file``); the real
+pipeline never reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+JobKind = Literal["training", "inference"]
+
+
+class JobSpec(msgspec.Struct, kw_only=True, frozen=True):
+    """A job running on a contiguous block of one pool's nodes; its nodes move together."""
+
+    name: str
+    pool: str
+    nodes: int
+    kind: JobKind = "training"
+    checkpoint_every_s: float = 900.0
+    """Training only: seconds between checkpoint / evaluation dips."""
+
+
+class SimSpec(msgspec.Struct, kw_only=True, frozen=True):
+    jobs: list[JobSpec] = []
+    """Nodes of a pool not covered by a job run one default job per pool (training unless
+    the pool name contains ``infer``)."""
+    nodes_per_rack: int = 8
+    """GPU nodes per GpuFrame (8 nodes x 8 GPUs = 64 readings)."""
+    miners_per_rack: int = 150
+    """Miners per AsicFrame (one container or rack of one model)."""
+    late_share: float = 0.03
+    """Share of miners that act on a command late (``late_delay_s``)."""
+    never_share: float = 0.01
+    """Share of miners that never act on a command (stock firmware ignoring stop/start)."""
+    late_delay_s: float = 20.0
+    meter_source_id: str = "modbus-gw-1"
+    seed: int = 1
