@@ -133,3 +133,21 @@ def provision(settings: Settings, specs: Iterable[TopicSpec] = TOPICS) -> Plan:
         return todo
     finally:
         admin.close()
+
+
+def delete_namespace(settings: Settings) -> list[str]:
+    """Delete every topic of ``settings.topic_namespace`` (tests and benchmarks clean up).
+
+    Refuses the empty namespace: production topics are never deleted by Spillway.
+    """
+    ns = settings.topic_namespace
+    if not ns:
+        raise ProvisionError("refusing to delete topics without a namespace")
+    admin = _admin(settings)
+    try:
+        doomed = [t for t in admin.list_topics() if t.startswith((f"{ns}.", f"{ns}-"))]
+        if doomed:
+            admin.delete_topics(doomed)
+        return doomed
+    finally:
+        admin.close()

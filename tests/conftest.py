@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from infra import broker
-from infra.provision import provision
+from infra.provision import delete_namespace, provision
 from streams.settings import Settings, load_settings
 
 
@@ -44,16 +44,18 @@ def kafka_base_settings() -> Settings:
 @pytest.fixture(scope="session")
 def kafka_settings(kafka_base_settings: Settings) -> Iterator[Settings]:
     """Settings with a private topic namespace for this test session, topics provisioned."""
-    ns = f"t{uuid.uuid4().hex[:10]}"
-    settings = kafka_base_settings.model_copy(update={"topic_namespace": ns})
-    provision(settings)
-    yield settings
+    yield from _namespace(kafka_base_settings)
 
 
 @pytest.fixture
-def fresh_namespace_settings(kafka_base_settings: Settings) -> Settings:
+def fresh_namespace_settings(kafka_base_settings: Settings) -> Iterator[Settings]:
     """Settings with a namespace of its own and its topics provisioned: empty topics."""
+    yield from _namespace(kafka_base_settings)
+
+
+def _namespace(base: Settings) -> Iterator[Settings]:
     ns = f"t{uuid.uuid4().hex[:10]}"
-    settings = kafka_base_settings.model_copy(update={"topic_namespace": ns})
+    settings = base.model_copy(update={"topic_namespace": ns})
     provision(settings)
-    return settings
+    yield settings
+    delete_namespace(settings)
