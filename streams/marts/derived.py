@@ -1,0 +1,83 @@
+"""Marts derived from the sink's tables by the transforms package (pure polars adapters).
+
+``transforms.energy.interval_energy`` and ``transforms.carbon.build_carbon_hourly`` do the
+arithmetic; this module only selects their inputs from the sink's tables and keeps the
+intervals (hours) that are over: an interval still filling would fail the completeness
+gate on every publication.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+
+from transforms.calendar import HOUR_S, INTERVAL_S
+from transforms.carbon import CarbonInputError, build_carbon_hourly
+from transforms.energy import SITE_POWER_COLUMNS, interval_energy
+
+DERIVED = ("interval_energy", "carbon_hourly")
+LOOKAHEAD_S = 10
+"""Seconds read past the day's end so the day's last sample is held correctly."""
+
+
+def day_of(epoch_s: int) -> date:
+    return datetime.fromtimestamp(epoch_s, UTC).date()
+
+
+def day_bounds(day: date) -> tuple[int, int]:
+    start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    return start, start + 86_400
+
+
+def empty_site_power() -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {c: pl.Float64() for c in SITE_POWER_COLUMNS}
+    schema.update({"site_id": pl.String(), "ts_s": pl.Int64()})
+    return pl.DataFrame(schema=schema)
+
+
+def day_interval_energy(site_power: pl.DataFrame, day: date,
+                        last_ts_by_site: pl.DataFrame) -> pl.DataFrame:
+    """Interval energy of ``day`` (UTC) for intervals that are over: the site has a second
+    at or after the interval's end. ``last_ts_by_site``: ``[site_id, last_ts_s]``."""
+    start, end = day_bounds(day)
+    energy = interval_energy(site_power.select(SITE_POWER_COLUMNS))
+    return (energy.join(last_ts_by_site, on="site_id", how="inner")
+            .filter(pl.col("interval_start_s").is_between(start, end, closed="left"),
+                    pl.col("interval_start_s") + INTERVAL_S <= pl.col("last_ts_s"))
+            .drop("last_ts_s"))
+
+
+def hourly_intensity(grid_carbon: pl.DataFrame) -> pl.DataFrame | None:
+    """``[hour_start_s, intensity_g_per_kwh]`` from the average rows of ONE region; None if
+    there are none or several regions (which region a site is in is not in these tables)."""
+    avg = grid_carbon.filter(pl.col("kind") == "average")
+    if avg.height == 0 or avg["region"].n_unique() != 1:
+        return None
+    return avg.select(pl.col("hour_start_s").cast(pl.Int64), "intensity_g_per_kwh")
+
+
+def complete_hours_carbon(energy: pl.DataFrame,
+                          intensity: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Hourly carbon for hours whose four intervals are all in ``energy``; None when no
+    intensity is available for every such hour."""
+    if intensity is None or energy.height == 0:
+        return None
+    hour = (pl.col("interval_start_s") // HOUR_S * HOUR_S)
+    full = (energy.with_columns(hour.alias("_h")).group_by("site_id", "_h").len()
+            .filter(pl.col("len") == HOUR_S // INTERVAL_S).drop("len"))
+    kept = energy.with_columns(hour.alias("_h")).join(full, on=["site_id", "_h"]).drop("_h")
+    if kept.height == 0:
+        return None
+    try:
+        return build_carbon_hourly(kept, intensity)
+    except CarbonInputError:
+        return None
+
+
+def empty_derived() -> dict[str, pl.DataFrame]:
+    """Zero-row frames with the derived marts' columns and types (for empty views)."""
+    energy = interval_energy(empty_site_power())
+    intensity = pl.DataFrame(schema={"hour_start_s": pl.Int64(),
+                                     "intensity_g_per_kwh": pl.Float64()})
+    return {"interval_energy": energy, "carbon_hourly": build_carbon_hourly(energy, intensity)}

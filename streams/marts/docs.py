@@ -1,0 +1,63 @@
+"""Documentation of every published table and column, with units, built from the code:
+``streams.marts.tables`` for the sink's tables and the transforms' ``COLUMNS`` dicts for the
+derived marts. The same text goes into the views file as ``COMMENT ON`` and into
+``marts/README.md``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.marts.tables import TABLES
+from transforms import carbon, energy
+
+
+@dataclass(frozen=True)
+class TableDoc:
+    name: str
+    doc: str
+    key: tuple[str, ...]
+    partition: str
+    columns: dict[str, str]
+
+
+def published_docs() -> dict[str, TableDoc]:
+    out: dict[str, TableDoc] = {}
+    for t in TABLES:
+        cols = {c.name: c.doc for c in (*t.columns, *t.derived)}
+        out[t.name] = TableDoc(t.name, f"{t.doc} Source topic {t.topic}.", t.key,
+                               f"date of {t.time_col} (UTC), one file per hour", cols)
+    out["interval_energy"] = TableDoc(
+        "interval_energy",
+        "15-minute energy by use from site_power (transforms.energy.interval_energy); only "
+        "intervals that are over, and only dates that passed the Great Expectations gate.",
+        ("site_id", "interval_start_s"), "date of interval_start_s (UTC)",
+        dict(energy.COLUMNS["interval_energy"]))
+    out["carbon_hourly"] = TableDoc(
+        "carbon_hourly",
+        "Hourly location- and market-based carbon (transforms.carbon.build_carbon_hourly) "
+        "for complete hours with a published average grid intensity; gated.",
+        ("site_id", "hour_start_s"), "date of hour_start_s (UTC)",
+        dict(carbon.COLUMNS["carbon_hourly"]))
+    return out
+
+
+def render_markdown() -> str:
+    lines = [
+        "# Spillway marts",
+        "",
+        "Generated from the code by `spillway sink docs`; do not edit by hand.",
+        "",
+        "Read them with `spillway sql \"SELECT ...\"`, or open `views.duckdb` read-only "
+        "(DuckDB, or SQLAlchemy `duckdb:///<path>/views.duckdb` with "
+        "`connect_args={\"read_only\": True}`), or read the Parquet files under `parquet/` "
+        "with any engine. Times are UTC epoch seconds (`_s`); units are in the column names "
+        "and below.",
+        "",
+    ]
+    for d in published_docs().values():
+        lines += [f"## {d.name}", "", d.doc, "",
+                  f"Key: `{', '.join(d.key)}`. Partitions: {d.partition}.", "",
+                  "| column | meaning and unit |", "|---|---|"]
+        lines += [f"| `{c}` | {text} |" for c, text in d.columns.items()]
+        lines.append("")
+    return "\n".join(lines)

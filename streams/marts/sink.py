@@ -1,0 +1,221 @@
+"""Exactly-once sink from Kafka into DuckDB.
+
+Each batch of messages becomes one DuckDB transaction holding the table rows AND the next
+Kafka offset of every partition in the batch (``store.write_batch``). On partition
+assignment the consumer seeks to the offsets stored in DuckDB, never to Kafka's committed
+offsets, so after a crash or ``kill -9`` the sink resumes exactly after the last batch that
+reached the database: nothing lost, nothing counted twice. Kafka offsets are also committed
+(asynchronously, after the database) only so that lag monitors can see progress.
+
+Behind that, keys make a replay harmless: events and seconds are upserted on their natural
+keys, and telemetry frames at or below their source's watermark are dropped
+(``frames.accept_frames``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from infra.topics import full_name
+from streams.io.kafka import TopicProducer, check, make_consumer
+from streams.io.validated import Validator
+from streams.marts.frames import accept_frames, build_frames
+from streams.marts.store import Batch, load_marks, load_offsets, open_store, write_batch
+from streams.marts.tables import SINK_TOPICS
+from streams.settings import Settings
+
+DEFAULT_GROUP = "spillway-mart-sink"
+SINK_DB = "sink.duckdb"
+SINK_MAX_AGE_S = 3650 * 86_400.0
+"""The sink stores whatever Kafka still retains (grid topics keep 400 days): a sink catching
+up after an outage must not dead-letter readings for being old, and an age limit tied to
+the wall clock would let a restarted sink reject what a clean run accepted."""
+
+
+def sink_db_path(settings: Settings) -> Path:
+    return settings.marts_dir / SINK_DB
+
+
+@dataclass
+class SinkStats:
+    messages: int = 0
+    batches: int = 0
+    rows: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+    stale_frames: int = 0
+    publications: int = 0
+    write_s: float = 0.0
+    """Seconds inside DuckDB transactions."""
+    started: float = field(default_factory=time.monotonic)
+    first_batch_at: float | None = None
+    """Monotonic time the first batch was polled (after the group join)."""
+    last_batch_at: float | None = None
+    """Monotonic time the last batch was committed."""
+
+    @property
+    def busy_s(self) -> float:
+        """From the first poll that returned messages to the last commit."""
+        if self.first_batch_at is None or self.last_batch_at is None:
+            return 0.0
+        return self.last_batch_at - self.first_batch_at
+
+    def line(self) -> str:
+        total = sum(self.rows.values())
+        rate = self.messages / self.busy_s if self.busy_s > 0 else 0.0
+        return (f"{self.messages} messages in {self.batches} batches, {total} rows "
+                f"({rate:,.0f} msg/s while busy), {self.rejected} dead-lettered, "
+                f"{self.stale_frames} stale frames, {self.publications} publications")
+
+
+def offsets_of(msgs: Sequence[Message]) -> dict[tuple[str, int], int]:
+    """Next offset per (topic, partition): one past the highest consumed."""
+    out: dict[tuple[str, int], int] = {}
+    for m in msgs:
+        key = (m.topic() or "", m.partition() or 0)
+        nxt = (m.offset() or 0) + 1
+        if nxt > out.get(key, -1):
+            out[key] = nxt
+    return out
+
+
+class MartSink:
+    """Consumer + DuckDB writer. ``step()`` handles one poll; ``run_sink`` loops it."""
+
+    def __init__(self, settings: Settings, *, db_path: Path | None = None,
+                 group_id: str = DEFAULT_GROUP, topics: Sequence[str] = SINK_TOPICS,
+                 batch_size: int = 20_000, poll_timeout_s: float = 0.5,
+                 consumer_overrides: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self.db_path = db_path or sink_db_path(settings)
+        self.con = open_store(self.db_path)
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self.producer = TopicProducer(settings)
+        lenient = settings.model_copy(
+            update={"max_age_s": max(settings.max_age_s, SINK_MAX_AGE_S)})
+        self.validator = Validator(lenient, self.producer, group_id)
+        self.marks = load_marks(self.con)
+        self.positions: dict[tuple[str, int], int] = {}
+        self.stats = SinkStats()
+        self.consumer: Consumer = make_consumer(settings, group_id,
+                                                **(consumer_overrides or {}))
+        names = [full_name(t, settings.topic_namespace) for t in topics]
+        self.consumer.subscribe(names, on_assign=self._on_assign)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Seek every assigned partition to the offset stored with the rows."""
+        stored = load_offsets(self.con)
+        for p in partitions:
+            p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+            self.positions[(p.topic, p.partition)] = max(p.offset, 0)
+        consumer.assign(partitions)
+
+    @property
+    def assigned(self) -> bool:
+        return bool(self.positions)
+
+    def step(self, before_commit: Callable[[], None] | None = None) -> int:
+        """Poll once and write what came; returns the number of messages consumed."""
+        polled = time.monotonic()
+        raw = self.consumer.consume(self.batch_size, timeout=self.poll_timeout_s)
+        if raw and self.stats.first_batch_at is None:
+            self.stats.first_batch_at = polled
+        msgs = [m for m in raw if m.error() is None or check(m)]
+        # Third line of defence: never apply an offset below what the database holds.
+        msgs = [m for m in msgs
+                if (m.offset() or 0) >= self.positions.get((m.topic() or "", m.partition() or 0),
+                                                           0)]
+        if not msgs:
+            return 0
+        self.handle(msgs, before_commit)
+        return len(msgs)
+
+    def handle(self, msgs: Sequence[Message],
+               before_commit: Callable[[], None] | None = None) -> None:
+        rejected_before = sum(self.validator.tally.rejected.values())
+        decoded = self.validator.decode_batch(msgs)
+        accepted = accept_frames(decoded, self.marks)
+        frames = build_frames(accepted.items)
+        offsets = offsets_of(msgs)
+        batch = Batch(frames=frames, offsets=offsets, marks=accepted.marks,
+                      frames_seen=accepted.frames, stale=accepted.stale)
+        rejected = sum(self.validator.tally.rejected.values()) - rejected_before
+        if rejected:
+            # Dead letters first: a crash after this repeats them (at least once) instead of
+            # losing them once their offsets are stored.
+            self.producer.flush()
+        t0 = time.perf_counter()
+        write_batch(self.con, batch, before_commit)
+        self.stats.write_s += time.perf_counter() - t0
+        self.marks.update(accepted.marks)
+        self.positions.update(offsets)
+        self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                             asynchronous=True)
+        self.stats.messages += len(msgs)
+        self.stats.batches += 1
+        self.stats.last_batch_at = time.monotonic()
+        self.stats.rejected += rejected
+        self.stats.stale_frames += sum(accepted.stale.values())
+        for name, f in frames.items():
+            self.stats.rows[name] += f.height
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()
+        finally:
+            self.producer.producer.flush(10)
+            self.con.close()
+
+
+def run_sink(settings: Settings, stop_event: threading.Event, *,
+             db_path: Path | None = None, group_id: str = DEFAULT_GROUP,
+             topics: Sequence[str] = SINK_TOPICS, batch_size: int = 20_000,
+             once: bool = False, idle_s: float = 5.0, max_s: float | None = None,
+             publish_every_s: float | None = 60.0,
+             publisher: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
+             progress: Callable[[str], None] | None = None, progress_every_s: float = 5.0,
+             consumer_overrides: dict[str, Any] | None = None) -> SinkStats:
+    """Run the sink until ``stop_event`` is set (or, with ``once``, until nothing arrives for
+    ``idle_s`` after partitions are assigned). ``publisher(con)`` runs every
+    ``publish_every_s`` seconds between batches and once at the end (None: never)."""
+    sink = MartSink(settings, db_path=db_path, group_id=group_id, topics=topics,
+                    batch_size=batch_size, consumer_overrides=consumer_overrides)
+    stats = sink.stats
+    last_msg: float | None = None
+    last_pub = last_note = time.monotonic()
+    try:
+        while not stop_event.is_set():
+            now = time.monotonic()
+            if max_s is not None and now - stats.started >= max_s:
+                break
+            n = sink.step()
+            now = time.monotonic()
+            if n or (last_msg is None and sink.assigned):
+                last_msg = now
+            if once and last_msg is not None and now - last_msg >= idle_s:
+                break
+            if publisher is not None and publish_every_s is not None \
+                    and now - last_pub >= publish_every_s:
+                publisher(sink.con)
+                stats.publications += 1
+                last_pub = now
+            if progress is not None and now - last_note >= progress_every_s:
+                progress(stats.line())
+                last_note = now
+        if publisher is not None:
+            publisher(sink.con)
+            stats.publications += 1
+        if progress is not None:
+            progress(stats.line())
+    finally:
+        sink.close()
+    return stats
