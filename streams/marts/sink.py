@@ -106,8 +106,10 @@ class MartSink:
         self.marks = load_marks(self.con)
         self.positions: dict[tuple[str, int], int] = {}
         self.stats = SinkStats()
-        self.consumer: Consumer = make_consumer(settings, group_id,
-                                                **(consumer_overrides or {}))
+        # Static membership: a sink restarted after a crash (same group, same instance id)
+        # gets its partitions back at once instead of waiting out the dead member's session.
+        overrides = {"group.instance.id": f"{group_id}-writer", **(consumer_overrides or {})}
+        self.consumer: Consumer = make_consumer(settings, group_id, **overrides)
         names = [full_name(t, settings.topic_namespace) for t in topics]
         self.consumer.subscribe(names, on_assign=self._on_assign)
 
