@@ -9,6 +9,17 @@ command -v "$PY" >/dev/null || PY=python3
 for tool in java mvn; do
   command -v "$tool" >/dev/null || { echo "setup: $tool not found (needs Java 17+ and Maven)" >&2; exit 1; }
 done
+# Headless Chromium for the dashboard's browser test (Debian's packages; no download at run time).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "• installing Debian's chromium and chromium-driver (browser test)" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver fonts-dejavu-core >/dev/null
+  else
+    echo "setup: chromium and chromedriver missing; the browser test will fail until they are installed" >&2
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "• creating .venv with $($PY --version)" >&2
   "$PY" -m venv .venv
