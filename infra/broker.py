@@ -6,6 +6,11 @@ names it with a logging backend. ``ensure_jars`` copies the jars into a cache fo
 ``kafka.Kafka`` in its own session and waits until the broker answers a metadata request.
 Everything lives under ``Settings.broker_dir``: ``config/``, ``data/``, ``broker.log``,
 ``broker.pid``. Start and stop are idempotent; stop then start keeps topics and data.
+
+With ``Settings.broker_secure`` the broker only accepts SASL_SSL (SCRAM-SHA-512) clients and
+enforces ACLs; ``infra.security`` holds the principals, secrets and certificates. A data
+folder formatted in one mode is never started in the other (that would drop or lock out
+the users).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from infra import security
 from streams.settings import Settings
 
 POM = Path(__file__).with_name("kafka") / "pom.xml"
@@ -41,10 +48,13 @@ class BrokerStatus:
     answers: bool
     bootstrap: str
     log_path: Path
+    secure: bool = False
+    """SASL_SSL + SCRAM + ACLs (``Settings.broker_secure``)."""
 
     def describe(self) -> str:
         if self.running and self.answers:
-            return f"running (pid {self.pid}) on {self.bootstrap}; log {self.log_path}"
+            mode = " (SASL_SSL, SCRAM-SHA-512, ACLs)" if self.secure else ""
+            return f"running (pid {self.pid}) on {self.bootstrap}{mode}; log {self.log_path}"
         if self.running:
             return (
                 f"process {self.pid} alive but {self.bootstrap} not answering; log {self.log_path}"
@@ -99,17 +109,27 @@ def ensure_jars(settings: Settings, progress: Progress = _noop) -> Path:
     return libs
 
 
-def server_properties(settings: Settings) -> str:
+def server_properties(
+    settings: Settings, secrets: security.BrokerSecrets | None = None
+) -> str:
+    """The broker's configuration. Secured mode reads (or is given) the broker's secrets."""
     port = settings.broker_port
     data = settings.broker_dir / "data"
+    if settings.broker_secure:
+        found = secrets or security.load_secrets(settings)
+        listeners = security.server_lines(settings, found)
+    else:
+        listeners = [
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        ]
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            *listeners,
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             f"controller.quorum.voters=1@127.0.0.1:{port + 1}",
             f"log.dirs={data}",
             "num.partitions=3",
@@ -160,8 +180,14 @@ def _read_pid(pid_file: Path) -> int | None:
     return pid if _pid_alive(pid) else None
 
 
-def answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    """True when the first bootstrap server accepts TCP and answers a metadata request."""
+def answers(
+    bootstrap: str, timeout_s: float = 2.0, client_config: Mapping[str, Any] | None = None
+) -> bool:
+    """True when the first bootstrap server accepts TCP and answers a metadata request.
+
+    ``client_config`` (librdkafka spelling, e.g. ``Settings.librdkafka_config()``) carries
+    the security settings a secured broker needs; ``bootstrap`` always wins.
+    """
     from confluent_kafka.admin import AdminClient
 
     host, _, port = bootstrap.split(",")[0].rpartition(":")
@@ -171,17 +197,29 @@ def answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
     except OSError:
         return False
     try:
-        meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout_s)
+        cfg = dict(client_config or {}) | {"bootstrap.servers": bootstrap}
+        meta = AdminClient(cfg).list_topics(timeout=timeout_s)
     except Exception:  # noqa: BLE001 - any client error means "not ready yet"
         return False
     return bool(meta.brokers)
+
+
+def _probe_config(settings: Settings) -> dict[str, Any] | None:
+    """Client settings to probe our own broker: the admin's on a secured one."""
+    if not settings.broker_secure:
+        return None
+    try:
+        return security.client_settings(settings, security.ADMIN).librdkafka_config()
+    except security.SecurityError:
+        return None  # never started: no credentials yet, so it cannot be answering us
 
 
 def status(settings: Settings) -> BrokerStatus:
     _, _, log, pid_file = _paths(settings)
     pid = _read_pid(pid_file)
     bootstrap = f"127.0.0.1:{settings.broker_port}"
-    return BrokerStatus(pid is not None, pid, answers(bootstrap), bootstrap, log)
+    ok = answers(bootstrap, client_config=_probe_config(settings))
+    return BrokerStatus(pid is not None, pid, ok, bootstrap, log, settings.broker_secure)
 
 
 def _log_tail(log: Path, lines: int = 40) -> str:
@@ -191,10 +229,15 @@ def _log_tail(log: Path, lines: int = 40) -> str:
         return "(no log written)"
 
 
-def _format_storage(settings: Settings, libs: Path, props: Path, progress: Progress) -> None:
+def _format_storage(
+    settings: Settings,
+    libs: Path,
+    props: Path,
+    progress: Progress,
+    secrets: security.BrokerSecrets | None = None,
+) -> None:
     progress("formatting KRaft storage (first start)")
-    cmd = [
-        java_bin(),
+    args = [
         "-cp",
         f"{libs}/*",
         f"-Dlog4j2.configurationFile={LOG4J}",
@@ -205,9 +248,48 @@ def _format_storage(settings: Settings, libs: Path, props: Path, progress: Progr
         "-c",
         str(props),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if secrets is None:
+        done = subprocess.run([java_bin(), *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BrokerError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
+        return
+    # SCRAM users are created at format time. Their passwords go through a java @argfile
+    # (mode 0600, deleted after) so that they never appear in a process listing.
+    progress(f"creating SCRAM users: {', '.join(secrets.passwords)}")
+    argfile = security.secrets_dir(settings) / "format.args"
+    body = "\n".join(_argfile_token(a) for a in args + security.scram_format_args(secrets))
+    security.write_private(argfile, body.encode())
+    try:
+        done = subprocess.run(
+            [java_bin(), f"@{argfile}"], capture_output=True, text=True, check=False
+        )
+    finally:
+        argfile.unlink(missing_ok=True)
     if done.returncode != 0:
-        raise BrokerError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
+        out = security.redact(done.stdout + done.stderr, secrets)
+        raise BrokerError(f"formatting Kafka storage (secured) failed:\n{out}")
+
+
+def _argfile_token(arg: str) -> str:
+    """Quote one argument for a java launcher @argfile."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _check_mode(settings: Settings, data: Path) -> None:
+    """Refuse to start a data folder in the other security mode than it was formatted in."""
+    if not (data / "meta.properties").exists():
+        return
+    has_users = security.credentials_path(settings).exists()
+    if settings.broker_secure and not has_users:
+        raise BrokerError(
+            f"{data} was formatted for a plaintext broker: it has no SCRAM users. Use another "
+            "SPILLWAY_HOME for the secured broker (or delete that data folder)"
+        )
+    if not settings.broker_secure and has_users:
+        raise BrokerError(
+            f"{data} belongs to a secured broker ({security.credentials_path(settings)}): "
+            "set SPILLWAY_BROKER_SECURE=true to start it, never as plaintext"
+        )
 
 
 def _cluster_id() -> str:
@@ -222,6 +304,8 @@ def start(settings: Settings, timeout_s: float = 90.0, progress: Progress = _noo
     current = status(settings)
     if current.running and current.answers:
         progress(f"broker already running: {current.describe()}")
+        if settings.broker_secure:
+            _secure_ready(settings, progress)  # this namespace's ACLs, if not there yet
         return current
     if current.answers and not current.running:
         raise BrokerError(
@@ -229,11 +313,13 @@ def start(settings: Settings, timeout_s: float = 90.0, progress: Progress = _noo
             "use it with KAFKA_BOOTSTRAP_SERVERS or pick SPILLWAY_BROKER_PORT"
         )
     props, data, log, pid_file = _paths(settings)
+    _check_mode(settings, data)
     libs = ensure_jars(settings, progress)
-    props.parent.mkdir(parents=True, exist_ok=True)
-    props.write_text(server_properties(settings))
+    secrets = _prepare_security(settings, progress) if settings.broker_secure else None
+    # Written owner-only: in secured mode it holds the keystore and admin passwords.
+    security.write_private(props, server_properties(settings, secrets).encode())
     if not (data / "meta.properties").exists():
-        _format_storage(settings, libs, props, progress)
+        _format_storage(settings, libs, props, progress, secrets)
     if current.running and current.pid:  # alive but deaf: a previous start hung
         stop(settings, progress=progress)
     progress(f"starting Kafka on 127.0.0.1:{settings.broker_port} (log {log})")
@@ -262,6 +348,7 @@ def start(settings: Settings, timeout_s: float = 90.0, progress: Progress = _noo
     pid_file.write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout_s
     bootstrap = f"127.0.0.1:{settings.broker_port}"
+    probe = _probe_config(settings)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pid_file.unlink(missing_ok=True)
@@ -269,14 +356,42 @@ def start(settings: Settings, timeout_s: float = 90.0, progress: Progress = _noo
                 f"Kafka exited with code {proc.returncode} while starting; log: {log}\n"
                 + _log_tail(log)
             )
-        if answers(bootstrap, timeout_s=1.0):
+        if answers(bootstrap, timeout_s=1.0, client_config=probe):
             progress(f"broker ready on {bootstrap} (pid {proc.pid})")
+            if secrets is not None:
+                _secure_ready(settings, progress)
             return status(settings)
         time.sleep(0.5)
     raise BrokerError(
         f"Kafka did not answer on {bootstrap} within {timeout_s:.0f} s; log: {log}\n"
         + _log_tail(log)
     )
+
+
+def _prepare_security(settings: Settings, progress: Progress) -> security.BrokerSecrets:
+    try:
+        secrets = security.ensure_secrets(settings)
+        security.ensure_tls(settings, secrets)
+    except security.SecurityError as exc:
+        raise BrokerError(str(exc)) from exc
+    progress(
+        f"secured mode: SASL_SSL + SCRAM-SHA-512 + ACLs; credentials in "
+        f"{security.credentials_path(settings)} (mode 0600), CA {security.ca_path(settings)}"
+    )
+    return secrets
+
+
+def _secure_ready(settings: Settings, progress: Progress) -> None:
+    """Create the ACLs (idempotent) for the settings' topic namespace."""
+    admin = security.client_settings(settings, security.ADMIN)
+    try:
+        n = security.apply_acls(admin, settings.topic_namespace)
+    except Exception as exc:
+        raise BrokerError(
+            f"secured broker started but its ACLs could not be created: {exc}"
+        ) from exc
+    ns = settings.topic_namespace or "(no namespace)"
+    progress(f"{n} ACL entries in place for topic namespace {ns}")
 
 
 def stop(settings: Settings, timeout_s: float = 60.0, progress: Progress = _noop) -> bool:

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     """Port of the broker that `spillway broker start` runs (its controller uses port + 1)."""
 
     broker_heap_mb: int = Field(default=768, ge=256)
+
+    broker_secure: bool = False
+    """Run the local broker secured: SASL_SSL with SCRAM-SHA-512 users, ACLs, TLS certificates
+    made on first start (``infra.security``). Clients then need the kafka_* security fields."""
+
+    doctor_max_lag_messages: int = Field(default=10_000, ge=0)
+    """``spillway doctor`` reports a Spillway consumer group lagging by more than this."""
+
     kafka_version: str = "4.1.1"
 
     max_frame_bytes: int = Field(default=1_048_576, ge=1024)
