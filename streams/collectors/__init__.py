@@ -1,0 +1,1 @@
+"""Real device and grid collectors: NVML GPUs, ASIC miner APIs, Modbus meters, ERCOT files."""

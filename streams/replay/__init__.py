@@ -1,0 +1,1 @@
+"""Replay of recorded telemetry and grid data into Kafka (see SCENARIOS.md)."""
