@@ -27,7 +27,7 @@ from schemas.site import (
     PeakWindow,
     SiteConfig,
 )
-from streams.sim.spec import JobSpec, SimSpec
+from streams.sim.spec import AiSpike, JobSpec, SimSpec
 
 
 class SiteFileError(ValueError):
@@ -53,6 +53,7 @@ _TABLES: dict[str, type[msgspec.Struct]] = {
     "policy.peak_windows": PeakWindow,
     "sim": SimSpec,
     "sim.jobs": JobSpec,
+    "sim.ai_spikes": AiSpike,
 }
 _EXTRA_KEYS = {"": {"sim"}}
 _CONTRACT_KEYS = {"first_day", "last_day", "blocks", "fixed"}

@@ -113,6 +113,8 @@ class GpuFleet:
                 )
         self.n_gpus = gpu
         self.n_nodes = len(node_pool)
+        self.spikes = sim.ai_spikes
+        self.pool_names = [p.name for p in site.gpu_pools]
         self.gpu_node: I64 = np.repeat(np.arange(self.n_nodes), gpus_per_node)
         self.gpu_slot: I64 = np.concatenate([np.arange(g) for g in gpus_per_node]).astype(np.int64)
         self.node_first_gpu: I64 = np.concatenate([[0], np.cumsum(gpus_per_node)[:-1]]).astype(
@@ -133,6 +135,7 @@ class GpuFleet:
             )
         self.node_job = node_job
         self.gpu_job: I64 = node_job[self.gpu_node]
+        self.gpu_pool: I64 = np.asarray(node_pool, dtype=np.int64)[self.gpu_node]
         self.series: F64 = np.stack(series) if series else np.zeros((0, SERIES_S))
         spread = np.asarray(tpl.gpu_spread)
         # A GPU keeps its spread for life: silicon, cooling position.
@@ -150,6 +153,10 @@ class GpuFleet:
     def step(self, t_s: float, resets_per_s: float) -> GpuColumns:
         frac = self.job_fraction(t_s)[self.gpu_job] * self.spread
         frac = frac * (1.0 + 0.008 * self.rng.standard_normal(self.n_gpus))
+        for spike in self.spikes:
+            if spike.start_s <= t_s < spike.start_s + spike.duration_s:
+                hit = self._spike_mask(spike.pools)
+                frac = np.where(hit, np.maximum(frac, spike.fraction), frac)
         np.clip(frac, self.tpl.idle * 0.9, 1.0, out=frac)
         # NVML reports mW: keep 0.1 W resolution so the JSON stays short.
         power = np.round(frac * self.limit_w, 1)
@@ -175,6 +182,12 @@ class GpuFleet:
             sm_clock_mhz=clock.tolist(),
             throttle_reasons=throttle.tolist(),
         )
+
+    def _spike_mask(self, pools: list[str]) -> npt.NDArray[np.bool_]:
+        if not pools:
+            return np.ones(self.n_gpus, dtype=bool)
+        wanted = [i for i, name in enumerate(self.pool_names) if name in pools]
+        return np.isin(self.gpu_pool, wanted)
 
     def _reset_counters(self, per_s: float) -> None:
         n = int(self.rng.binomial(self.n_nodes, min(1.0, per_s)))

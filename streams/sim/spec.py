@@ -24,6 +24,19 @@ class JobSpec(msgspec.Struct, kw_only=True, frozen=True):
     """Training only: seconds between checkpoint / evaluation dips."""
 
 
+class AiSpike(msgspec.Struct, kw_only=True, frozen=True):
+    """A window in which the named pools' GPUs all run flat out (a new job lands, an eval
+    sweep starts): their spikes add up at the meter and eat into the surplus."""
+
+    start_s: float
+    """UTC seconds."""
+    duration_s: float
+    pools: list[str] = []
+    """Pools affected; empty means every pool."""
+    fraction: float = 0.97
+    """Power fraction of the limit the GPUs run at, at least."""
+
+
 class SimSpec(msgspec.Struct, kw_only=True, frozen=True):
     jobs: list[JobSpec] = []
     """Nodes of a pool not covered by a job run one default job per pool (training unless
@@ -39,3 +52,5 @@ class SimSpec(msgspec.Struct, kw_only=True, frozen=True):
     late_delay_s: float = 20.0
     meter_source_id: str = "modbus-gw-1"
     seed: int = 1
+    ai_spikes: list[AiSpike] = []
+    """Scheduled AI load spikes (tests and the `spillway run` day)."""

@@ -304,3 +304,19 @@ def test_same_seed_same_frames() -> None:
         assert s1.gpu_frames() == s2.gpu_frames()
         assert s1.asic_frames() == s2.asic_frames()
         assert s1.meter == s2.meter
+
+
+def test_ai_spike_runs_its_pools_flat_out_only_inside_the_window() -> None:
+    from streams.sim.spec import AiSpike
+
+    base = _model()
+    spiked = _model(ai_spikes=[AiSpike(start_s=T0 + 5, duration_s=3, fraction=0.97)])
+    ai_base = [base.step(T0 + k).truth.ai_w for k in range(10)]
+    ai_spiked = [spiked.step(T0 + k).truth.ai_w for k in range(10)]
+    limit = sum(p.nodes * p.gpus_per_node * p.gpu_power_limit_w for p in base.site.gpu_pools)
+    overhead = sum(p.nodes * p.node_overhead_w for p in base.site.gpu_pools)
+    for k in range(10):
+        if 5 <= k < 8:
+            assert ai_spiked[k] >= 0.96 * limit + overhead > ai_base[k]
+        else:
+            assert ai_spiked[k] == pytest.approx(ai_base[k])
