@@ -20,6 +20,11 @@ def scale_site(site_file: SiteFile, factor: float) -> SiteFile:
         contract=[replace(b, mw=b.mw * factor) for b in site.contract],
         interconnection_limit_mw=site.interconnection_limit_mw * factor,
         overhead_fixed_mw=site.overhead_fixed_mw * factor,
+        policy=replace(
+            site.policy,
+            site_limit_headroom_mw=site.policy.site_limit_headroom_mw * factor,
+            restore_step_mw=site.policy.restore_step_mw * factor,
+        ),
     )
     pools = {p.name: p.nodes for p in scaled.gpu_pools}
     jobs = []

@@ -1,66 +1,85 @@
-"""``spillway run``: the main job.
-
-Starts (or reuses) the broker, provisions the topics, streams simulated site telemetry
-through the pipeline and prints what arrived, by topic, with what was rejected.
-"""
+"""``spillway run``: the main job. The reference site through one real ERCOT market day in
+closed loop (simulator, agents, mart sink), a live view, then settlement and carbon reports."""
 
 from __future__ import annotations
 
 import argparse
-import time
-import uuid
+import datetime as dt
+import sys
+import threading
+from pathlib import Path
 
 from infra import broker
-from infra.provision import provision
-from infra.topics import GRID_TOPICS, TELEMETRY_TOPICS
 from streams.commands import Subparsers, add_parser, say
-from streams.demo import demo_messages
-from streams.io.kafka import TopicProducer, drain, make_consumer
-from streams.io.validated import Validator
 from streams.settings import get_settings
 
 
 def register(sub: Subparsers) -> None:
-    parser = add_parser(sub, "run", "run the pipeline end to end on simulated site telemetry")
-    parser.add_argument("--seconds", type=int, default=30, help="seconds of telemetry (30)")
-    parser.add_argument(
+    from streams.pipeline.plan import GRID_SCENARIO, REFERENCE_SITE
+
+    p = add_parser(sub, "run", "run the whole pipeline on the reference site through one day")
+    p.add_argument("--site", type=Path, default=REFERENCE_SITE, help="site TOML file")
+    p.add_argument(
+        "--grid-scenario",
+        type=Path,
+        default=GRID_SCENARIO,
+        help="replay scenario for the grid side (prices, carbon, events)",
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=0.001,
+        help="fraction of the site simulated (0.001: 45 miners, 29 GPU nodes)",
+    )
+    p.add_argument("--speed", type=float, default=360.0, help="simulated s per second (360)")
+    p.add_argument("--hours", type=float, default=24.0, help="hours of the day to run (24)")
+    p.add_argument(
+        "--day",
+        type=dt.date.fromisoformat,
+        default=dt.date(2025, 7, 1),
+        help="local market day (bundled prices: 2025-07-01..03)",
+    )
+    p.add_argument("--no-view", action="store_true", help="progress lines instead of live view")
+    p.add_argument(
         "--no-broker",
         action="store_true",
-        help="do not start the local broker; use KAFKA_BOOTSTRAP_SERVERS as it is",
+        help="never start the local broker; use KAFKA_BOOTSTRAP_SERVERS as it is",
     )
-    parser.set_defaults(func=_run)
+    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from streams.pipeline.day import run_day
+    from streams.pipeline.plan import DayPlan
+    from streams.pipeline.summary import close_day, print_summary
+    from streams.pipeline.view import LiveView
+
     settings = get_settings()
     if not args.no_broker and not broker.answers(settings.kafka_bootstrap_servers):
         broker.start(settings, progress=say)
-    for line in provision(settings).describe():
-        say(line)
-    producer = TopicProducer(settings)
-    started = time.time()
-    readings = 0
-    for topic, key, value, n in demo_messages(started - args.seconds, args.seconds):
-        producer.send(topic, value, key=key)
-        readings += n
-    producer.flush()
-    say(f"sent {producer.sent} messages ({readings} readings) in {time.time() - started:.2f} s")
-
-    consumer = make_consumer(settings, f"spillway-run-{uuid.uuid4().hex[:8]}")
-    consumer.subscribe([producer.topic(t) for t in (*TELEMETRY_TOPICS, *GRID_TOPICS)])
-    validator = Validator(settings, producer, "spillway-run")
-    arrived: dict[str, int] = {}
-
-    def handle(batch: list) -> None:  # type: ignore[type-arg]
-        for topic, msg in validator.decode_batch(batch):
-            n = len(getattr(msg, "power_w", None) or [0]) if topic in TELEMETRY_TOPICS else 1
-            arrived[topic] = arrived.get(topic, 0) + n
-
-    drain(consumer, handle, idle_s=3.0, max_s=120.0)
-    consumer.close()
-    producer.flush()
-    print(f"{'topic':24} {'accepted':>9} {'rejected':>9} {'readings':>10}")
-    for topic, counts in validator.tally.as_dict().items():
-        row = f"{topic:24} {counts['accepted']:9} {counts['rejected']:9}"
-        print(f"{row} {arrived.get(topic, 0):10}")
+    plan = DayPlan(
+        site_file=args.site,
+        scale=args.scale,
+        day=args.day,
+        hours=args.hours,
+        speed=args.speed,
+        grid_scenario=args.grid_scenario,
+    )
+    stop = threading.Event()
+    view = LiveView(enabled=not args.no_view and sys.stderr.isatty())
+    try:
+        result = run_day(
+            settings, plan, say=view.say, stop=stop, on_step=view.on_step, on_started=view.start
+        )
+    except KeyboardInterrupt:
+        stop.set()
+        view.stop()
+        say("interrupted: children stopped cleanly; nothing half-written (see the sink log)")
+        return 130
+    finally:
+        view.stop()
+    if result.interrupted:
+        say("stopped early; reports cover what was processed")
+    closed = close_day(result, plan, say)
+    print_summary(result, plan, closed)
     return 0

@@ -1,0 +1,1 @@
+"""The main job: the whole pipeline on one simulated site-day (``spillway run``)."""

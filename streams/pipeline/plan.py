@@ -1,0 +1,102 @@
+"""What `spillway run` runs: the site, the day, its speed, and the events it contains (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import msgspec
+from msgspec.structs import replace
+
+from schemas.grid import DispatchSignal
+from streams.bench.scale import scale_site
+from streams.replay.records import Record
+from streams.sim.spec import AiSpike
+from streams.site_file import SiteFile
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+REFERENCE_SITE = INFRA / "sites" / "reference-400mw.toml"
+GRID_SCENARIO = INFRA / "scenarios" / "run-day-grid.toml"
+
+
+@dataclass(frozen=True)
+class LocalWindow:
+    """A window in the site's local time on the run's day."""
+
+    start: dt.time
+    minutes: float
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    site_file: Path = REFERENCE_SITE
+    scale: float = 0.001
+    """Fraction of the site simulated (devices, contract and limits scale together)."""
+    day: dt.date = dt.date(2025, 7, 1)
+    """Local market day; the bundled prices cover 2025-07-01 to 2025-07-03."""
+    hours: float = 24.0
+    speed: float = 360.0
+    """Simulated seconds per wall-clock second."""
+    grid_scenario: Path = GRID_SCENARIO
+    ai_spike: LocalWindow | None = field(default_factory=lambda: LocalWindow(dt.time(11, 0), 20))
+    dispatch: LocalWindow | None = field(default_factory=lambda: LocalWindow(dt.time(14, 0), 30))
+    dispatch_keep_fraction: float = 0.2
+    """The dispatch asks mining down to this share of the fleet's nameplate."""
+    hashprice_usd_per_ph_day: float = 39.0
+    """Braiins Insights, 2025-12-14 (infra/data): $0.039/TH/day."""
+
+    @property
+    def lateness_s(self) -> int:
+        """Event-time lateness the agents allow. At N x, a second of wall-clock jitter between
+        partitions is N seconds of event time, so lateness grows with the speed."""
+        return max(2, int(self.speed * 1.5))
+
+    def tz(self, site_file: SiteFile) -> ZoneInfo:
+        return ZoneInfo(site_file.site.timezone)
+
+    def start_s(self, site_file: SiteFile) -> float:
+        local = dt.datetime.combine(self.day, dt.time(0), tzinfo=self.tz(site_file))
+        return local.timestamp()
+
+    def at(self, site_file: SiteFile, when: dt.time) -> float:
+        return dt.datetime.combine(self.day, when, tzinfo=self.tz(site_file)).timestamp()
+
+
+def prepare_site(plan: DayPlan, site_file: SiteFile) -> SiteFile:
+    """The scaled site with the day's AI spike scheduled in its simulator settings."""
+    scaled = scale_site(site_file, plan.scale)
+    policy = replace(scaled.site.policy, hashprice_usd_per_ph_day=plan.hashprice_usd_per_ph_day)
+    scaled = replace(scaled, site=replace(scaled.site, policy=policy))
+    if plan.ai_spike is None:
+        return scaled
+    spike = AiSpike(
+        start_s=plan.at(scaled, plan.ai_spike.start), duration_s=plan.ai_spike.minutes * 60
+    )
+    return replace(scaled, sim=replace(scaled.sim, ai_spikes=[*scaled.sim.ai_spikes, spike]))
+
+
+def dispatch_records(plan: DayPlan, site_file: SiteFile) -> list[Record]:
+    """An ECRS deployment for the site: opened, then closed, as a real notice is."""
+    if plan.dispatch is None:
+        return []
+    site = site_file.site
+    nameplate_mw = sum(m.count * m.power_w for m in site.asic_models) / 1e6
+    start = plan.at(site_file, plan.dispatch.start)
+    end = start + plan.dispatch.minutes * 60
+    opened = DispatchSignal(
+        event_id=f"{site.site_id}-ecrs-{plan.day.isoformat()}",
+        site_id=site.site_id,
+        kind="ecrs",
+        reduce_to_mw=round(nameplate_mw * plan.dispatch_keep_fraction, 6),
+        start_s=start,
+        response_deadline_s=600.0,
+    )
+    closed = replace(opened, end_s=end)
+    key = opened.event_id.encode()
+    enc = msgspec.json.encode
+    return [
+        Record(start, "grid.dispatch.v1", key, enc(opened)),
+        Record(end, "grid.dispatch.v1", key, enc(closed)),
+    ]
