@@ -34,6 +34,13 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--speed", type=float, default=360.0, help="simulated s per second (360)")
     p.add_argument("--hours", type=float, default=24.0, help="hours of the day to run (24)")
     p.add_argument(
+        "--from-hour",
+        type=float,
+        default=0.0,
+        help="local hour to start at (events: AI spike 11:00, ECRS dispatch 14:00, "
+        "price spike about 21:00)",
+    )
+    p.add_argument(
         "--day",
         type=dt.date.fromisoformat,
         default=dt.date(2025, 7, 1),

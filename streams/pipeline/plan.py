@@ -37,6 +37,8 @@ class DayPlan:
     day: dt.date = dt.date(2025, 7, 1)
     """Local market day; the bundled prices cover 2025-07-01 to 2025-07-03."""
     hours: float = 24.0
+    start_hour: float = 0.0
+    """Local hour of the day the run starts at (the default runs the whole day)."""
     speed: float = 360.0
     """Simulated seconds per wall-clock second."""
     grid_scenario: Path = GRID_SCENARIO
@@ -58,7 +60,7 @@ class DayPlan:
 
     def start_s(self, site_file: SiteFile) -> float:
         local = dt.datetime.combine(self.day, dt.time(0), tzinfo=self.tz(site_file))
-        return local.timestamp()
+        return local.timestamp() + self.start_hour * 3600
 
     def at(self, site_file: SiteFile, when: dt.time) -> float:
         return dt.datetime.combine(self.day, when, tzinfo=self.tz(site_file)).timestamp()

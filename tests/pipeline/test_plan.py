@@ -1,0 +1,51 @@
+"""The main job's plan (pure): scaling, the scheduled spike and the dispatch notice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+from schemas.grid import DispatchSignal
+from streams.pipeline.plan import DayPlan, LocalWindow, dispatch_records, prepare_site
+from streams.site_file import load_site_file
+
+
+def test_prepare_site_scales_the_fleet_and_schedules_the_spike() -> None:
+    plan = DayPlan(scale=0.01)
+    ref = load_site_file(plan.site_file)
+    site_file = prepare_site(plan, ref)
+    site = site_file.site
+    assert sum(m.count for m in site.asic_models) == round(
+        sum(m.count for m in ref.site.asic_models) * 0.01
+    )
+    assert site.interconnection_limit_mw == ref.site.interconnection_limit_mw * 0.01
+    assert site.policy.site_limit_headroom_mw == ref.site.policy.site_limit_headroom_mw * 0.01
+    assert site.policy.hashprice_usd_per_ph_day == plan.hashprice_usd_per_ph_day
+    (spike,) = site_file.sim.ai_spikes
+    local = dt.datetime.fromtimestamp(spike.start_s, dt.UTC).astimezone(plan.tz(site_file))
+    assert (local.date(), local.hour, local.minute) == (plan.day, 11, 0)  # CDT, UTC-5
+    assert spike.duration_s == 20 * 60
+
+
+def test_dispatch_is_opened_then_closed_at_local_time() -> None:
+    plan = DayPlan(scale=0.01, dispatch=LocalWindow(dt.time(14, 0), 30))
+    site_file = prepare_site(plan, load_site_file(plan.site_file))
+    opened, closed = dispatch_records(plan, site_file)
+    a = msgspec.json.decode(opened.value, type=DispatchSignal)
+    b = msgspec.json.decode(closed.value, type=DispatchSignal)
+    assert a.event_id == b.event_id and a.end_s is None and b.end_s == a.start_s + 1800
+    assert a.start_s == dt.datetime(2025, 7, 1, 19, 0, tzinfo=dt.UTC).timestamp()  # 14:00 CDT
+    nameplate = sum(m.count * m.power_w for m in site_file.site.asic_models) / 1e6
+    assert a.reduce_to_mw == round(nameplate * 0.2, 6)
+
+
+def test_run_starts_at_the_requested_local_hour() -> None:
+    plan = DayPlan(start_hour=13.5)
+    site_file = load_site_file(plan.site_file)
+    assert plan.start_s(site_file) == dt.datetime(2025, 7, 1, 18, 30, tzinfo=dt.UTC).timestamp()
+
+
+def test_lateness_grows_with_speed() -> None:
+    assert DayPlan(speed=1).lateness_s == 2
+    assert DayPlan(speed=360).lateness_s == 540
