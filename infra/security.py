@@ -106,6 +106,7 @@ OUTPUT_TOPICS = (
 )
 """What the agents publish for people and other systems (the partial sums are internal)."""
 SINK_READ_TOPICS = (
+    "site.config.v1",
     "site.power.v1",
     "surplus.events.v1",
     "curtailment.events.v1",

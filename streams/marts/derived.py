@@ -1,9 +1,9 @@
 """Marts derived from the sink's tables by the transforms package (pure polars adapters).
 
 ``transforms.energy.interval_energy`` and ``transforms.carbon.build_carbon_hourly`` do the
-arithmetic; this module only selects their inputs from the sink's tables and keeps the
-intervals (hours) that are over: an interval still filling would fail the completeness
-gate on every publication.
+arithmetic (settlement: ``streams.marts.settle``); this module only selects their inputs
+from the sink's tables and keeps the intervals (hours) that are over: an interval still
+filling would fail the completeness gate on every publication.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import polars as pl
 from transforms.calendar import HOUR_S, INTERVAL_S
 from transforms.carbon import CarbonInputError, build_carbon_hourly
 from transforms.energy import SITE_POWER_COLUMNS, interval_energy
+from transforms.settlement import PRICE, build_settlement
 
-DERIVED = ("interval_energy", "carbon_hourly")
+DERIVED = ("interval_energy", "carbon_hourly", "settlement")
 LOOKAHEAD_S = 10
 """Seconds read past the day's end so the day's last sample is held correctly."""
 
@@ -80,4 +81,9 @@ def empty_derived() -> dict[str, pl.DataFrame]:
     energy = interval_energy(empty_site_power())
     intensity = pl.DataFrame(schema={"hour_start_s": pl.Int64(),
                                      "intensity_g_per_kwh": pl.Float64()})
-    return {"interval_energy": energy, "carbon_hourly": build_carbon_hourly(energy, intensity)}
+    prices = pl.DataFrame(schema={"interval_start_s": pl.Int64(), "price_usd_per_mwh": PRICE})
+    contracts = pl.DataFrame(schema={"site_id": pl.String(), "start_s": pl.Int64(),
+                                     "end_s": pl.Int64(), "mw": pl.Float64(),
+                                     "price_usd_per_mwh": PRICE})
+    return {"interval_energy": energy, "carbon_hourly": build_carbon_hourly(energy, intensity),
+            "settlement": build_settlement(energy, prices, contracts)}

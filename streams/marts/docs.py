@@ -1,14 +1,14 @@
 """Documentation of every published table and column, with units, built from the code:
-``streams.marts.tables`` for the sink's tables and the transforms' ``COLUMNS`` dicts for the
-derived marts. The same text goes into the views file as ``COMMENT ON`` and into
-``marts/README.md``."""
+``streams.marts.tables`` for the sink's tables and ``mart_revisions``, and the transforms'
+``COLUMNS`` dicts for the derived marts. The same text goes into the views file as
+``COMMENT ON`` and into ``marts/README.md``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.marts.tables import TABLES
-from transforms import carbon, energy
+from streams.marts.tables import REVISIONS, TABLES
+from transforms import carbon, energy, settlement
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,23 @@ def published_docs() -> dict[str, TableDoc]:
         "for complete hours with a published average grid intensity; gated.",
         ("site_id", "hour_start_s"), "date of hour_start_s (UTC)",
         dict(carbon.COLUMNS["carbon_hourly"]))
+    out["settlement"] = TableDoc(
+        "settlement",
+        "Settlement per 15-minute interval (transforms.settlement.build_settlement): "
+        "interval_energy, the RT price (grid_prices kind rt) at the site's settlement point, "
+        "the contract blocks and the hashprice of the site_configs version in force at the "
+        "interval start. The hashprice is the config's policy.hashprice_usd_per_ph_day (the "
+        "curtailment controller's setting, not a market index), so mining_revenue_usd values "
+        "the PH-days delivered at that policy hashprice. Money is exact decimal, each component"
+        " rounded half-even to cents, net_usd their sum; cash flows to the site are positive. "
+        "Only intervals that are over and priced; gated like the other derived marts, and "
+        "blocked with interval_energy when that day's energy fails its gate.",
+        ("site_id", "interval_start_s"), "date of interval_start_s (UTC)",
+        dict(settlement.COLUMNS["settlement"]))
+    out[REVISIONS.name] = TableDoc(
+        REVISIONS.name, REVISIONS.doc, REVISIONS.key,
+        "date of key_start_s (UTC), rewritten when that date gets a new revision",
+        {c.name: c.doc for c in REVISIONS.columns})
     return out
 
 

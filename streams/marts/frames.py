@@ -29,6 +29,9 @@ Mark = tuple[float, int]
 """Watermark of one source: the largest ``(ts_s, seq)`` accepted."""
 
 TELEMETRY = {"telemetry.meter.v1", "telemetry.gpu.v1", "telemetry.asic.v1"}
+POSITIONED = frozenset({"site.config.v1"})
+"""Topics whose rows carry their Kafka partition and offset: the sink builds them with the
+messages' positions (``streams.marts.configs``), not here."""
 
 
 @dataclass
@@ -170,10 +173,11 @@ _ROLLUPS: dict[str, Callable[[Sequence[Any]], pl.DataFrame]] = {
 
 def build_frames(items: Iterable[tuple[str, Any]]) -> dict[str, pl.DataFrame]:
     """One frame per table for the accepted messages of a batch (tables without rows are
-    left out). Messages of topics the sink does not store are ignored."""
+    left out). Messages of topics the sink does not store, or stores with their Kafka
+    position (``POSITIONED``), are ignored."""
     by_topic: dict[str, list[Any]] = {}
     for topic, msg in items:
-        if topic in BY_TOPIC:
+        if topic in BY_TOPIC and topic not in POSITIONED:
             by_topic.setdefault(topic, []).append(msg)
     out: dict[str, pl.DataFrame] = {}
     for topic, msgs in by_topic.items():

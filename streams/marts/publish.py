@@ -6,6 +6,7 @@ partition that changed since the last one as a NEW file, never rewriting a publi
 
     <marts>/parquet/<table>/date=YYYY-MM-DD/part-HH-g<generation>.parquet   (sink tables)
     <marts>/parquet/<mart>/date=YYYY-MM-DD/part-g<generation>.parquet       (derived marts)
+    <marts>/parquet/mart_revisions/date=YYYY-MM-DD/part-g<generation>.parquet
 
 then a manifest (``_manifests/gen-<n>.json``: which file is current for each partition)
 and ``views.duckdb``: one view per table over exactly the manifest's files, with a comment
@@ -14,16 +15,25 @@ reader sees the previous generation or the new one, never half of one. Files tha
 manifest of the last ``keep_generations`` uses are deleted, so queries that started on an
 older generation keep working meanwhile.
 
-Derived marts (interval_energy, carbon_hourly) pass a Great Expectations gate
+Derived marts (interval_energy, carbon_hourly, settlement) pass a Great Expectations gate
 (``transforms.gates.run_gate``) first; a failing gate blocks that partition (the previous
 version stays published), keeps the report under ``_gates/`` and emits a ``data_quality``
-Alert.
+Alert. Settlement is also blocked when its day's interval energy is, or when its inputs are
+refused (``SettlementInputError``).
+
+A derived day is rebuilt when its site power changed, or (for days with power) when grid
+carbon, grid prices or a site config that applies to it changed. Each rebuilt partition is
+compared with the version it replaces (``revisions.diff_published``): every changed row
+becomes a ``mart_revisions`` row, stored in the sink database (rows of an unfinished
+generation are dropped by the next publication, which reuses its number) and published
+like the rest, one file per date of the revised keys.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -47,7 +57,10 @@ from streams.marts.derived import (
     hourly_intensity,
 )
 from streams.marts.docs import published_docs, render_markdown
-from streams.marts.tables import BY_NAME, TABLES, publish_select
+from streams.marts.revisions import diff_published
+from streams.marts.settle import PRICE_COLUMNS, settle_intervals
+from streams.marts.tables import BY_NAME, REVISIONS, TABLES, publish_select
+from transforms.settlement import SettlementInputError
 
 Gate = Callable[[str, pl.DataFrame], Any]
 """``transforms.gates.run_gate``: returns an object with ``success`` and ``report()``."""
@@ -67,6 +80,8 @@ class PublishResult:
     alerts: list[Alert] = field(default_factory=list)
     skipped: bool = False
     """Nothing had changed: no new generation."""
+    revisions: int = 0
+    """Published derived-mart rows this generation restated (``mart_revisions`` rows)."""
 
 
 @dataclass
@@ -138,6 +153,8 @@ def publish(con: duckdb.DuckDBPyConnection, marts: Path, *, gate: Gate | None = 
     gen = prev.generation + 1
     result = PublishResult(gen)
     tables = {t: dict(units) for t, units in prev.tables.items()}
+    # Revisions of a generation that crashed before its manifest: this one replaces it.
+    con.execute(f"DELETE FROM {REVISIONS.name} WHERE generation_after >= ?", [gen])
 
     for name, hour in dirty:
         table = BY_NAME[name]
@@ -151,9 +168,13 @@ def publish(con: duckdb.DuckDBPyConnection, marts: Path, *, gate: Gate | None = 
         result.files.append(rel)
 
     power_days = {day_of(h) for n, h in dirty if n == "site_power"}
-    carbon_days = {day_of(h) for n, h in dirty if n == "grid_carbon"}
-    for day in sorted(power_days | (carbon_days & _days_with_power(tables))):
-        _publish_derived(con, marts, day, gen, now, gate, alert, tables, result)
+    with_power = _days_with_power(tables)
+    inputs_days = {day_of(h) for n, h in dirty if n in ("grid_carbon", "grid_prices")}
+    inputs_days |= _config_days(con, [h for n, h in dirty if n == "site_configs"], with_power)
+    revisions: list[pl.DataFrame] = []
+    for day in sorted(power_days | (inputs_days & with_power)):
+        _publish_derived(con, marts, day, gen, now, gate, alert, tables, result, revisions)
+    _publish_revisions(con, marts, gen, revisions, tables, result)
 
     _manifest_dir(marts).mkdir(parents=True, exist_ok=True)
     _atomic_write_text(
@@ -177,9 +198,35 @@ def _days_with_power(tables: dict[str, dict[str, str]]) -> set[date]:
     return {date.fromisoformat(u.split("/")[0]) for u in tables.get("site_power", {})}
 
 
+def _config_days(con: duckdb.DuckDBPyConnection, hours: list[int],
+                 with_power: set[date]) -> set[date]:
+    """Days a new config version can change: from its ``updated_s`` on (the version in
+    force at an interval is the latest at or before it), or every day when it is its
+    site's earliest version (which also covers the intervals before it)."""
+    if not hours:
+        return set()
+    firsts = [int(r[0]) // 3600 * 3600 for r in con.execute(
+        "SELECT min(updated_s) FROM site_configs GROUP BY site_id").fetchall()]
+    if set(firsts) & set(hours):
+        return set(with_power)
+    since = day_of(min(hours))
+    return {d for d in with_power if d >= since}
+
+
+_GEN = re.compile(r"-g(\d+)\.parquet$")
+
+
+def _generation_of(rel: str) -> int:
+    m = _GEN.search(rel)
+    if m is None:
+        raise ValueError(f"published file {rel!r} has no -g<generation> suffix")
+    return int(m.group(1))
+
+
 def _publish_derived(con: duckdb.DuckDBPyConnection, marts: Path, day: date, gen: int,
                      now: float, gate: Gate, alert: Callable[[Alert], None] | None,
-                     tables: dict[str, dict[str, str]], result: PublishResult) -> None:
+                     tables: dict[str, dict[str, str]], result: PublishResult,
+                     revisions: list[pl.DataFrame]) -> None:
     start, end = day_bounds(day)
     power = con.sql(f"SELECT * FROM site_power WHERE ts_s >= {start} AND ts_s < "
                         f"{end + LOOKAHEAD_S}").pl()
@@ -191,36 +238,114 @@ def _publish_derived(con: duckdb.DuckDBPyConnection, marts: Path, day: date, gen
                               f"AND hour_start_s < {end}").pl()
     marts_frames = {"interval_energy": energy,
                     "carbon_hourly": complete_hours_carbon(energy, hourly_intensity(carbon_rows))}
+    ctx = _Derived(con, marts, day, gen, now, gate, alert, tables, result, revisions)
+    published: dict[str, bool] = {}
     for mart, frame in marts_frames.items():
-        if frame is None or frame.height == 0:
-            continue
-        unit = f"{mart}:{day.isoformat()}"
-        report_path = marts / "_gates" / f"{mart}-{day.isoformat()}-g{gen:06d}.txt"
+        if frame is not None and frame.height:
+            published[mart] = ctx.publish(mart, frame)
+    configs = con.sql("SELECT * FROM site_configs").pl()
+    if energy.height == 0 or configs.height == 0:
+        return
+    prices = con.sql(f"SELECT {', '.join(PRICE_COLUMNS)} FROM grid_prices WHERE kind = 'rt' "
+                     f"AND interval_start_s >= {start} AND interval_start_s < {end}").pl()
+    try:
+        settlement = settle_intervals(energy, prices, configs)
+    except SettlementInputError as exc:
+        ctx.publish("settlement", energy, refused=f"gate settlement: NOT RUN, inputs refused: "
+                                                  f"{exc}")
+        return
+    if settlement is None:
+        return
+    if not published.get("interval_energy", False):
+        ctx.publish("settlement", settlement, refused="gate settlement: NOT RUN, the day's "
+                                                      "interval_energy failed its gate")
+        return
+    ctx.publish("settlement", settlement)
+
+
+@dataclass
+class _Derived:
+    """Publication of one day's derived marts within one generation."""
+
+    con: duckdb.DuckDBPyConnection
+    marts: Path
+    day: date
+    gen: int
+    now: float
+    gate: Gate
+    alert: Callable[[Alert], None] | None
+    tables: dict[str, dict[str, str]]
+    result: PublishResult
+    revisions: list[pl.DataFrame]
+
+    def publish(self, mart: str, frame: pl.DataFrame, refused: str | None = None) -> bool:
+        """Gate, then write the partition and record its revisions; or block and alert.
+        ``refused``: block without gating, with this as the report."""
+        day, gen, result = self.day.isoformat(), self.gen, self.result
+        unit = f"{mart}:{day}"
+        report_path = self.marts / "_gates" / f"{mart}-{day}-g{gen:06d}.txt"
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        passed, report = _run_gate(gate, mart, frame)
+        passed, report = (False, refused) if refused else _run_gate(self.gate, mart, frame)
         _atomic_write_text(report_path, report + "\n")
         result.reports.append(report_path)
         if passed:
-            rel = f"parquet/{mart}/date={day.isoformat()}/part-g{gen:06d}.parquet"
-            _write_frame(frame, marts / rel)
-            tables.setdefault(mart, {})[day.isoformat()] = rel
+            old = self.tables.get(mart, {}).get(day)
+            if old is not None:
+                self.revisions.append(diff_published(
+                    mart, pl.read_parquet(self.marts / old), frame,
+                    generation_before=_generation_of(old), generation_after=gen,
+                    revised_at_s=self.now))
+            rel = f"parquet/{mart}/date={day}/part-g{gen:06d}.parquet"
+            _write_frame(frame, self.marts / rel)
+            self.tables.setdefault(mart, {})[day] = rel
             result.files.append(rel)
-            continue
+            return True
         result.blocked.append(unit)
         sites = sorted(frame["site_id"].unique().to_list())
         site = sites[0] if len(sites) == 1 else "all"
         found = Alert(
-            alert_id=f"{site}/data_quality/{unit}/{int(now)}", site_id=site,
+            alert_id=f"{site}/data_quality/{unit}/{int(self.now)}", site_id=site,
             condition="data_quality", subject=unit, severity="warning", state="firing",
-            started_at_s=now,
-            message=(f"quality gate failed for {mart} on {day.isoformat()}: publication of "
-                     f"that partition blocked (previous version stays); report {report_path}"),
-            context={"mart": mart, "date": day.isoformat(), "generation": gen,
+            started_at_s=self.now,
+            message=(f"quality gate failed for {mart} on {day}: publication of that "
+                     f"partition blocked (previous version stays); report {report_path}"),
+            context={"mart": mart, "date": day, "generation": gen,
                      "report": str(report_path), "rows": frame.height},
         )
         result.alerts.append(found)
-        if alert is not None:
-            alert(found)
+        if self.alert is not None:
+            self.alert(found)
+        return False
+
+
+def _publish_revisions(con: duckdb.DuckDBPyConnection, marts: Path, gen: int,
+                       revisions: list[pl.DataFrame], tables: dict[str, dict[str, str]],
+                       result: PublishResult) -> None:
+    """Store this generation's revisions (one transaction; idempotent on the key) and
+    rewrite the ``mart_revisions`` partition of every date they touch."""
+    frame = pl.concat(revisions) if revisions else pl.DataFrame()
+    if frame.height == 0:
+        return
+    cols = ", ".join(REVISIONS.names)
+    con.begin()
+    try:
+        con.register("_revisions", frame)
+        con.execute(f"INSERT OR REPLACE INTO {REVISIONS.name} ({cols}) SELECT {cols} "
+                    "FROM _revisions")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        con.unregister("_revisions")
+    result.revisions += frame.height
+    for day in sorted({day_of(k) for k in frame["key_start_s"].to_list()}):
+        start, end = day_bounds(day)
+        rel = f"parquet/{REVISIONS.name}/date={day.isoformat()}/part-g{gen:06d}.parquet"
+        _copy_parquet(con, f"SELECT {cols} FROM {REVISIONS.name} WHERE key_start_s >= "
+                           f"{start} AND key_start_s < {end} ORDER BY ALL", marts / rel)
+        tables.setdefault(REVISIONS.name, {})[day.isoformat()] = rel
+        result.files.append(rel)
 
 
 def _run_gate(gate: Gate, mart: str, frame: pl.DataFrame) -> tuple[bool, str]:
@@ -283,7 +408,7 @@ def _empty_select(name: str) -> str:
             cols = tmp.execute("DESCRIBE SELECT * FROM _e").fetchall()
         typed = [(c[0], c[1]) for c in cols]
     else:
-        table = BY_NAME[name]
+        table = REVISIONS if name == REVISIONS.name else BY_NAME[name]
         typed = [(c.name, c.sql) for c in table.columns] + [(c.name, "DOUBLE")
                                                            for c in table.derived]
     return "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in typed) + " WHERE false"
@@ -315,4 +440,5 @@ def collect_garbage(marts: Path, keep_generations: int) -> list[Path]:
 
 def published_tables() -> list[str]:
     """Names of every view in ``views.duckdb``."""
-    return [*(t.name for t in TABLES), "interval_energy", "carbon_hourly"]
+    return [*(t.name for t in TABLES), "interval_energy", "carbon_hourly", "settlement",
+            REVISIONS.name]

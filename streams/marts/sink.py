@@ -8,8 +8,8 @@ reached the database: nothing lost, nothing counted twice. Kafka offsets are als
 (asynchronously, after the database) only so that lag monitors can see progress.
 
 Behind that, keys make a replay harmless: events and seconds are upserted on their natural
-keys, and telemetry frames at or below their source's watermark are dropped
-(``frames.accept_frames``).
+keys, site configs on (site, updated_s, partition, offset), and telemetry frames at or
+below their source's watermark are dropped (``frames.accept_frames``).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from typing import Any
 import duckdb
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
-from infra.topics import full_name
+from infra.topics import base_name, full_name
 from streams.io.kafka import TopicProducer, check, make_consumer
 from streams.io.validated import Validator
+from streams.marts.configs import SITE_CONFIG_TOPIC, ConfigMessage, site_config_frame
 from streams.marts.frames import accept_frames, build_frames
 from streams.marts.store import Batch, load_marks, load_offsets, open_store, write_batch
 from streams.marts.tables import SINK_TOPICS
@@ -144,9 +145,16 @@ class MartSink:
     def handle(self, msgs: Sequence[Message],
                before_commit: Callable[[], None] | None = None) -> None:
         rejected_before = sum(self.validator.tally.rejected.values())
-        decoded = self.validator.decode_batch(msgs)
+        ns = self.settings.topic_namespace
+        configs = [m for m in msgs if base_name(m.topic() or "", ns) == SITE_CONFIG_TOPIC]
+        decoded = self.validator.decode_batch(
+            [m for m in msgs if base_name(m.topic() or "", ns) != SITE_CONFIG_TOPIC])
         accepted = accept_frames(decoded, self.marks)
         frames = build_frames(accepted.items)
+        if configs:
+            positioned = self._decode_configs(configs)
+            if positioned:
+                frames["site_configs"] = site_config_frame(positioned)
         offsets = offsets_of(msgs)
         batch = Batch(frames=frames, offsets=offsets, marks=accepted.marks,
                       frames_seen=accepted.frames, stale=accepted.stale)
@@ -169,6 +177,16 @@ class MartSink:
         self.stats.stale_frames += sum(accepted.stale.values())
         for name, f in frames.items():
             self.stats.rows[name] += f.height
+
+    def _decode_configs(self, msgs: Sequence[Message]) -> list[ConfigMessage]:
+        """Site configs with their Kafka position (few: one message at a time)."""
+        out: list[ConfigMessage] = []
+        for m in msgs:
+            for _, config in self.validator.decode_batch([m]):
+                _, stamp = m.timestamp()
+                out.append(ConfigMessage(config, m.partition() or 0, m.offset() or 0,
+                                         stamp / 1000.0 if stamp > 0 else 0.0))
+        return out
 
     def close(self) -> None:
         try:

@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from streams.marts.frames import Mark, hours_touched
-from streams.marts.tables import BOOKKEEPING_DDL, BY_NAME, TABLES, Table
+from streams.marts.tables import BOOKKEEPING_DDL, BY_NAME, REVISIONS, TABLES, Table
 
 
 class StoreError(RuntimeError):
@@ -31,7 +31,7 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as exc:
         raise StoreError(f"cannot open the sink database {path} for writing (is another sink "
                          f"running? DuckDB allows one writer process): {exc}") from exc
-    for ddl in (*BOOKKEEPING_DDL, *(t.ddl() for t in TABLES)):
+    for ddl in (*BOOKKEEPING_DDL, *(t.ddl() for t in (*TABLES, REVISIONS))):
         con.execute(ddl)
     return con
 

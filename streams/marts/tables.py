@@ -44,7 +44,7 @@ class Column:
 class Table:
     name: str
     topic: str
-    """Base topic the rows come from."""
+    """Base topic the rows come from ("" for tables the publication writes)."""
     doc: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
@@ -263,7 +263,61 @@ TABLES: tuple[Table, ...] = (
         key=("site_id", "miner_id", "minute_s"), time_col="minute_s", merge="rollup",
         derived=(_MEAN, _c("hashrate_mean_ths", "DOUBLE", "hashrate_sum_ths / readings, TH/s")),
     ),
+    Table(
+        "site_configs", "site.config.v1",
+        "Every site configuration version the sink consumed (history kept for audit; the "
+        "topic itself is compacted to the latest per site). The settlement mart settles an "
+        "interval with the version in force at its start: the latest updated_s at or before "
+        "it (ties: highest offset), or the earliest version for intervals before any.",
+        (
+            _SITE,
+            _c("updated_s", "DOUBLE", "SiteConfig.updated_s: when the config was changed, "
+                                      "UTC epoch seconds"),
+            _c("kafka_partition", "BIGINT", "partition of site.config.v1 it was read from"),
+            _c("kafka_offset", "BIGINT", "offset of the message in that partition"),
+            _c("kafka_timestamp_s", "DOUBLE", "Kafka message timestamp, UTC epoch seconds"),
+            _c("market", "VARCHAR", "market, e.g. ERCOT"),
+            _c("settlement_point", "VARCHAR", "settlement point whose RT price settles the "
+                                              "site, e.g. LZ_WEST"),
+            _c("hashprice_usd_per_ph_day", "DECIMAL(18,6)",
+               "policy.hashprice_usd_per_ph_day: the hashprice the curtailment controller "
+               "uses, which the settlement mart also uses to value mining work, USD/PH/day "
+               "(decimal from the float's shortest text)"),
+            _c("contract_json", "VARCHAR", "contract blocks as a JSON array of {start_s, end_s,"
+                                           " mw, price_usd_per_mwh} (s, MW, USD/MWh)"),
+            _c("config_json", "VARCHAR", "the whole SiteConfig message as JSON"),
+        ),
+        key=("site_id", "updated_s", "kafka_partition", "kafka_offset"), time_col="updated_s",
+    ),
 )
+
+REVISIONS = Table(
+    "mart_revisions", "",
+    "Audit trail of restatements: one row per derived-mart row (mart, site, interval or hour)"
+    " whose published values changed from one publication generation to a later one, e.g. "
+    "late telemetry changed an interval's energy or the market restated a price. Rows "
+    "published for the first time (an interval whose price arrived late) are not revisions."
+    " Written by the publication itself (no source topic); a republication that changes "
+    "nothing adds no row.",
+    (
+        _c("mart", "VARCHAR", "derived mart revised: interval_energy, settlement or "
+                              "carbon_hourly"),
+        _SITE,
+        _c("key_col", "VARCHAR", "name of the time key in that mart: interval_start_s or "
+                                 "hour_start_s"),
+        _c("key_start_s", "BIGINT", "value of that key: interval (or hour) start, UTC epoch "
+                                    "seconds"),
+        _c("generation_before", "BIGINT", "publication generation of the replaced version"),
+        _c("generation_after", "BIGINT", "publication generation of the new version"),
+        _c("changed_columns", "VARCHAR[]", "columns whose value changed, in the mart's order "
+                                           "(all non-key columns when the row was withdrawn)"),
+        _c("old_values", "VARCHAR[]", "their values before, as text (units as in the mart)"),
+        _c("new_values", "VARCHAR[]", "their values after, as text (null: row withdrawn)"),
+        _c("revised_at_s", "DOUBLE", "when the new version was published, UTC epoch seconds"),
+    ),
+    key=("mart", "site_id", "key_start_s", "generation_after"), time_col="key_start_s",
+)
+"""Not consumed from a topic: the publication writes it (``streams.marts.revisions``)."""
 
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 BY_TOPIC: dict[str, Table] = {t.topic: t for t in TABLES}

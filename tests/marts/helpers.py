@@ -9,6 +9,7 @@ import msgspec
 
 from schemas.events import Alert, SitePower
 from schemas.grid import CarbonIntensity, PriceSignal
+from schemas.site import ContractBlock, CurtailmentPolicy, Meter, SiteConfig
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 
 ENC = msgspec.json.Encoder()
@@ -82,3 +83,22 @@ def extras(start_s: int) -> list[tuple[str, bytes, bytes]]:
                             context={"n": 3})),
     ]
     return [(t, b"k", ENC.encode(m)) for t, m in items]
+
+
+def site_config(site: str, *, updated_s: float = 0.0, contract_mw: float = 200.0,
+                contract_price: float = 30.5, hashprice: float = 50.0,
+                settlement_point: str = "LZ_WEST") -> SiteConfig:
+    """A site config with one contract block covering every test time."""
+    return SiteConfig(
+        site_id=site, name=f"site {site}", settlement_point=settlement_point,
+        interconnection_limit_mw=420.0, updated_s=updated_s,
+        contract=[ContractBlock(start_s=0.0, end_s=4e9, mw=contract_mw,
+                                price_usd_per_mwh=contract_price)],
+        gpu_pools=[], asic_models=[], meters=[Meter(meter_id="poi", role="poi")],
+        policy=CurtailmentPolicy(hashprice_usd_per_ph_day=hashprice))
+
+
+def rt_price(start_s: int, price: float, *, point: str = "LZ_WEST") -> PriceSignal:
+    return PriceSignal(market="ERCOT", settlement_point=point, kind="rt",
+                       interval_start_s=start_s, interval_end_s=start_s + 900,
+                       price_usd_per_mwh=price)
