@@ -254,6 +254,15 @@ class CombineConfig(msgspec.Struct, kw_only=True, frozen=True):
     closed_memory_s: int = 300
     """How long the readings counted for a closed second are remembered, so that a
     cumulative partial arriving late counts only its new readings as late."""
+    partition_watermarks: bool = False
+    """Close a second only once every live source partition has moved past it (the minimum
+    of per-partition watermarks, as Flink and Kafka Streams do), not just when the newest
+    second is ``lateness_s`` ahead. The agents turn it on: when stage 1 works through a
+    backlog, one partition's partials can run minutes of event time ahead of another's."""
+    partition_idle_s: int | None = None
+    """With ``partition_watermarks``: a partition whose newest second is this far behind the
+    site's newest stops holding seconds open (stalled or gone; its stragglers count as
+    late). None: ``max(30, 10 x lateness_s)``."""
 
 
 _DEFAULT_COMBINE = CombineConfig()
@@ -271,6 +280,8 @@ class SiteCombine(msgspec.Struct, kw_only=True):
     pending_late: int = 0
     """Late readings not yet reported in a ``SitePower``."""
     gap_before: bool = False
+    partition_newest: dict[str, int] = {}
+    """Source partition -> newest second it has sent: the per-partition watermarks."""
 
 
 class CombineState(msgspec.Struct, kw_only=True):
@@ -337,13 +348,25 @@ def combine(
         sc.open.setdefault(p.ts_s, {})[p.source_partition] = p
         if p.ts_s > sc.newest_s:
             sc.newest_s = p.ts_s
+        if p.ts_s > sc.partition_newest.get(p.source_partition, -1):
+            sc.partition_newest[p.source_partition] = p.ts_s
     for site_id, sc in state.sites.items():
         close_before = sc.newest_s - config.lateness_s
+        if config.partition_watermarks:
+            close_before = min(close_before, _watermark(sc, config))
         if config.idle_close_s is not None:
             close_before = max(close_before, math.floor(now_s - config.idle_close_s) + 1)
         if close_before > sc.next_s:
             _close(site_id, sc, sites[site_id], close_before, now_s, config, out)
     return state, out
+
+
+def _watermark(sc: SiteCombine, config: CombineConfig) -> int:
+    idle = config.partition_idle_s
+    if idle is None:
+        idle = max(30, 10 * config.lateness_s)
+    live = [t for t in sc.partition_newest.values() if t >= sc.newest_s - idle]
+    return min(live) if live else sc.newest_s
 
 
 def _count_late(sc: SiteCombine, p: SitePowerPartial, out: CombineOutput) -> None:

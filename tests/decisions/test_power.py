@@ -347,3 +347,34 @@ def test_asic_frame_type_is_used(index: SiteIndex) -> None:
     assert isinstance(f, AsicFrame)
     _, out = fold(index, [f])
     assert out.partials[0].mining_w == pytest.approx(3_000.0)
+
+
+@pytest.mark.parametrize(
+    ("idle", "arrivals", "emitted", "late"),
+    [
+        # Partition b lags: a racing ahead to T0+9 cannot close T0+1 until b moves past it.
+        (20, [[("a", 0), ("b", 0), ("a", 9)], [("b", 1)], [("b", 9)]], [0, 1], []),
+        # b stalls: once it is more than partition_idle_s behind the newest second it no
+        # longer holds seconds open, and what it sends afterwards for closed seconds is late.
+        (5, [[("a", 0), ("b", 0), ("a", 3)], [("a", 9)], [("b", 1)]], [0, 3], [(1, 1)]),
+    ],
+    ids=["lagging-partition-holds", "stalled-partition-released"],
+)
+def test_partition_watermarks(
+    index: SiteIndex,
+    idle: int,
+    arrivals: list[list[tuple[str, int]]],
+    emitted: list[int],
+    late: list[tuple[int, int]],
+) -> None:
+    cfg = CombineConfig(lateness_s=2, partition_watermarks=True, partition_idle_s=idle)
+    state = CombineState()
+    powers: list[int] = []
+    lates: list[tuple[int, int]] = []
+    for batch in arrivals:
+        parts = [partial(T0 + s, f"t:{src}") for src, s in batch]
+        state, out = combine(state, parts, {"s1": index}, now_s=0.0, config=cfg)
+        powers += [p.ts_s - T0 for p in out.powers]
+        lates += [(x.ts_s - T0, x.readings) for x in out.late]
+    assert powers == emitted
+    assert lates == late
