@@ -1,0 +1,522 @@
+"""The faust app of the real-time layer: three agents, a timer, and the state tables.
+
+- ``stage1`` reads ``telemetry.meter/gpu/asic.v1`` in batches, decodes them against their
+  contracts (rejections go to ``deadletter.v1`` with the original bytes), folds them into
+  per-partition partial sums and sends ``SitePowerPartial`` keyed by site.
+- ``grid`` reads ``grid.prices/dispatch/frequency.v1`` and fans every signal out to the
+  sites it concerns, on the internal ``<app id>-site-inputs`` topic (keyed by site,
+  co-partitioned with ``site.power.partial.v1``).
+- ``stage2`` reads partials and site inputs, keyed by site, and runs combine, surplus,
+  controller and alerts; it sends ``site.power.v1``, ``surplus.events.v1``,
+  ``miners.commands.v1``, ``curtailment.events.v1`` and ``alerts.v1``.
+- A 1-second timer polls the site directory and, on the worker that owns the grid
+  partition, sends a tick for every site (deadlines and restore steps without data).
+
+State lives in faust tables with changelogs: one Stage1State per telemetry partition and
+CombineState, SurplusState, ControllerState and AlertState per site, as msgpack bytes of
+their Structs. Table partitions match the source partitions (faust co-partitions topics
+with the same partition count), so a worker restores exactly the partitions it owns.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import weakref
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import faust
+import msgspec
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from faust.streams import _current_event
+from faust.types import TP, EventT, StreamT, TableT
+
+from infra.topics import DEADLETTER, TELEMETRY_TOPICS, base_name, full_name, spec
+from schemas.events import MinerCommand, SitePowerPartial
+from schemas.registry import CONTRACTS
+from schemas.site import SiteConfig
+from schemas.validation import Limits, Rejection
+from streams import deadletter
+from streams.agents.messages import (
+    SiteInput,
+    Stage1State,
+    TickIn,
+    decode_input,
+    decode_state,
+    encode,
+)
+from streams.agents.routing import grid_targets
+from streams.agents.sites import SiteDirectory, publish_site
+from streams.agents.stage1 import RawMessage, process_partition
+from streams.agents.stage2 import (
+    SiteStates,
+    Stage2Config,
+    Stage2Item,
+    TickClock,
+    TickMode,
+    process_site,
+)
+from streams.decisions.alerts import AlertState
+from streams.decisions.curtailment import ControllerState
+from streams.decisions.power import CombineConfig, CombineState
+from streams.decisions.surplus import SurplusState
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PARTIAL_TOPIC = "site.power.partial.v1"
+GRID_INPUT_TOPICS = ("grid.prices.v1", "grid.dispatch.v1", "grid.frequency.v1")
+MAX_MINERS_PER_COMMAND = 10_000
+"""Larger commands are split (``<command_id>.<k>``) to stay well under Kafka's 1 MB."""
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """How a worker runs; every field has a production default."""
+
+    site: SiteConfig | None = None
+    """Published to ``site.config.v1`` at start (a ``--site`` file)."""
+    required_sites: tuple[str, ...] = ()
+    """Site ids that must be on ``site.config.v1`` at start (else the worker refuses)."""
+    app_id: str = "spillway-agents"
+    """Consumer group and table prefix; the topic namespace is put in front of it."""
+    lateness_s: int = 2
+    idle_close_s: float | None = None
+    """Close seconds this long after wall clock even without newer data (live only)."""
+    tick: TickMode = "wall"
+    hashprice_usd_per_ph_day: float | None = None
+    """Overrides every site policy's hashprice."""
+    store: str = "rocksdb://"
+    data_dir: Path | None = None
+    """RocksDB folder of this worker (two workers must not share one); None: a temp dir."""
+    batch_max: int = 4000
+    batch_within_s: float = 0.05
+    consumer_name: str = "spillway-agents"
+    max_miners_per_command: int = MAX_MINERS_PER_COMMAND
+
+
+@dataclass
+class AgentStats:
+    accepted: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Base topic -> messages sent to the dead-letter topic."""
+    readings: int = 0
+    partials: int = 0
+    powers: int = 0
+    commands: int = 0
+    curtailments: int = 0
+    surplus: int = 0
+    alerts: int = 0
+
+
+@contextmanager
+def acting_for(event: EventT[bytes]) -> Iterator[None]:
+    """Make ``event`` the current event while tables are read and written.
+
+    faust keys table writes (changelog partition, RocksDB partition) by the current event,
+    which ``take_events`` batches do not set in the agent's task.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def split_command(cmd: MinerCommand, max_ids: int) -> list[MinerCommand]:
+    """``cmd`` in parts of at most ``max_ids`` miners (ids ``<command_id>.<k>``)."""
+    if len(cmd.miner_ids) <= max_ids:
+        return [cmd]
+    return [
+        msgspec.structs.replace(
+            cmd, command_id=f"{cmd.command_id}.{k}", miner_ids=cmd.miner_ids[i : i + max_ids]
+        )
+        for k, i in enumerate(range(0, len(cmd.miner_ids), max_ids))
+    ]
+
+
+class SpillwayAgents:
+    """The faust app plus what its agents share (site directory, caches, counters)."""
+
+    def __init__(self, settings: Settings, options: AgentOptions) -> None:
+        self.settings = settings
+        self.options = options
+        ns = settings.topic_namespace
+        self.namespace = ns
+        self.app_id = f"{ns}.{options.app_id}" if ns else options.app_id
+        self.directory = SiteDirectory(settings, self.app_id)
+        self.stats = AgentStats()
+        self.stage2_config = Stage2Config(
+            # A second closes once every live partition is past it (a backlog drains
+            # partitions unevenly), and at most lateness_s behind the newest.
+            combine=CombineConfig(
+                lateness_s=options.lateness_s,
+                idle_close_s=options.idle_close_s,
+                partition_watermarks=True,
+            ),
+            tick=options.tick,
+            hashprice_usd_per_ph_day=options.hashprice_usd_per_ph_day,
+        )
+        self._cache: dict[tuple[str, bytes], Any] = {}
+        self._clocks: dict[str, TickClock] = {}
+        data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="spillway-agents-"))
+        self.app = faust.App(
+            self.app_id,
+            broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
+            store=options.store,
+            datadir=str(data_dir),
+            topic_replication_factor=settings.topic_replication_factor,
+            topic_partitions=spec(PARTIAL_TOPIC).partitions,
+            key_serializer="raw",
+            value_serializer="raw",
+            consumer_auto_offset_reset="earliest",
+            web_enabled=False,
+            producer_max_request_size=4_000_000,
+            consumer_max_fetch_size=8_388_608,
+            stream_buffer_maxsize=max(4096, options.batch_max * 2),
+            table_standby_replicas=0,
+        )
+        self._declare()
+
+    # ------------------------------------------------------------------ wiring
+
+    def _topic(self, *bases: str) -> faust.TopicT:
+        names = [full_name(b, self.namespace) for b in bases]
+        return self.app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+    def _table(self, name: str, partitions: int) -> TableT[bytes, bytes]:
+        table: TableT[bytes, bytes] = self.app.Table(
+            name,
+            partitions=partitions,
+            key_type=bytes,
+            value_type=bytes,
+        )
+        return table
+
+    def _declare(self) -> None:
+        app = self.app
+        partial_n = spec(PARTIAL_TOPIC).partitions
+        self.telemetry = self._topic(*TELEMETRY_TOPICS)
+        self.grid = self._topic(*GRID_INPUT_TOPICS)
+        self.partials = self._topic(PARTIAL_TOPIC)
+        self.site_inputs = app.topic(
+            f"{self.app_id}-site-inputs",
+            partitions=partial_n,
+            internal=True,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.stage2_in = app.topic(
+            full_name(PARTIAL_TOPIC, self.namespace),
+            f"{self.app_id}-site-inputs",
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.out = {
+            base: self._topic(base)
+            for base in (
+                PARTIAL_TOPIC,
+                DEADLETTER,
+                "site.power.v1",
+                "surplus.events.v1",
+                "miners.commands.v1",
+                "curtailment.events.v1",
+                "alerts.v1",
+            )
+        }
+        # One stage-1 table per partition count, so that each is co-partitioned with the
+        # telemetry topics whose partition states it holds.
+        by_count: dict[int, TableT[bytes, bytes]] = {}
+        self.stage1_tables: dict[str, TableT[bytes, bytes]] = {}
+        for base in TELEMETRY_TOPICS:
+            n = spec(base).partitions
+            if n not in by_count:
+                by_count[n] = self._table(f"stage1-p{n}", n)
+            self.stage1_tables[base] = by_count[n]
+        self.tables = {
+            kind: self._table(f"site-{kind}", partial_n)
+            for kind in ("combine", "surplus", "controller", "alerts")
+        }
+        app.agent(self.telemetry, name=f"{self.app_id}.stage1", concurrency=1)(self._stage1)
+        app.agent(self.grid, name=f"{self.app_id}.grid", concurrency=1)(self._grid)
+        app.agent(self.stage2_in, name=f"{self.app_id}.stage2", concurrency=1)(self._stage2)
+        app.timer(1.0, name=f"{self.app_id}.tick")(self._tick)
+        app.on_partitions_revoked.connect(self._forget)  # type: ignore[arg-type]
+        app.on_partitions_assigned.connect(self._forget)  # type: ignore[arg-type]
+
+    def _forget(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # After a rebalance the tables hold what the changelogs say, not our cache.
+        self._cache.clear()
+        self._clocks.clear()
+
+    # ------------------------------------------------------------------ start
+
+    def prepare(self, timeout_s: float = 30.0) -> None:
+        """Publish the ``--site`` config and read every site config (before agents run)."""
+        self.create_internal_topic(timeout_s)
+        if self.options.site is not None:
+            publish_site(self.settings, self.options.site)
+            self.directory.add(self.options.site)
+        self.directory.load(timeout_s)
+        missing = [s for s in self.options.required_sites if s not in self.directory.sites]
+        if missing:
+            known = ", ".join(sorted(self.directory.sites)) or "none"
+            raise LookupError(
+                f"agents: no config for site(s) {', '.join(missing)} on "
+                f"{self.directory.topic} (known: {known}); start once with --site FILE"
+            )
+        log.info("site directory: %s", ", ".join(sorted(self.directory.sites)) or "no sites")
+
+    def create_internal_topic(self, timeout_s: float = 30.0) -> None:
+        """Create ``<app id>-site-inputs`` unless it exists (faust does not create a topic
+        that is only consumed through a multi-topic subscription)."""
+        name = self.site_inputs.get_topic_name()
+        admin = AdminClient(self.settings.librdkafka_config())
+        if name in admin.list_topics(timeout=timeout_s).topics:
+            return
+        topic = NewTopic(
+            name,
+            num_partitions=spec(PARTIAL_TOPIC).partitions,
+            replication_factor=self.settings.topic_replication_factor,
+            config={"retention.ms": str(24 * 3600 * 1000)},
+        )
+        for fut in admin.create_topics([topic], request_timeout=timeout_s).values():
+            try:
+                fut.result(timeout_s)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise RuntimeError(f"agents: cannot create topic {name}: {exc}") from exc
+
+    def limits(self) -> Limits:
+        s = self.settings
+        return Limits(
+            now_s=time.time(),
+            max_frame_bytes=s.max_frame_bytes,
+            max_clock_skew_s=s.max_clock_skew_s,
+            max_age_s=s.max_age_s,
+        )
+
+    # ------------------------------------------------------------------ state
+
+    def _load(self, table: TableT[bytes, bytes], key: bytes, kind: type[S], fresh: S) -> S:
+        cached = self._cache.get((table.name, key))
+        if cached is not None:
+            result: S = cached
+            return result
+        raw = table.get(key)
+        state = decode_state(raw, kind) if raw is not None else fresh
+        self._cache[(table.name, key)] = state
+        return state
+
+    def _save(self, table: TableT[bytes, bytes], key: bytes, state: msgspec.Struct) -> None:
+        self._cache[(table.name, key)] = state
+        table[key] = encode(state)
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send(self, base: str, key: bytes, value: bytes) -> None:
+        await self.out[base].send(key=key, value=value)
+
+    async def _dead_letter(self, ev: EventT[bytes], base: str, rejection: Rejection) -> None:
+        msg = ev.message
+        letter = deadletter.envelope(
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            value=msg.value,
+            rejection=rejection,
+            consumer=self.options.consumer_name,
+            now_s=time.time(),
+        )
+        self.stats.rejected[base] += 1
+        await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
+
+    async def _send_input(self, site_id: str, item: SiteInput) -> None:
+        await self.site_inputs.send(key=site_id.encode(), value=encode(item))
+
+    # ------------------------------------------------------------------ agents
+
+    async def _stage1(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
+        opts = self.options
+        async for events in cast(faust.Stream[bytes], stream).take_events(
+            opts.batch_max, within=opts.batch_within_s
+        ):
+            limits = self.limits()
+            by_tp: dict[tuple[str, int], list[EventT[bytes]]] = {}
+            for ev in events:
+                by_tp.setdefault((ev.message.topic, ev.message.partition), []).append(ev)
+            for (topic, partition), evs in by_tp.items():
+                base = base_name(topic, self.namespace)
+                table = self.stage1_tables[base]
+                key = f"{base}:{partition}".encode()
+                raw = [
+                    RawMessage(offset=e.message.offset, key=e.message.key, value=e.message.value)
+                    for e in evs
+                ]
+                with acting_for(evs[-1]):
+                    state = self._load(table, key, Stage1State, Stage1State())
+                    state, out = process_partition(
+                        state,
+                        raw,
+                        self.directory.sites,
+                        base_topic=base,
+                        topic=topic,
+                        partition=partition,
+                        limits=limits,
+                        lateness_s=opts.lateness_s,
+                        consumer=opts.consumer_name,
+                    )
+                    self._save(table, key, state)
+                self.stats.accepted[base] += out.accepted
+                self.stats.rejected[base] += sum(out.rejected.values())
+                self.stats.readings += out.readings
+                self.stats.partials += len(out.partials)
+                self.stats.alerts += len(out.alerts)
+                for letter in out.letters:
+                    await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
+                for p in out.partials:
+                    await self._send(PARTIAL_TOPIC, p.site_id.encode(), msgspec.json.encode(p))
+                for site_id, item in out.site_inputs:
+                    await self._send_input(site_id, item)
+                for a in out.alerts:
+                    await self._send("alerts.v1", a.site_id.encode(), msgspec.json.encode(a))
+            yield None
+
+    async def _grid(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
+        async for events in cast(faust.Stream[bytes], stream).take_events(
+            1000, within=self.options.batch_within_s
+        ):
+            limits = self.limits()
+            for ev in events:
+                base = base_name(ev.message.topic, self.namespace)
+                decoded = CONTRACTS[base].decode(ev.message.value, limits)
+                if isinstance(decoded, Rejection):
+                    await self._dead_letter(ev, base, decoded)
+                    continue
+                self.stats.accepted[base] += 1
+                configs = {k: e.config for k, e in self.directory.sites.items()}
+                for site_id, item in grid_targets(decoded, configs):
+                    await self._send_input(site_id, item)
+            yield None
+
+    async def _stage2(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
+        opts = self.options
+        partial_contract = CONTRACTS[PARTIAL_TOPIC]
+        async for events in cast(faust.Stream[bytes], stream).take_events(
+            opts.batch_max, within=opts.batch_within_s
+        ):
+            limits = self.limits()
+            by_site: dict[str, list[tuple[EventT[bytes], Stage2Item]]] = {}
+            for ev in events:
+                msg = ev.message
+                base = PARTIAL_TOPIC if msg.topic != self.site_inputs.get_topic_name() else None
+                item: Stage2Item | Rejection
+                if base is not None:
+                    item = partial_contract.decode(msg.value, limits)
+                    site_id = item.site_id if isinstance(item, SitePowerPartial) else ""
+                else:
+                    site_id = (msg.key or b"").decode(errors="replace")
+                    try:
+                        item = decode_input(msg.value or b"")
+                    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                        item = Rejection("schema", f"internal site input: {exc}")
+                if not isinstance(item, Rejection) and site_id not in self.directory.sites:
+                    item = Rejection("unknown_site", f"site_id {site_id!r} has no config")
+                if isinstance(item, Rejection):
+                    await self._dead_letter(ev, base or "site-inputs", item)
+                    continue
+                by_site.setdefault(site_id, []).append((ev, item))
+            now = time.time()
+            for site_id, pairs in by_site.items():
+                await self._run_site(site_id, pairs, now)
+            yield None
+
+    async def _run_site(
+        self, site_id: str, pairs: Sequence[tuple[EventT[bytes], Stage2Item]], now: float
+    ) -> None:
+        entry = self.directory.sites[site_id]
+        key = site_id.encode()
+        t = self.tables
+        with acting_for(pairs[-1][0]):
+            states = SiteStates(
+                combine=self._load(t["combine"], key, CombineState, CombineState()),
+                surplus=self._load(t["surplus"], key, SurplusState, SurplusState(site_id=site_id)),
+                controller=self._load(
+                    t["controller"], key, ControllerState, ControllerState(site_id=site_id)
+                ),
+                alerts=self._load(t["alerts"], key, AlertState, AlertState(site_id=site_id)),
+            )
+            clock = self._clocks.setdefault(site_id, TickClock())
+            states, out = process_site(
+                states,
+                [item for _, item in pairs],
+                entry,
+                now_s=now,
+                config=self.stage2_config,
+                clock=clock,
+            )
+            self._save(t["combine"], key, states.combine)
+            self._save(t["surplus"], key, states.surplus)
+            self._save(t["controller"], key, states.controller)
+            self._save(t["alerts"], key, states.alerts)
+        st = self.stats
+        st.powers += len(out.powers)
+        st.surplus += len(out.surplus)
+        st.commands += len(out.commands)
+        st.curtailments += len(out.curtailments)
+        st.alerts += len(out.alerts)
+        enc = msgspec.json.encode
+        for p in out.powers:
+            await self._send("site.power.v1", key, enc(p))
+        for s in out.surplus:
+            await self._send("surplus.events.v1", key, enc(s))
+        for c in out.commands:
+            for part in split_command(c, self.options.max_miners_per_command):
+                await self._send("miners.commands.v1", key, enc(part))
+        for e in out.curtailments:
+            await self._send("curtailment.events.v1", key, enc(e))
+        for a in out.alerts:
+            await self._send("alerts.v1", key, enc(a))
+
+    # ------------------------------------------------------------------ timer
+
+    def owns_grid(self) -> bool:
+        """True on the worker that reads the grid topics (it sends the ticks)."""
+        tp = TP(full_name(GRID_INPUT_TOPICS[0], self.namespace), 0)
+        return tp in self.app.assignor.assigned_actives()
+
+    async def _tick(self) -> None:
+        self.directory.poll()
+        if self.options.tick == "off" or not self.owns_grid():
+            return
+        now = time.time()
+        for site_id in sorted(self.directory.sites):
+            await self._send_input(site_id, TickIn(wall_s=now))
+
+
+def make_app(settings: Settings, options: AgentOptions | None = None) -> SpillwayAgents:
+    """The agents of one worker; call ``prepare()`` then run ``.app`` (see ``run_worker``)."""
+    return SpillwayAgents(settings, options or AgentOptions())
+
+
+def run_worker(
+    settings: Settings, options: AgentOptions | None = None, *, loglevel: str = "warn"
+) -> None:
+    """Run one worker until it is stopped (SIGINT/SIGTERM); never returns normally."""
+    agents = make_app(settings, options)
+    agents.prepare()
+    worker = faust.Worker(agents.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        agents.directory.close()

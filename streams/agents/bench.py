@@ -1,0 +1,271 @@
+"""Benchmark of the agents on the reference site (simulated by ``streams.sim``).
+
+``python -m streams.agents.bench --seconds 20 --scale 0.1``
+
+1. Throughput: ``--seconds`` of telemetry are simulated and encoded first; one worker (a
+   subprocess, as in production) starts and is warmed up (it has joined its group,
+   restored its tables and emitted a second); then the frames are sent as fast as the
+   producer goes. Readings per second = backlog readings / (emission of the backlog's last
+   SitePower - start of sending).
+2. Latency: ``--live-seconds`` more are produced live, each second's frames stamped with
+   the real time at the start of that second; per SitePower, the latency is
+   ``emitted_s - ts_s`` (from the start of the second) and ``emitted_s - (ts_s + 1)``
+   (from the end of the second, when its last reading exists: the pipeline's own delay,
+   including the ``--lateness`` wait).
+
+Everything runs in a private topic namespace that is deleted afterwards (``--keep`` keeps
+it). ``--profile FILE`` runs the worker under py-spy (``pip install py-spy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from infra.provision import delete_namespace, provision
+from schemas.events import SitePower
+from schemas.site import ContractBlock, SiteConfig
+from streams.agents.sites import publish_site
+from streams.io.kafka import TopicProducer, make_consumer
+from streams.settings import Settings, load_settings
+from streams.sim.encode import FrameEncoder
+from streams.sim.model import SiteModel
+from streams.sim.spec import SimSpec
+from streams.site_file import load_site_file
+
+REFERENCE = Path(__file__).resolve().parents[2] / "infra" / "sites" / "reference-400mw.toml"
+
+
+def scaled(site: SiteConfig, sim: SimSpec, scale: float) -> tuple[SiteConfig, SimSpec]:
+    """The site with ``scale`` x its devices (and power), same shape."""
+
+    def n(x: int) -> int:
+        return max(1, round(x * scale))
+
+    site = msgspec.structs.replace(
+        site,
+        gpu_pools=[msgspec.structs.replace(p, nodes=n(p.nodes)) for p in site.gpu_pools],
+        asic_models=[msgspec.structs.replace(m, count=n(m.count)) for m in site.asic_models],
+        interconnection_limit_mw=site.interconnection_limit_mw * scale,
+        overhead_fixed_mw=site.overhead_fixed_mw * scale,
+        contract=[
+            ContractBlock(
+                start_s=c.start_s,
+                end_s=c.end_s,
+                mw=c.mw * scale,
+                price_usd_per_mwh=c.price_usd_per_mwh,
+            )
+            for c in site.contract
+        ],
+    )
+    pools = {p.name: p.nodes for p in site.gpu_pools}
+    jobs, used = [], dict.fromkeys(pools, 0)
+    for j in sim.jobs:
+        k = min(n(j.nodes), pools[j.pool] - used[j.pool])
+        if k > 0:
+            jobs.append(msgspec.structs.replace(j, nodes=k))
+            used[j.pool] += k
+    return site, msgspec.structs.replace(sim, jobs=jobs)
+
+
+def percentile(xs: list[float], q: float) -> float:
+    if not xs:
+        return math.nan
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))]
+
+
+class PowerReader:
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = make_consumer(settings, f"bench-{uuid.uuid4().hex[:8]}")
+        self.consumer.subscribe([TopicProducer(settings).topic("site.power.v1")])
+        self.dec = msgspec.json.Decoder(SitePower)
+        self.powers: dict[int, SitePower] = {}
+
+    def until(self, last_ts: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while last_ts not in self.powers:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"bench: no SitePower for {last_ts} after {timeout_s:.0f} s "
+                    f"({len(self.powers)} seconds received)"
+                )
+            self.poll(0.2)
+
+    def poll(self, timeout_s: float) -> None:
+        for m in self.consumer.consume(1000, timeout=timeout_s):
+            if m.error() is None:
+                p = self.dec.decode(m.value() or b"")
+                self.powers.setdefault(p.ts_s, p)
+
+
+def wait_for_group(settings: Settings, group: str, members: int, timeout_s: float) -> float:
+    """Wall time at which the workers' group is stable, each with partitions."""
+    admin = AdminClient(settings.librdkafka_config())
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            desc = admin.describe_consumer_groups([group])[group].result(5)
+            if (
+                desc.state == ConsumerGroupState.STABLE
+                and len(desc.members) == members
+                and all(m.assignment.topic_partitions for m in desc.members)
+            ):
+                return time.time()
+        except KafkaException:
+            pass  # the group does not exist yet
+        time.sleep(0.1)
+    raise TimeoutError(f"bench: worker group {group} not stable after {timeout_s:.0f} s")
+
+
+def _encode_steps(
+    model: SiteModel, enc: FrameEncoder, times: list[float]
+) -> tuple[list[tuple[str, bytes, bytes]], int]:
+    msgs: list[tuple[str, bytes, bytes]] = []
+    readings = 0
+    for t in times:
+        step = model.step(t)
+        readings += step.readings
+        msgs.extend(enc.encode(step))
+    return msgs, readings
+
+
+def _send(producer: TopicProducer, msgs: list[tuple[str, bytes, bytes]]) -> None:
+    for topic, key, value in msgs:
+        producer.send(topic, value, key=key)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    base = load_settings()
+    settings = base.model_copy(
+        update={"topic_namespace": f"bench{uuid.uuid4().hex[:8]}", "max_age_s": 86400.0}
+    )
+    provision(settings)
+    loaded = load_site_file(REFERENCE)
+    site, sim = scaled(loaded.site, loaded.sim, args.scale)
+    publish_site(settings, site)
+    model = SiteModel(site, sim)
+    enc = FrameEncoder(model)
+    producer = TopicProducer(settings)
+    now = math.floor(time.time())
+    warm_n = args.lateness + 2
+    first = now - args.seconds - warm_n - 5
+    warm_ts = [float(first + i) for i in range(warm_n)]
+    backlog_ts = [float(first + warm_n + i) for i in range(args.seconds)]
+    # Frames are simulated and encoded before anything is timed.
+    warm, _ = _encode_steps(model, enc, warm_ts)
+    backlog, readings = _encode_steps(model, enc, backlog_ts)
+    reader = PowerReader(settings)
+    env = dict(os.environ)
+    env["SPILLWAY_TOPIC_NAMESPACE"] = settings.topic_namespace
+    env["KAFKA_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap_servers
+    env["SPILLWAY_MAX_AGE_S"] = str(settings.max_age_s)
+    cmd = [sys.executable, "-m", "streams.agents", "--site", site.site_id, "--tick", "off"]
+    cmd += ["--lateness", str(args.lateness), "--loglevel", "warn"]
+    if args.profile:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        cmd = [spy, "record", "-o", args.profile, "--format", "speedscope", "--", *cmd]
+    logs = [open(f"{args.log}.{i}", "wb") for i in range(args.workers)]  # noqa: SIM115
+    workers = [subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs]
+    try:
+        wait_for_group(settings, f"{settings.topic_namespace}.spillway-agents", args.workers, 120)
+        # Warm-up: the worker has joined, restored its tables and emitted a second.
+        _send(producer, warm)
+        producer.flush(60)
+        reader.until(int(warm_ts[0]), args.timeout)
+        # Throughput: the backlog as fast as the producer sends it.
+        started = time.time()
+        _send(producer, backlog)
+        producer.flush(120)
+        sent_s = time.time() - started
+        last_backlog = int(backlog_ts[-1]) - args.lateness - 1
+        reader.until(last_backlog, args.timeout)
+        drained = [reader.powers[int(ts)] for ts in backlog_ts if int(ts) <= last_backlog]
+        span = drained[-1].emitted_s - started
+        throughput = readings / span if span > 0 else math.nan
+        # Live: one second of frames at the start of each real second.
+        live_ts: list[int] = []
+        for _ in range(args.live_seconds):
+            nxt = math.floor(time.time()) + 1
+            msgs, _ = _encode_steps(model, enc, [float(nxt)])
+            time.sleep(max(0.0, nxt - time.time()))
+            _send(producer, msgs)
+            producer.producer.poll(0)
+            live_ts.append(nxt)
+        producer.flush(60)
+        if live_ts and live_ts[-1] - args.lateness - 1 >= live_ts[0]:
+            reader.until(live_ts[-1] - args.lateness - 1, args.timeout)
+        live = [reader.powers[ts] for ts in live_ts if ts in reader.powers]
+        from_start = [p.emitted_s - p.ts_s for p in live]
+        from_end = [p.emitted_s - (p.ts_s + 1) for p in live]
+        return {
+            "scale": args.scale,
+            "workers": args.workers,
+            "readings_per_site_second": round(readings / args.seconds),
+            "backlog_seconds": args.seconds,
+            "backlog_readings": readings,
+            "backlog_messages": len(backlog),
+            "producer_s": round(sent_s, 2),
+            "drain_s": round(span, 2),
+            "readings_per_s": round(throughput),
+            "lateness_s": args.lateness,
+            "live_seconds": len(live),
+            "latency_from_second_start_s": {
+                "p50": round(percentile(from_start, 50), 3),
+                "p99": round(percentile(from_start, 99), 3),
+            },
+            "latency_from_second_end_s": {
+                "p50": round(percentile(from_end, 50), 3),
+                "p99": round(percentile(from_end, 99), 3),
+            },
+            "late_readings_backlog": sum(p.late_readings for p in drained),
+            "late_readings_live": sum(p.late_readings for p in live),
+        }
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(60)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        for log in logs:
+            log.close()
+        reader.consumer.close()
+        if not args.keep:
+            delete_namespace(settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m streams.agents.bench", description=__doc__)
+    p.add_argument("--seconds", type=int, default=20, help="backlog seconds of telemetry")
+    p.add_argument("--scale", type=float, default=0.1, help="share of the reference site")
+    p.add_argument("--live-seconds", type=int, default=10, help="live seconds for latency")
+    p.add_argument("--lateness", type=int, default=2, help="agents' --lateness (2)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes in the group")
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--log", default="/tmp/spillway-bench-worker.log", help="(+ .<n>)")
+    p.add_argument("--profile", default=None, help="py-spy speedscope output file")
+    p.add_argument("--keep", action="store_true", help="keep the bench topics")
+    args = p.parse_args(argv)
+    if args.profile and args.workers != 1:
+        p.error("--profile needs --workers 1")
+    print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()
