@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infra.provision import provision
+from infra.provision import delete_namespace, provision
 from streams.bench.limit import drain_limit
+from streams.bench.rows import agents_row, sink_row
 from streams.bench.scale import scale_site
 from streams.bench.workers import time_faust_worker
 from streams.settings import Settings
@@ -76,6 +77,14 @@ def run_bench(
     say(f"naive: per-event faust agent (at most {naive_max_s:.0f} s)")
     naive = time_faust_worker(settings, "streams.bench.naive_app", workdir, readings, naive_max_s)
 
+    say("sink: DuckDB mart sink over the same telemetry")
+    sink = sink_row(settings)
+    sink_readings_per_s = sink["messages"] * per_msg / sink["busy_s"] if sink["busy_s"] else 0.0
+
+    say("spillway: the real agents (one worker) on the same site and seed")
+    agents = agents_row(scale, seconds)
+    spill = float(agents["readings_per_s"])
+
     result: dict[str, Any] = {
         "scale": scale,
         "seconds": seconds,
@@ -88,5 +97,25 @@ def run_bench(
         "naive_readings_per_s": round(naive["readings_per_s"]),
         "naive_cpu_s": round(naive["cpu_s"], 2),
         "naive_peak_rss_mb": round(naive["peak_rss_mb"], 1),
+        "readings_per_s": round(spill),
+        "latency_p50_ms": round(agents["latency_from_second_end_s"]["p50"] * 1000),
+        "latency_p99_ms": round(agents["latency_from_second_end_s"]["p99"] * 1000),
+        "latency_p99_from_second_start_ms": round(
+            agents["latency_from_second_start_s"]["p99"] * 1000
+        ),
+        "agents_lateness_s": agents["lateness_s"],
+        "sink_rows_per_s": round(sink["rows_per_s"]),
+        "sink_readings_per_s": round(sink_readings_per_s),
+        "sink_cpu_s": round(sink["cpu_s"], 2),
+        "peak_rss_mb": round(
+            max(naive["peak_rss_mb"], sink["peak_rss_mb"], limit["peak_rss_mb"]), 1
+        ),
+        "ratio_spillway_to_limit": round(spill / limit["readings_per_s"], 3)
+        if limit["readings_per_s"]
+        else None,
+        "ratio_spillway_to_naive": round(spill / naive["readings_per_s"], 2)
+        if naive["readings_per_s"]
+        else None,
     }
+    delete_namespace(settings)
     return result

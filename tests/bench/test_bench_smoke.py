@@ -1,0 +1,61 @@
+"""`spillway bench --json` runs end to end on a small slice and prints every figure.
+
+A smoke test of the benchmark's plumbing against the real broker: it checks the JSON, never
+the speed (speed is measured by running the benchmark, not by timed tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.settings import Settings
+
+pytestmark = pytest.mark.kafka
+
+KEYS = {
+    "readings_per_s",
+    "limit_readings_per_s",
+    "naive_readings_per_s",
+    "sink_rows_per_s",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "peak_rss_mb",
+    "ratio_spillway_to_limit",
+    "ratio_spillway_to_naive",
+}
+
+
+def test_bench_json_smoke(kafka_base_settings: Settings, tmp_path: Path) -> None:
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP_SERVERS=kafka_base_settings.kafka_bootstrap_servers,
+        SPILLWAY_HOME=str(tmp_path),
+    )
+    exe = str(Path(sys.executable).with_name("spillway"))
+    done = subprocess.run(
+        [exe, "bench", "--scale", "0.05", "--seconds", "5", "--naive-max-s", "10", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(result), KEYS - set(result)
+    for key in (
+        "readings_per_s",
+        "limit_readings_per_s",
+        "naive_readings_per_s",
+        "sink_rows_per_s",
+        "peak_rss_mb",
+    ):
+        assert result[key] > 0, key
+    assert result["readings"] > 0 and result["messages"] > 0
+    assert result["latency_p99_ms"] >= result["latency_p50_ms"] >= 0
