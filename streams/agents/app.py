@@ -92,6 +92,11 @@ class AgentOptions:
     lateness_s: int = 2
     idle_close_s: float | None = None
     """Close seconds this long after wall clock even without newer data (live only)."""
+    partition_idle_wall_s: float = 30.0
+    """A source partition that sent a partial this recently (wall clock) holds seconds open
+    however far its event time lags (see ``CombineConfig.partition_idle_wall_s``)."""
+    startup_hold_s: float = 2.0
+    """Wall-clock seconds a site's first second waits for the partitions not seen yet."""
     tick: TickMode = "wall"
     hashprice_usd_per_ph_day: float | None = None
     """Overrides every site policy's hashprice."""
@@ -157,11 +162,15 @@ class SpillwayAgents:
         self.stats = AgentStats()
         self.stage2_config = Stage2Config(
             # A second closes once every live partition is past it (a backlog drains
-            # partitions unevenly), and at most lateness_s behind the newest.
+            # partitions unevenly), and at most lateness_s behind the newest. Liveness is
+            # judged on wall clock too: at 360x, a partition some seconds of event time
+            # behind is still draining, not stalled.
             combine=CombineConfig(
                 lateness_s=options.lateness_s,
                 idle_close_s=options.idle_close_s,
                 partition_watermarks=True,
+                partition_idle_wall_s=options.partition_idle_wall_s,
+                startup_hold_wall_s=options.startup_hold_s,
             ),
             tick=options.tick,
             hashprice_usd_per_ph_day=options.hashprice_usd_per_ph_day,

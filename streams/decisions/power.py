@@ -263,6 +263,15 @@ class CombineConfig(msgspec.Struct, kw_only=True, frozen=True):
     """With ``partition_watermarks``: a partition whose newest second is this far behind the
     site's newest stops holding seconds open (stalled or gone; its stragglers count as
     late). None: ``max(30, 10 x lateness_s)``."""
+    partition_idle_wall_s: float | None = None
+    """With ``partition_watermarks``: a partition that sent a partial within this many
+    seconds of wall clock (``now_s``) holds seconds open however far behind in event time
+    it is. Working through a backlog, stage 1 can send minutes of one partition's event
+    time before another's next partial: lagging is not stalling. None: event time only."""
+    startup_hold_wall_s: float = 0.0
+    """Close nothing of a site until this many seconds of wall clock after its first
+    partial: a partition not seen yet cannot hold seconds open, and at startup on a
+    backlog the partitions' first partials arrive spread over a moment of wall clock."""
 
 
 _DEFAULT_COMBINE = CombineConfig()
@@ -282,6 +291,10 @@ class SiteCombine(msgspec.Struct, kw_only=True):
     gap_before: bool = False
     partition_newest: dict[str, int] = {}
     """Source partition -> newest second it has sent: the per-partition watermarks."""
+    partition_arrived_s: dict[str, float] = {}
+    """Source partition -> wall clock (``now_s``) of its latest partial."""
+    first_arrived_s: float = -math.inf
+    """Wall clock (``now_s``) of the site's first partial."""
 
 
 class CombineState(msgspec.Struct, kw_only=True):
@@ -339,7 +352,10 @@ def combine(
             raise KeyError(f"combine: no SiteConfig for site {p.site_id!r} (partial {p.ts_s})")
         sc = state.sites.get(p.site_id)
         if sc is None:
-            sc = state.sites[p.site_id] = SiteCombine(newest_s=p.ts_s, next_s=p.ts_s)
+            sc = state.sites[p.site_id] = SiteCombine(
+                newest_s=p.ts_s, next_s=p.ts_s, first_arrived_s=now_s
+            )
+        sc.partition_arrived_s[p.source_partition] = now_s
         if p.ts_s < sc.next_s:
             if sc.emitted_any:
                 _count_late(sc, p, out)
@@ -351,9 +367,11 @@ def combine(
         if p.ts_s > sc.partition_newest.get(p.source_partition, -1):
             sc.partition_newest[p.source_partition] = p.ts_s
     for site_id, sc in state.sites.items():
+        if not sc.emitted_any and now_s - sc.first_arrived_s < config.startup_hold_wall_s:
+            continue
         close_before = sc.newest_s - config.lateness_s
         if config.partition_watermarks:
-            close_before = min(close_before, _watermark(sc, config))
+            close_before = min(close_before, _watermark(sc, config, now_s))
         if config.idle_close_s is not None:
             close_before = max(close_before, math.floor(now_s - config.idle_close_s) + 1)
         if close_before > sc.next_s:
@@ -361,11 +379,18 @@ def combine(
     return state, out
 
 
-def _watermark(sc: SiteCombine, config: CombineConfig) -> int:
+def _watermark(sc: SiteCombine, config: CombineConfig, now_s: float) -> int:
     idle = config.partition_idle_s
     if idle is None:
         idle = max(30, 10 * config.lateness_s)
-    live = [t for t in sc.partition_newest.values() if t >= sc.newest_s - idle]
+    wall = config.partition_idle_wall_s
+    arrived = sc.partition_arrived_s
+    live = [
+        t
+        for part, t in sc.partition_newest.items()
+        if t >= sc.newest_s - idle
+        or (wall is not None and now_s - arrived.get(part, -math.inf) <= wall)
+    ]
     return min(live) if live else sc.newest_s
 
 

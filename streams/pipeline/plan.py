@@ -49,12 +49,6 @@ class DayPlan:
     hashprice_usd_per_ph_day: float = 39.0
     """Braiins Insights, 2025-12-14 (infra/data): $0.039/TH/day."""
 
-    @property
-    def lateness_s(self) -> int:
-        """Event-time lateness the agents allow. At N x, a second of wall-clock jitter between
-        partitions is N seconds of event time, so lateness grows with the speed."""
-        return max(2, int(self.speed * 1.5))
-
     def tz(self, site_file: SiteFile) -> ZoneInfo:
         return ZoneInfo(site_file.site.timezone)
 

@@ -10,7 +10,7 @@ from streams.agents.messages import PriceIn, TickIn
 from streams.agents.sites import SiteEntry
 from streams.agents.stage2 import SiteStates, Stage2Config, Stage2Item, TickClock, process_site
 from streams.decisions.fleet import fleet_roster
-from streams.decisions.power import index_site
+from streams.decisions.power import CombineConfig, index_site
 from tests.agents.helpers import small_site
 
 SITE = small_site()
@@ -56,6 +56,70 @@ def test_partials_of_partitions_sum_once_the_second_closes() -> None:
     (p,) = out.powers  # lateness 2: second T0 closed by T0 + 3, T0 + 3 still open
     assert (p.ts_s, p.ai_w, p.readings, p.emitted_s) == (T0, 3500.0, 2, 5.0)
     assert [e.kind for e in out.surplus] == ["open"]
+
+
+@pytest.mark.parametrize(
+    ("wall_idle_s", "b_silent_s", "expect"),
+    [
+        # b lags 100 s of event time behind a (more than the 30 s event-time idle limit) but
+        # sent a partial 1 s of wall clock ago: it holds T0+1.. open until it catches up.
+        (30.0, 1.0, (98, 0, 0)),
+        # Silent for 60 s of wall clock: stalled, released; its partials come back late.
+        (30.0, 60.0, (1, 97, 97)),
+        # Event time only: a lagging partition is released like a stalled one.
+        (None, 1.0, (1, 97, 97)),
+    ],
+    ids=["lagging-holds", "silent-released", "event-time-only"],
+)
+def test_a_partition_lagging_in_a_backlog_holds_seconds_open(
+    wall_idle_s: float | None, b_silent_s: float, expect: tuple[int, int, int]
+) -> None:
+    """(seconds with both partitions, seconds with a only, late readings) once b caught up."""
+    combine = CombineConfig(
+        lateness_s=2, partition_watermarks=True, partition_idle_wall_s=wall_idle_s
+    )
+    config = Stage2Config(combine=combine)
+    batches: list[tuple[float, list[Stage2Item]]] = [
+        (100.0, [partial(T0, "a", 1.0), partial(T0, "b", 1.0)]),
+        (100.0 + b_silent_s, [partial(T0 + i, "a", 1.0) for i in range(1, 101)]),
+        (101.0 + b_silent_s, [partial(T0 + i, "b", 1.0) for i in range(1, 101)]),
+    ]
+    states = SiteStates.fresh("small")
+    readings: list[int] = []
+    late = 0
+    for now, items in batches:
+        states, out = process_site(states, items, ENTRY, now_s=now, config=config)
+        readings += [p.readings for p in out.powers]
+        late += sum(p.late_readings for p in out.powers)
+    late += states.combine.sites["small"].pending_late  # counted, not yet reported
+    assert (readings.count(2), readings.count(1), late) == expect
+
+
+@pytest.mark.parametrize(
+    ("hold_s", "expect"),
+    [
+        # b's first partial comes 1 s of wall clock after a's: a 2 s hold waits for it.
+        (2.0, [2] * 9),
+        # No hold: a alone closes T0..T0+7 before b is known (b's partials for them come
+        # late); T0+8 was still open.
+        (0.0, [1] * 8 + [2]),
+    ],
+    ids=["hold", "no-hold"],
+)
+def test_a_new_site_waits_for_partitions_not_seen_yet(hold_s: float, expect: list[int]) -> None:
+    combine = CombineConfig(lateness_s=2, partition_watermarks=True, startup_hold_wall_s=hold_s)
+    config = Stage2Config(combine=combine)
+    batches: list[tuple[float, list[Stage2Item]]] = [
+        (100.0, [partial(T0 + i, "a", 1.0) for i in range(11)]),
+        (101.0, [partial(T0 + i, "b", 1.0) for i in range(11)]),
+        (103.0, [partial(T0 + 11, "a", 1.0), partial(T0 + 11, "b", 1.0)]),
+    ]
+    states = SiteStates.fresh("small")
+    readings: list[int] = []
+    for now, items in batches:
+        states, out = process_site(states, items, ENTRY, now_s=now, config=config)
+        readings += [p.readings for p in out.powers]
+    assert readings == expect
 
 
 def test_controller_sees_inputs_in_arrival_order() -> None:

@@ -44,8 +44,3 @@ def test_run_starts_at_the_requested_local_hour() -> None:
     plan = DayPlan(start_hour=13.5)
     site_file = load_site_file(plan.site_file)
     assert plan.start_s(site_file) == dt.datetime(2025, 7, 1, 18, 30, tzinfo=dt.UTC).timestamp()
-
-
-def test_lateness_grows_with_speed() -> None:
-    assert DayPlan(speed=1).lateness_s == 2
-    assert DayPlan(speed=360).lateness_s == 540
