@@ -97,6 +97,8 @@ class AgentOptions:
     however far its event time lags (see ``CombineConfig.partition_idle_wall_s``)."""
     startup_hold_s: float = 2.0
     """Wall-clock seconds a site's first second waits for the partitions not seen yet."""
+    max_open_s: int = 300
+    """Seconds of event time a lagging partition may hold the others open (bounds state)."""
     tick: TickMode = "wall"
     hashprice_usd_per_ph_day: float | None = None
     """Overrides every site policy's hashprice."""
@@ -171,6 +173,7 @@ class SpillwayAgents:
                 partition_watermarks=True,
                 partition_idle_wall_s=options.partition_idle_wall_s,
                 startup_hold_wall_s=options.startup_hold_s,
+                max_open_s=options.max_open_s,
             ),
             tick=options.tick,
             hashprice_usd_per_ph_day=options.hashprice_usd_per_ph_day,

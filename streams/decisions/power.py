@@ -268,6 +268,10 @@ class CombineConfig(msgspec.Struct, kw_only=True, frozen=True):
     seconds of wall clock (``now_s``) holds seconds open however far behind in event time
     it is. Working through a backlog, stage 1 can send minutes of one partition's event
     time before another's next partial: lagging is not stalling. None: event time only."""
+    max_open_s: int | None = None
+    """Bound on the seconds held open (newest - first unclosed): a partition that lags
+    further behind than this cannot keep the others' seconds, and so the state, growing
+    without end; what it sends for seconds closed this way counts as late. None: no bound."""
     startup_hold_wall_s: float = 0.0
     """Close nothing of a site until this many seconds of wall clock after its first
     partial: a partition not seen yet cannot hold seconds open, and at startup on a
@@ -372,6 +376,8 @@ def combine(
         close_before = sc.newest_s - config.lateness_s
         if config.partition_watermarks:
             close_before = min(close_before, _watermark(sc, config, now_s))
+            if config.max_open_s is not None:
+                close_before = max(close_before, sc.newest_s - config.max_open_s)
         if config.idle_close_s is not None:
             close_before = max(close_before, math.floor(now_s - config.idle_close_s) + 1)
         if close_before > sc.next_s:

@@ -378,3 +378,17 @@ def test_partition_watermarks(
         lates += [(x.ts_s - T0, x.readings) for x in out.late]
     assert powers == emitted
     assert lates == late
+
+
+def test_max_open_bounds_what_a_lagging_partition_holds(index: SiteIndex) -> None:
+    cfg = CombineConfig(
+        lateness_s=2, partition_watermarks=True, partition_idle_s=1000, max_open_s=5
+    )
+    state = CombineState()
+    # b stays at T0 while a runs to T0+9: without the bound nothing would close.
+    parts = [partial(T0, "t:b"), *(partial(T0 + s, "t:a") for s in range(10))]
+    state, out = combine(state, parts, {"s1": index}, now_s=0.0, config=cfg)
+    assert [p.ts_s - T0 for p in out.powers] == [0, 1, 2, 3]
+    assert len(state.sites["s1"].open) == 6  # T0+4 .. T0+9: the bound, not the lag
+    state, out = combine(state, [partial(T0 + 1, "t:b")], {"s1": index}, now_s=0.0, config=cfg)
+    assert [(x.ts_s - T0, x.readings) for x in out.late] == [(1, 1)]
