@@ -67,6 +67,7 @@ from streams.decisions.alerts import AlertState
 from streams.decisions.curtailment import ControllerState
 from streams.decisions.power import CombineConfig, CombineState
 from streams.decisions.surplus import SurplusState
+from streams.observe import metrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ class AgentOptions:
     batch_within_s: float = 0.05
     consumer_name: str = "spillway-agents"
     max_miners_per_command: int = MAX_MINERS_PER_COMMAND
+    metrics_port: int | None = None
+    """Serve Prometheus ``/metrics`` on 127.0.0.1 at this port (None: no server)."""
 
 
 @dataclass
@@ -351,6 +354,7 @@ class SpillwayAgents:
             now_s=time.time(),
         )
         self.stats.rejected[base] += 1
+        metrics.count_deadletters(base, {rejection.kind: 1})
         await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
 
     async def _send_input(self, site_id: str, item: SiteInput) -> None:
@@ -394,6 +398,9 @@ class SpillwayAgents:
                 self.stats.readings += out.readings
                 self.stats.partials += len(out.partials)
                 self.stats.alerts += len(out.alerts)
+                metrics.count_consumed(opts.consumer_name, base, len(evs), out.readings)
+                metrics.count_deadletters(base, out.rejected)
+                metrics.count_decisions(alerts=out.alerts)
                 for letter in out.letters:
                     await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
                 for p in out.partials:
@@ -409,6 +416,10 @@ class SpillwayAgents:
             1000, within=self.options.batch_within_s
         ):
             limits = self.limits()
+            for topic, n in Counter(ev.message.topic for ev in events).items():
+                metrics.count_consumed(
+                    self.options.consumer_name, base_name(topic, self.namespace), n
+                )
             for ev in events:
                 base = base_name(ev.message.topic, self.namespace)
                 decoded = CONTRACTS[base].decode(ev.message.value, limits)
@@ -428,6 +439,10 @@ class SpillwayAgents:
             opts.batch_max, within=opts.batch_within_s
         ):
             limits = self.limits()
+            inputs_topic = self.site_inputs.get_topic_name()
+            for topic, n in Counter(ev.message.topic for ev in events).items():
+                consumed = "site-inputs" if topic == inputs_topic else PARTIAL_TOPIC
+                metrics.count_consumed(opts.consumer_name, consumed, n)
             by_site: dict[str, list[tuple[EventT[bytes], Stage2Item]]] = {}
             for ev in events:
                 msg = ev.message
@@ -487,6 +502,13 @@ class SpillwayAgents:
         st.commands += len(out.commands)
         st.curtailments += len(out.curtailments)
         st.alerts += len(out.alerts)
+        metrics.count_decisions(
+            powers=out.powers,
+            surplus=out.surplus,
+            commands=out.commands,
+            curtailments=out.curtailments,
+            alerts=out.alerts,
+        )
         enc = msgspec.json.encode
         for p in out.powers:
             await self._send("site.power.v1", key, enc(p))
@@ -527,6 +549,11 @@ def run_worker(
     """Run one worker until it is stopped (SIGINT/SIGTERM); never returns normally."""
     agents = make_app(settings, options)
     agents.prepare()
+    port = agents.options.metrics_port
+    if port is not None:
+        # A daemon thread: it dies with the worker and needs no shutdown of its own.
+        metrics.start_metrics_server(port)
+        log.info("metrics on http://127.0.0.1:%d/metrics", port)
     worker = faust.Worker(agents.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

@@ -45,6 +45,13 @@ def register(sub: Subparsers) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="RocksDB folder (default: a temp folder)"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (default: off)",
+    )
     parser.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info"))
     parser.set_defaults(func=_run)
 
@@ -68,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         hashprice_usd_per_ph_day=args.hashprice,
         store=args.store,
         data_dir=args.data_dir,
+        metrics_port=args.metrics_port,
     )
     ns = settings.topic_namespace or "(none)"
     say(f"agents: namespace {ns} on {settings.kafka_bootstrap_servers}")

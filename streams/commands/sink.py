@@ -18,6 +18,7 @@ from streams.marts.docs import render_markdown
 from streams.marts.publish import publish
 from streams.marts.sink import DEFAULT_GROUP, run_sink, sink_db_path
 from streams.marts.store import open_store
+from streams.observe.metrics import start_metrics_server
 from streams.settings import Settings, get_settings
 
 
@@ -36,6 +37,9 @@ def register(sub: Subparsers) -> None:
                         help="seconds between progress lines on stderr (5; 0: every batch)")
     parser.add_argument("--db", type=Path, default=None,
                         help="sink database (default <home>/marts/sink.duckdb)")
+    parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics "
+                             "(default: off)")
     parser.set_defaults(func=_run)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     pub = add_parser(actions, "publish", "publish the marts now (the sink must not be running)")
@@ -74,6 +78,9 @@ def _run(args: argparse.Namespace) -> int:
     settings = get_settings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.metrics_port is not None:
+        start_metrics_server(args.metrics_port)
+        say(f"metrics on http://127.0.0.1:{args.metrics_port}/metrics")
     say(f"sink -> {args.db or sink_db_path(settings)} (group {args.group})")
     stats = run_sink(settings, stop, db_path=args.db, group_id=args.group,
                      batch_size=args.batch, once=args.once, idle_s=args.idle,

@@ -26,12 +26,15 @@ import duckdb
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from infra.topics import base_name, full_name
+from schemas.validation import Rejection
 from streams.io.kafka import TopicProducer, check, make_consumer
 from streams.io.validated import Validator
 from streams.marts.configs import SITE_CONFIG_TOPIC, ConfigMessage, site_config_frame
 from streams.marts.frames import accept_frames, build_frames
+from streams.marts.publish import PublishResult
 from streams.marts.store import Batch, load_marks, load_offsets, open_store, write_batch
 from streams.marts.tables import SINK_TOPICS
+from streams.observe import metrics
 from streams.settings import Settings
 
 DEFAULT_GROUP = "spillway-mart-sink"
@@ -88,6 +91,26 @@ def offsets_of(msgs: Sequence[Message]) -> dict[tuple[str, int], int]:
     return out
 
 
+class CountingValidator(Validator):
+    """A ``Validator`` that also counts every dead letter in the Prometheus metrics."""
+
+    def reject(self, msg: Message, base: str, rejection: Rejection) -> None:
+        super().reject(msg, base, rejection)
+        metrics.count_deadletters(base, {rejection.kind: 1})
+
+
+def count_batch(consumer: str, msgs: Sequence[Message], namespace: str) -> None:
+    """Count one consumed batch in ``MESSAGES_IN`` (one label update per topic)."""
+    for topic, n in Counter(m.topic() or "" for m in msgs).items():
+        metrics.count_consumed(consumer, base_name(topic, namespace), n)
+
+
+def note_publication(result: object, at_s: float) -> None:
+    """Set the publication gauges when ``result`` is a new generation (not skipped)."""
+    if isinstance(result, PublishResult) and not result.skipped:
+        metrics.record_publication(result.generation, at_s)
+
+
 class MartSink:
     """Consumer + DuckDB writer. ``step()`` handles one poll; ``run_sink`` loops it."""
 
@@ -103,7 +126,8 @@ class MartSink:
         self.producer = TopicProducer(settings)
         lenient = settings.model_copy(
             update={"max_age_s": max(settings.max_age_s, SINK_MAX_AGE_S)})
-        self.validator = Validator(lenient, self.producer, group_id)
+        self.group_id = group_id
+        self.validator = CountingValidator(lenient, self.producer, group_id)
         self.marks = load_marks(self.con)
         self.positions: dict[tuple[str, int], int] = {}
         self.stats = SinkStats()
@@ -171,6 +195,7 @@ class MartSink:
         self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
                              asynchronous=True)
         self.stats.messages += len(msgs)
+        count_batch(self.group_id, msgs, ns)
         self.stats.batches += 1
         self.stats.last_batch_at = time.monotonic()
         self.stats.rejected += rejected
@@ -225,14 +250,14 @@ def run_sink(settings: Settings, stop_event: threading.Event, *,
                 break
             if publisher is not None and publish_every_s is not None \
                     and now - last_pub >= publish_every_s:
-                publisher(sink.con)
+                note_publication(publisher(sink.con), time.time())
                 stats.publications += 1
                 last_pub = now
             if progress is not None and now - last_note >= progress_every_s:
                 progress(stats.line())
                 last_note = now
         if publisher is not None:
-            publisher(sink.con)
+            note_publication(publisher(sink.con), time.time())
             stats.publications += 1
         if progress is not None:
             progress(stats.line())

@@ -10,6 +10,8 @@ Names follow Prometheus conventions: base units (seconds, messages), ``_total`` 
 from __future__ import annotations
 
 import threading
+from collections import Counter as CounterOf
+from collections.abc import Mapping, Sequence
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -21,6 +23,8 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+
+from schemas.events import Alert, CurtailmentEvent, MinerCommand, SitePower, SurplusEvent
 
 READINGS_IN = Counter(
     "spillway_readings_in_total",
@@ -74,3 +78,62 @@ def start_metrics_server(
 def metrics_text(registry: CollectorRegistry = REGISTRY) -> bytes:
     """The exposition-format text of ``registry`` (what ``/metrics`` returns)."""
     return generate_latest(registry)
+
+
+# ---------------------------------------------------------------- counting helpers
+# The pipeline calls these once per batch (not per reading or message) so the hot path pays
+# a few label look-ups per batch, whatever its size.
+
+SITE_POWER_KIND = "second"
+"""``kind`` label of ``site.power.v1`` decisions (one per closed site-second)."""
+
+
+def count_consumed(consumer: str, topic: str, messages: int, readings: int = 0) -> None:
+    """``messages`` Kafka messages of base ``topic`` consumed by ``consumer``, carrying
+    ``readings`` telemetry readings (0 for topics that are not telemetry)."""
+    if messages:
+        MESSAGES_IN.labels(consumer, topic).inc(messages)
+    if readings:
+        READINGS_IN.labels(topic).inc(readings)
+
+
+def count_deadletters(source_topic: str, by_kind: Mapping[str, int]) -> None:
+    """Rejections of messages from base ``source_topic``, counted by rejection kind."""
+    for kind, n in by_kind.items():
+        if n:
+            DEADLETTERS.labels(source_topic, kind).inc(n)
+
+
+def count_decisions(
+    *,
+    powers: Sequence[SitePower] = (),
+    surplus: Sequence[SurplusEvent] = (),
+    commands: Sequence[MinerCommand] = (),
+    curtailments: Sequence[CurtailmentEvent] = (),
+    alerts: Sequence[Alert] = (),
+) -> None:
+    """Decisions emitted by one batch, and the latency of each site-second.
+
+    A second ``ts_s`` covers readings up to ``ts_s + 1``, so its latency is measured from
+    the end of the second: ``emitted_s - (ts_s + 1)``.
+    """
+    if powers:
+        DECISIONS_OUT.labels("site.power.v1", SITE_POWER_KIND).inc(len(powers))
+        latency = DECISION_LATENCY.labels("site_power")
+        for p in powers:
+            latency.observe(p.emitted_s - (p.ts_s + 1))
+    groups: tuple[tuple[str, CounterOf[str]], ...] = (
+        ("surplus.events.v1", CounterOf(e.kind for e in surplus)),
+        ("miners.commands.v1", CounterOf(c.action for c in commands)),
+        ("curtailment.events.v1", CounterOf(e.kind for e in curtailments)),
+        ("alerts.v1", CounterOf(a.condition for a in alerts)),
+    )
+    for topic, kinds in groups:
+        for kind, n in kinds.items():
+            DECISIONS_OUT.labels(topic, kind).inc(n)
+
+
+def record_publication(generation: int, at_s: float) -> None:
+    """A mart publication of ``generation`` finished at UTC epoch seconds ``at_s``."""
+    MART_GENERATION.set(generation)
+    MART_LAST_PUBLICATION.set(at_s)
