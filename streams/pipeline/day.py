@@ -93,12 +93,16 @@ def wait_drained(settings: Settings, group: str, child: Child, max_s: float, say
     """Until ``group`` has read everything (twice in a row), its process dies, or ``max_s``."""
     deadline = time.monotonic() + max_s
     zero = 0
+    shown = time.monotonic()
     while time.monotonic() < deadline and child.alive():
         child.sample()
         lag = group_lag(settings, group)
         zero = zero + 1 if lag == 0 else 0
         if zero >= 2:
             return True
+        if time.monotonic() - shown > 20:
+            say(f"{child.name}: {lag:,} messages still to read")
+            shown = time.monotonic()
         time.sleep(1.5)
     say(f"{child.name}: still {group_lag(settings, group)} messages behind after {max_s:.0f} s")
     return False
@@ -191,8 +195,8 @@ def run_day(
         result.interrupted = stop.is_set()
         if not result.interrupted:
             say("simulation done; waiting for the agents and the sink to catch up")
-            wait_drained(settings, agents_group, result.children["agents"], 180, say)
-            wait_drained(settings, sink_group, result.children["sink"], 180, say)
+            wait_drained(settings, agents_group, result.children["agents"], 600, say)
+            wait_drained(settings, sink_group, result.children["sink"], 300, say)
     finally:
         for name in ("sink", "agents"):  # the sink first: it commits and publishes on SIGTERM
             child = result.children[name]

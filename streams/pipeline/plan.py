@@ -39,7 +39,7 @@ class DayPlan:
     hours: float = 24.0
     start_hour: float = 0.0
     """Local hour of the day the run starts at (the default runs the whole day)."""
-    speed: float = 180.0
+    speed: float = 120.0
     """Simulated seconds per wall-clock second."""
     grid_scenario: Path = GRID_SCENARIO
     ai_spike: LocalWindow | None = field(default_factory=lambda: LocalWindow(dt.time(11, 0), 20))
