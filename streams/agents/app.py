@@ -531,8 +531,11 @@ class SpillwayAgents:
 
     async def _tick(self) -> None:
         self.directory.poll()
-        if self.options.tick == "off" or not self.owns_grid():
+        if not self.owns_grid():
             return
+        # Sent in every mode: with --tick off the controller ignores it, but stage 2 still
+        # re-evaluates which seconds can close (the startup hold and idle partitions are
+        # judged on wall clock), so a backlog followed by silence is not held forever.
         now = time.time()
         for site_id in sorted(self.directory.sites):
             await self._send_input(site_id, TickIn(wall_s=now))
