@@ -52,6 +52,14 @@ def register(sub: Subparsers) -> None:
         metavar="PORT",
         help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (default: off)",
     )
+    parser.add_argument(
+        "--max-open",
+        type=int,
+        default=300,
+        metavar="S",
+        help="seconds of event time a lagging partition may hold the others open (300); "
+        "raise it for accelerated replays",
+    )
     parser.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info"))
     parser.set_defaults(func=_run)
 
@@ -76,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         store=args.store,
         data_dir=args.data_dir,
         metrics_port=args.metrics_port,
+        max_open_s=args.max_open,
     )
     ns = settings.topic_namespace or "(none)"
     say(f"agents: namespace {ns} on {settings.kafka_bootstrap_servers}")

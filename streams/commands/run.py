@@ -31,7 +31,7 @@ def register(sub: Subparsers) -> None:
         default=0.001,
         help="fraction of the site simulated (0.001: 45 miners, 29 GPU nodes)",
     )
-    p.add_argument("--speed", type=float, default=120.0, help="simulated s per second (120)")
+    p.add_argument("--speed", type=float, default=60.0, help="simulated s per second (60)")
     p.add_argument("--hours", type=float, default=24.0, help="hours of the day to run (24)")
     p.add_argument(
         "--from-hour",

@@ -145,6 +145,8 @@ def run_day(
             site.site_id,
             "--tick",
             "event",
+            "--max-open",
+            str(plan.max_open_s),
             "--hashprice",
             str(plan.hashprice_usd_per_ph_day),
             "--data-dir",

@@ -39,7 +39,7 @@ class DayPlan:
     hours: float = 24.0
     start_hour: float = 0.0
     """Local hour of the day the run starts at (the default runs the whole day)."""
-    speed: float = 120.0
+    speed: float = 60.0
     """Simulated seconds per wall-clock second."""
     grid_scenario: Path = GRID_SCENARIO
     ai_spike: LocalWindow | None = field(default_factory=lambda: LocalWindow(dt.time(11, 0), 20))
@@ -48,6 +48,12 @@ class DayPlan:
     """The dispatch asks mining down to this share of the fleet's nameplate."""
     hashprice_usd_per_ph_day: float = 39.0
     """Braiins Insights, 2025-12-14 (infra/data): $0.039/TH/day."""
+
+    @property
+    def max_open_s(self) -> int:
+        """Event time a lagging partition may hold seconds open in the agents: 10 s of wall
+        clock at this speed (at N x, a partition 1 s behind is N s of event time behind)."""
+        return max(300, int(self.speed * 10))
 
     def tz(self, site_file: SiteFile) -> ZoneInfo:
         return ZoneInfo(site_file.site.timezone)
