@@ -243,8 +243,8 @@ def _format_storage(
         f"-Dlog4j2.configurationFile={LOG4J}",
         "kafka.tools.StorageTool",
         "format",
-        "-t",
-        _cluster_id(),
+        # "=": a random id may start with "-", which argparse would read as an option.
+        f"--cluster-id={_cluster_id()}",
         "-c",
         str(props),
     ]

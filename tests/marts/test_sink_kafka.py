@@ -192,7 +192,7 @@ def test_bi_reads_published_marts_while_the_sink_writes(fresh_namespace_settings
         assert reader is not None
         out, err = reader.communicate(timeout=60)
     finally:
-        time.sleep(2.0)  # let the sink take and publish the last chunk
+        time.sleep(8.0)  # let the sink take and publish the last chunk (slow CI machines)
         sink.send_signal(signal.SIGTERM)
         sink_out, sink_err = sink.communicate(timeout=60)
     assert sink.returncode == 0, sink_err
