@@ -10,12 +10,19 @@ from streams.commands.watch import add_view_options
 
 
 def register(sub: Subparsers) -> None:
-    parser = add_parser(sub, "dashboard", "serve the live web dashboard on 127.0.0.1 "
-                                          "(charts, curtailments, alerts, marts, /metrics)")
+    parser = add_parser(
+        sub,
+        "dashboard",
+        "serve the live web dashboard on 127.0.0.1 (charts, curtailments, alerts, marts, /metrics)",
+    )
     parser.add_argument("--port", type=int, default=8050, help="port on 127.0.0.1 (8050)")
     add_view_options(parser)
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
     parser.add_argument("--json-logs", action="store_true", help="log JSON lines to stderr")
     parser.set_defaults(func=_dashboard)
 
@@ -33,8 +40,11 @@ def _dashboard(args: argparse.Namespace) -> int:
     settings = get_settings()
     state = ObserveState(site_id=args.site, hashprice_override=args.hashprice)
     lock = threading.Lock()
-    feed = FeedThread(Feed(settings, state, lookback_s=args.lookback,
-                           from_beginning=args.from_beginning, lock=lock))
+    feed = FeedThread(
+        Feed(
+            settings, state, lookback_s=args.lookback, from_beginning=args.from_beginning, lock=lock
+        )
+    )
     server = DashboardServer(settings, state, lock, port=args.port, status=status_of(feed))
     url = server.start()
     feed.start()

@@ -120,12 +120,15 @@ def judge_topics(todo: Plan, declared: int) -> Check:
         return Check("topics", "fail", f"{', '.join(parts)}; {hint}", details + drift, data)
     if drift:
         return Check(
-            "topics", "warn",
+            "topics",
+            "warn",
             f"all {declared} topics present; {len(drift)} with other settings than declared",
-            drift, data,
+            drift,
+            data,
         )
-    return Check("topics", "ok", f"all {declared} declared topics present with their partitions",
-                 data=data)
+    return Check(
+        "topics", "ok", f"all {declared} declared topics present with their partitions", data=data
+    )
 
 
 def is_spillway_group(group: str, namespace: str = "") -> bool:
@@ -150,20 +153,27 @@ def group_lags(
 
 def judge_lag(lags: Mapping[str, int], max_lag: int) -> Check:
     if not lags:
-        return Check("lag", "ok", "no Spillway consumer group has committed offsets here yet",
-                     data={"groups": {}})
+        return Check(
+            "lag",
+            "ok",
+            "no Spillway consumer group has committed offsets here yet",
+            data={"groups": {}},
+        )
     behind = {g: n for g, n in lags.items() if n > max_lag}
     details = [f"{g}: {n} messages behind" for g, n in sorted(lags.items(), key=lambda x: -x[1])]
     data = {"groups": dict(lags), "max_lag": max_lag}
     if behind:
         return Check(
-            "lag", "fail",
+            "lag",
+            "fail",
             f"{len(behind)} of {len(lags)} consumer groups lag by more than {max_lag} messages "
             "(stopped or too slow)",
-            details, data,
+            details,
+            data,
         )
-    return Check("lag", "ok", f"{len(lags)} consumer groups, total lag {sum(lags.values())}",
-                 details, data)
+    return Check(
+        "lag", "ok", f"{len(lags)} consumer groups, total lag {sum(lags.values())}", details, data
+    )
 
 
 def tally_letters(
@@ -201,10 +211,12 @@ def judge_letters(
         "by_source_kind": [{"source": s, "kind": k, "count": n} for (s, k), n in counts.items()],
     }
     return Check(
-        "deadletter", "fail",
+        "deadletter",
+        "fail",
         f"{total} message{'s' if total != 1 else ''} dead-lettered in {span}: "
         "data the contracts reject (details by source topic / kind)",
-        details, data,
+        details,
+        data,
     )
 
 
@@ -233,8 +245,12 @@ def judge_marts(
     now_s: float,
 ) -> Check:
     if parquet is None:
-        return Check("marts", "warn", f"no mart publication yet (no Parquet under {marts})",
-                     data={"last_publication_s": None})
+        return Check(
+            "marts",
+            "warn",
+            f"no mart publication yet (no Parquet under {marts})",
+            data={"last_publication_s": None},
+        )
     path, mtime = parquet
     summary = f"last publication {_age(now_s - mtime)} ago ({path.name})"
     data: dict[str, Any] = {"last_publication_s": mtime, "file": str(path)}
@@ -244,17 +260,21 @@ def judge_marts(
     data |= {"gate_report": str(gpath), "gate": verdict}
     when = f"{_age(now_s - gmtime)} ago"
     if verdict == "PASS":
-        return Check("marts", "ok", f"{summary}; latest quality gate passed ({when})",
-                     [str(gpath)], data)
+        return Check(
+            "marts", "ok", f"{summary}; latest quality gate passed ({when})", [str(gpath)], data
+        )
     if verdict in ("FAIL", "BROKEN"):
         word = "failed" if verdict == "FAIL" else "could not run"
         return Check(
-            "marts", "fail",
+            "marts",
+            "fail",
             f"{summary}; latest quality gate {word} ({when}): that partition is not published",
-            [f"report: {gpath}"], data,
+            [f"report: {gpath}"],
+            data,
         )
-    return Check("marts", "warn", f"{summary}; cannot read the verdict of {gpath.name}",
-                 [str(gpath)], data)
+    return Check(
+        "marts", "warn", f"{summary}; cannot read the verdict of {gpath.name}", [str(gpath)], data
+    )
 
 
 def _age(seconds: float) -> str:
@@ -295,7 +315,8 @@ def scan_marts(marts: Path) -> tuple[Newest | None, GateFound | None]:
     files = [p for p in marts.rglob("*") if p.is_file() and not p.name.startswith(".")]
     parquet = newest(p for p in files if p.suffix == ".parquet")
     reports = newest(
-        p for p in files
+        p
+        for p in files
         if p.suffix in (".txt", ".json", ".md", ".log")
         and ("_gates" in p.parts or "gate" in p.name.lower())
     )
@@ -332,8 +353,9 @@ def probe_lag(settings: Settings, admin: Any) -> Check:
     committed: dict[str, dict[TopicPartitionKey, int]] = {}
     if groups:
         for group, offsets in admin.list_group_offsets({g: None for g in groups}).items():
-            mine = {(tp.topic, tp.partition): o.offset for tp, o in offsets.items()
-                    if tp.topic in ours}
+            mine = {
+                (tp.topic, tp.partition): o.offset for tp, o in offsets.items() if tp.topic in ours
+            }
             if mine:
                 committed[group] = mine
     wanted = {tp for offsets in committed.values() for tp in offsets}
@@ -341,8 +363,9 @@ def probe_lag(settings: Settings, admin: Any) -> Check:
     if wanted:
         from kafka import TopicPartition
 
-        got = admin.list_partition_offsets({TopicPartition(t, p): OffsetSpec.LATEST
-                                            for t, p in wanted})
+        got = admin.list_partition_offsets(
+            {TopicPartition(t, p): OffsetSpec.LATEST for t, p in wanted}
+        )
         end = {(tp.topic, tp.partition): o.offset for tp, o in got.items()}
     return judge_lag(group_lags(committed, end), settings.doctor_max_lag_messages)
 
@@ -356,8 +379,7 @@ def probe_letters(settings: Settings, admin: Any, window_s: float = WINDOW_S) ->
     described = admin.describe_topics([topic])
     if any(d.get("error_code") for d in described):
         return skipped("deadletter", f"topic {topic} does not exist")
-    tps = [TopicPartition(topic, p["partition_index"]) for d in described
-           for p in d["partitions"]]
+    tps = [TopicPartition(topic, p["partition_index"]) for d in described for p in d["partitions"]]
     since_ms = int((time.time() - window_s) * 1000)
     starts = admin.list_partition_offsets({tp: since_ms for tp in tps})
     ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
@@ -374,7 +396,9 @@ def probe_letters(settings: Settings, admin: Any, window_s: float = WINDOW_S) ->
     budget = MAX_LETTERS
     records: list[tuple[int, bytes | None]] = []
     consumer = KafkaConsumer(
-        group_id=None, enable_auto_commit=False, client_id="spillway-doctor",
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="spillway-doctor",
         **settings.kafka_python_config(),
     )
     try:
@@ -401,8 +425,9 @@ def run_checks(settings: Settings, window_s: float = WINDOW_S) -> Report:
 
     bootstrap = settings.kafka_bootstrap_servers
     protocol = settings.kafka_security_protocol
-    checks = [judge_broker(bootstrap, answers(bootstrap, 3.0, settings.librdkafka_config()),
-                           protocol)]
+    checks = [
+        judge_broker(bootstrap, answers(bootstrap, 3.0, settings.librdkafka_config()), protocol)
+    ]
     names = ("topics", "lag", "deadletter")
     if checks[0].status != "ok":
         checks += [skipped(n, "the broker is unreachable") for n in names]
@@ -411,9 +436,7 @@ def run_checks(settings: Settings, window_s: float = WINDOW_S) -> Report:
         try:
             checks.append(_guarded("topics", lambda: probe_topics(settings, admin)))
             checks.append(_guarded("lag", lambda: probe_lag(settings, admin)))
-            checks.append(
-                _guarded("deadletter", lambda: probe_letters(settings, admin, window_s))
-            )
+            checks.append(_guarded("deadletter", lambda: probe_letters(settings, admin, window_s)))
         finally:
             admin.close()
     marts = settings.marts_dir
@@ -438,7 +461,10 @@ def register(sub: Subparsers) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     parser.add_argument(
-        "--window", type=float, default=WINDOW_S, metavar="SECONDS",
+        "--window",
+        type=float,
+        default=WINDOW_S,
+        metavar="SECONDS",
         help="dead letters counted over this many seconds (default 3600)",
     )
     parser.set_defaults(func=_doctor)

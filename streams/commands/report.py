@@ -27,28 +27,37 @@ def register(sub: Subparsers) -> None:
     parser = add_parser(sub, "report", "month-close reports (settlement, carbon) from the marts")
     parser.epilog = _EXIT
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
-    settle = add_parser(kinds, "settlement",
-                        "per-interval settlement, daily and monthly totals, charts")
+    settle = add_parser(
+        kinds, "settlement", "per-interval settlement, daily and monthly totals, charts"
+    )
     _common(settle)
-    settle.add_argument("--site-file", type=Path, default=None,
-                        help="site TOML (infra/sites/*.toml): contract, settlement point and "
-                             "hashprice, used when no settlement mart is published")
+    settle.add_argument(
+        "--site-file",
+        type=Path,
+        default=None,
+        help="site TOML (infra/sites/*.toml): contract, settlement point and "
+        "hashprice, used when no settlement mart is published",
+    )
     settle.set_defaults(func=_settlement)
-    carbon = add_parser(kinds, "carbon",
-                        "hourly carbon (location- and market-based, AI vs mining), totals")
+    carbon = add_parser(
+        kinds, "carbon", "hourly carbon (location- and market-based, AI vs mining), totals"
+    )
     _common(carbon)
     carbon.set_defaults(func=_carbon)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.epilog = _EXIT
-    p.add_argument("--month", required=True, help="local calendar month YYYY-MM "
-                   "(America/Chicago days, DST days included)")
+    p.add_argument(
+        "--month",
+        required=True,
+        help="local calendar month YYYY-MM (America/Chicago days, DST days included)",
+    )
     p.add_argument("--site", default=None, help="site id (required when several sites publish)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default <home>/reports)")
-    p.add_argument("--marts", type=Path, default=None,
-                   help="published marts folder (default <home>/marts)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default <home>/reports)")
+    p.add_argument(
+        "--marts", type=Path, default=None, help="published marts folder (default <home>/marts)"
+    )
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -72,8 +81,15 @@ def _settlement(args: argparse.Namespace) -> int:
     marts, out = _paths(args)
     try:
         site = load_site(args.site_file) if args.site_file else None
-        closed = close_settlement(marts, Period.month(args.month), out, gate=quiet(run_gate),
-                                  site_id=args.site, site=site, progress=say)
+        closed = close_settlement(
+            marts,
+            Period.month(args.month),
+            out,
+            gate=quiet(run_gate),
+            site_id=args.site,
+            site=site,
+            progress=say,
+        )
     except (ReportError, SiteFileError) as exc:
         print(f"spillway report settlement: {exc}", file=sys.stderr)
         return 2
@@ -83,8 +99,14 @@ def _settlement(args: argparse.Namespace) -> int:
 def _carbon(args: argparse.Namespace) -> int:
     marts, out = _paths(args)
     try:
-        closed = close_carbon(marts, Period.month(args.month), out, gate=quiet(run_gate),
-                              site_id=args.site, progress=say)
+        closed = close_carbon(
+            marts,
+            Period.month(args.month),
+            out,
+            gate=quiet(run_gate),
+            site_id=args.site,
+            progress=say,
+        )
     except ReportError as exc:
         print(f"spillway report carbon: {exc}", file=sys.stderr)
         return 2

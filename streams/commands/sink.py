@@ -24,29 +24,45 @@ from streams.settings import Settings, get_settings
 
 def register(sub: Subparsers) -> None:
     parser = add_parser(sub, "sink", "store topics in DuckDB exactly once and publish the marts")
-    parser.add_argument("--once", action="store_true",
-                        help="drain what is there, publish, and exit")
-    parser.add_argument("--idle", type=float, default=5.0,
-                        help="with --once: seconds without messages that end the run (5)")
+    parser.add_argument(
+        "--once", action="store_true", help="drain what is there, publish, and exit"
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=5.0,
+        help="with --once: seconds without messages that end the run (5)",
+    )
     parser.add_argument("--batch", type=int, default=20_000, help="messages per batch (20000)")
     parser.add_argument("--group", default=DEFAULT_GROUP, help="Kafka consumer group id")
-    parser.add_argument("--publish-every", type=float, default=60.0,
-                        help="seconds between publications (60)")
+    parser.add_argument(
+        "--publish-every", type=float, default=60.0, help="seconds between publications (60)"
+    )
     parser.add_argument("--no-publish", action="store_true", help="do not publish (tests)")
-    parser.add_argument("--progress-every", type=float, default=5.0,
-                        help="seconds between progress lines on stderr (5; 0: every batch)")
-    parser.add_argument("--db", type=Path, default=None,
-                        help="sink database (default <home>/marts/sink.duckdb)")
-    parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
-                        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics "
-                             "(default: off)")
+    parser.add_argument(
+        "--progress-every",
+        type=float,
+        default=5.0,
+        help="seconds between progress lines on stderr (5; 0: every batch)",
+    )
+    parser.add_argument(
+        "--db", type=Path, default=None, help="sink database (default <home>/marts/sink.duckdb)"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (default: off)",
+    )
     parser.set_defaults(func=_run)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     pub = add_parser(actions, "publish", "publish the marts now (the sink must not be running)")
     pub.add_argument("--db", type=Path, default=None, help="sink database")
     pub.set_defaults(func=_publish)
-    add_parser(actions, "docs", "print the documentation of every published table (markdown)") \
-        .set_defaults(func=_docs)
+    add_parser(
+        actions, "docs", "print the documentation of every published table (markdown)"
+    ).set_defaults(func=_docs)
 
 
 def _alerter(settings: Settings) -> Callable[[Alert], None]:
@@ -67,8 +83,10 @@ def _publisher(settings: Settings) -> Callable[[duckdb.DuckDBPyConnection], obje
     def run(con: duckdb.DuckDBPyConnection) -> object:
         res = publish(con, settings.marts_dir, alert=send)
         if not res.skipped:
-            say(f"published generation {res.generation}: {len(res.files)} files"
-                + (f", blocked {', '.join(res.blocked)}" if res.blocked else ""))
+            say(
+                f"published generation {res.generation}: {len(res.files)} files"
+                + (f", blocked {', '.join(res.blocked)}" if res.blocked else "")
+            )
         return res
 
     return run
@@ -82,11 +100,19 @@ def _run(args: argparse.Namespace) -> int:
         start_metrics_server(args.metrics_port)
         say(f"metrics on http://127.0.0.1:{args.metrics_port}/metrics")
     say(f"sink -> {args.db or sink_db_path(settings)} (group {args.group})")
-    stats = run_sink(settings, stop, db_path=args.db, group_id=args.group,
-                     batch_size=args.batch, once=args.once, idle_s=args.idle,
-                     publish_every_s=args.publish_every,
-                     publisher=None if args.no_publish else _publisher(settings),
-                     progress=say, progress_every_s=args.progress_every)
+    stats = run_sink(
+        settings,
+        stop,
+        db_path=args.db,
+        group_id=args.group,
+        batch_size=args.batch,
+        once=args.once,
+        idle_s=args.idle,
+        publish_every_s=args.publish_every,
+        publisher=None if args.no_publish else _publisher(settings),
+        progress=say,
+        progress_every_s=args.progress_every,
+    )
     print(stats.line())
     return 0
 

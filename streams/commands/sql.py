@@ -15,8 +15,9 @@ def register(sub: Subparsers) -> None:
     parser = add_parser(sub, "sql", "run a read-only SQL query on the published marts")
     parser.add_argument("query", help='one SELECT statement, e.g. "SELECT * FROM site_power"')
     parser.add_argument("--format", choices=FORMATS, default="table", help="output (table)")
-    parser.add_argument("--marts", type=Path, default=None,
-                        help="published marts folder (default <home>/marts)")
+    parser.add_argument(
+        "--marts", type=Path, default=None, help="published marts folder (default <home>/marts)"
+    )
     parser.set_defaults(func=_sql)
 
 

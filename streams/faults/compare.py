@@ -20,8 +20,16 @@ from schemas.deadletter import DeadLetter
 from streams.faults.scenario import TELEMETRY_TYPES, Scenario
 from streams.faults.truth import Truth, powers_frame, prices_frame, settle
 
-POWER_FIELDS = ("ai_w", "mining_w", "overhead_w", "total_w", "poi_meter_w", "contract_w",
-                "surplus_w", "hashrate_ths")
+POWER_FIELDS = (
+    "ai_w",
+    "mining_w",
+    "overhead_w",
+    "total_w",
+    "poi_meter_w",
+    "contract_w",
+    "surplus_w",
+    "hashrate_ths",
+)
 EXACT_POWER_FIELDS = ("readings", "late_readings", "flags")
 REL_TOL = 1e-9
 """Power is a float sum; the agents add a second's frames per partition and in another
@@ -32,10 +40,23 @@ EVENT_TABLES: dict[str, tuple[str, ...]] = {
     "curtailment_events": ("event_id", "kind", "ts_s"),
     "miner_commands": ("command_id", "issued_at_s"),
 }
-ENERGY_COLUMNS = ("ai_mwh", "mining_mwh", "overhead_mwh", "total_mwh", "poi_mwh",
-                  "contract_mwh", "unabsorbed_mwh", "over_contract_mwh")
-MONEY_COLUMNS = ("forward_usd", "rt_sell_back_usd", "rt_purchase_usd", "mining_revenue_usd",
-                 "net_usd")
+ENERGY_COLUMNS = (
+    "ai_mwh",
+    "mining_mwh",
+    "overhead_mwh",
+    "total_mwh",
+    "poi_mwh",
+    "contract_mwh",
+    "unabsorbed_mwh",
+    "over_contract_mwh",
+)
+MONEY_COLUMNS = (
+    "forward_usd",
+    "rt_sell_back_usd",
+    "rt_purchase_usd",
+    "mining_revenue_usd",
+    "net_usd",
+)
 SHOW = 5
 """Differences listed per kind (the count is always given)."""
 
@@ -98,8 +119,9 @@ def _listed(kind: str, keys: Sequence[Any]) -> str:
     return f"{kind}: {len(keys)}: {shown}{more}"
 
 
-def compare_power(truth: Sequence[Mapping[str, Any]], got: Sequence[Mapping[str, Any]],
-                  out: Comparison) -> None:
+def compare_power(
+    truth: Sequence[Mapping[str, Any]], got: Sequence[Mapping[str, Any]], out: Comparison
+) -> None:
     want = {(r["site_id"], r["ts_s"]): r for r in truth}
     have = {(r["site_id"], r["ts_s"]): r for r in got}
     missing = sorted(want.keys() - have.keys())
@@ -122,8 +144,9 @@ def compare_power(truth: Sequence[Mapping[str, Any]], got: Sequence[Mapping[str,
         if bad:
             differ.append((k[1], {f: (a[f], b[f]) for f in bad}))
     if differ:
-        out.differences.append(_listed("site_power seconds differ (ts_s, {field: (truth, "
-                                       "marts)})", differ))
+        out.differences.append(
+            _listed("site_power seconds differ (ts_s, {field: (truth, marts)})", differ)
+        )
 
 
 def _event_key(row: Mapping[str, Any], key: tuple[str, ...]) -> tuple[Any, ...]:
@@ -136,14 +159,19 @@ def _same_row(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         if isinstance(v, float) or isinstance(w, float):
             if not _close(v, w):
                 return False
-        elif (list(v) if isinstance(v, list | tuple) else v) != \
-                (list(w) if isinstance(w, list | tuple) else w):
+        elif (list(v) if isinstance(v, list | tuple) else v) != (
+            list(w) if isinstance(w, list | tuple) else w
+        ):
             return False
     return True
 
 
-def compare_events(table: str, truth: Sequence[Mapping[str, Any]],
-                   got: Sequence[Mapping[str, Any]], out: Comparison) -> None:
+def compare_events(
+    table: str,
+    truth: Sequence[Mapping[str, Any]],
+    got: Sequence[Mapping[str, Any]],
+    out: Comparison,
+) -> None:
     key = EVENT_TABLES[table]
     want = {_event_key(r, key): r for r in truth}
     if len(want) != len(truth):
@@ -156,8 +184,11 @@ def compare_events(table: str, truth: Sequence[Mapping[str, Any]],
     if extra:
         out.differences.append(_listed(f"{table} rows not in the truth {key}", extra))
         out.extra_rows += len(extra)
-    differ = [k for k in sorted(want.keys() & have.keys(), key=repr)
-              if not _same_row({c: want[k][c] for c in want[k] if c in have[k]}, have[k])]
+    differ = [
+        k
+        for k in sorted(want.keys() & have.keys(), key=repr)
+        if not _same_row({c: want[k][c] for c in want[k] if c in have[k]}, have[k])
+    ]
     if differ:
         out.differences.append(_listed(f"{table} rows differ {key}", differ))
 
@@ -171,8 +202,9 @@ def compare_money(truth: pl.DataFrame, got: pl.DataFrame, out: Comparison) -> No
         for c in ENERGY_COLUMNS:
             a, b = row[c], row[f"{c}_m"]
             if a is None or b is None or round(a * 1e6) != round(b * 1e6):
-                out.differences.append(f"interval {at}: {c} truth {a} MWh, marts {b} MWh "
-                                       "(compared to the Wh)")
+                out.differences.append(
+                    f"interval {at}: {c} truth {a} MWh, marts {b} MWh (compared to the Wh)"
+                )
         for c in MONEY_COLUMNS:
             a, b = row[c], row[f"{c}_m"]
             if a != b:
@@ -187,10 +219,15 @@ def letters_by_consumer(letters: Iterable[DeadLetter]) -> dict[str, Counter[tupl
     return out
 
 
-def reconcile(scenario: Scenario, namespace: str, marts: Marts,
-              sink_letters: Counter[tuple[str, int, int]],
-              agent_letters: Counter[tuple[str, int, int]], truth: Truth,
-              out: Comparison) -> None:
+def reconcile(
+    scenario: Scenario,
+    namespace: str,
+    marts: Marts,
+    sink_letters: Counter[tuple[str, int, int]],
+    agent_letters: Counter[tuple[str, int, int]],
+    truth: Truth,
+    out: Comparison,
+) -> None:
     """Per input topic: produced = in marts + dead-lettered (by the sink), and the agents
     dead-lettered exactly the hostile messages; readings of every valid frame reached
     site_power."""
@@ -204,23 +241,26 @@ def reconcile(scenario: Scenario, namespace: str, marts: Marts,
     out.duplicates += stale
     if stale:
         out.differences.append(f"sink saw {stale} telemetry frames twice (stale frames)")
-    prices_in = len({(p["settlement_point"], p["kind"], p["interval_start_s"])
-                     for p in marts.prices})
+    prices_in = len(
+        {(p["settlement_point"], p["kind"], p["interval_start_s"]) for p in marts.prices}
+    )
     for topic, n in sorted(produced.items()):
         full = prefix + topic
         letters = Counter({k: v for k, v in sink_letters.items() if k[0] == full})
         stored = frames[topic] if topic in TELEMETRY_TYPES else prices_in
-        tc = TopicCount(topic, n, stored, len(letters),
-                        sum(v - 1 for v in letters.values()))
+        tc = TopicCount(topic, n, stored, len(letters), sum(v - 1 for v in letters.values()))
         out.counts.append(tc)
         consumed = marts.offsets.get(full, 0)
         if consumed != n:
-            out.differences.append(f"{topic}: the sink stored offsets for {consumed} "
-                                   f"messages, {n} were produced")
+            out.differences.append(
+                f"{topic}: the sink stored offsets for {consumed} messages, {n} were produced"
+            )
         if tc.lost:
-            out.differences.append(f"{topic}: {tc.lost} messages neither in the marts nor "
-                                   f"dead-lettered ({n} produced, {stored} in marts, "
-                                   f"{len(letters)} dead-lettered)")
+            out.differences.append(
+                f"{topic}: {tc.lost} messages neither in the marts nor "
+                f"dead-lettered ({n} produced, {stored} in marts, "
+                f"{len(letters)} dead-lettered)"
+            )
     out.produced = sum(produced.values())
     out.in_marts = sum(c.in_marts for c in out.counts)
     out.dead_lettered = sum(c.dead_lettered for c in out.counts)
@@ -229,38 +269,62 @@ def reconcile(scenario: Scenario, namespace: str, marts: Marts,
     hostile = Counter(m.topic for m in scenario.hostile())
     by_topic = Counter(k[0].removeprefix(prefix) for k in agent_letters)
     if by_topic != hostile:
-        out.differences.append(f"agents dead-lettered {dict(by_topic)} distinct messages, "
-                               f"the scenario has hostile {dict(hostile)}")
+        out.differences.append(
+            f"agents dead-lettered {dict(by_topic)} distinct messages, "
+            f"the scenario has hostile {dict(hostile)}"
+        )
     got_readings = sum(int(r["readings"]) for r in marts.site_power)
     want_readings = sum(int(p.readings) for p in truth.powers)
     if got_readings != want_readings:
-        out.differences.append(f"site_power holds {got_readings} readings, the truth "
-                               f"{want_readings}")
+        out.differences.append(
+            f"site_power holds {got_readings} readings, the truth {want_readings}"
+        )
 
 
-def compare_all(scenario: Scenario, truth: Truth, marts: Marts, namespace: str,
-                letters: Iterable[DeadLetter], agents_consumer: str,
-                sink_consumer: str) -> Comparison:
+def compare_all(
+    scenario: Scenario,
+    truth: Truth,
+    marts: Marts,
+    namespace: str,
+    letters: Iterable[DeadLetter],
+    agents_consumer: str,
+    sink_consumer: str,
+) -> Comparison:
     out = Comparison()
     compare_power([msgspec.to_builtins(p) for p in truth.powers], marts.site_power, out)
-    for table, rows in (("surplus_events", truth.surplus),
-                        ("curtailment_events", truth.curtailments),
-                        ("miner_commands", truth.commands)):
+    for table, rows in (
+        ("surplus_events", truth.surplus),
+        ("curtailment_events", truth.curtailments),
+        ("miner_commands", truth.commands),
+    ):
         compare_events(table, [_event_row(r) for r in rows], marts.events.get(table, []), out)
     rt = prices_frame(scenario.prices, scenario.site.settlement_point)
     want = settle(scenario.site, powers_frame(truth.powers), rt)
-    have_power = pl.DataFrame([{c: r[c] for c in powers_frame([]).columns}
-                               for r in marts.site_power], schema=powers_frame([]).schema)
+    have_power = pl.DataFrame(
+        [{c: r[c] for c in powers_frame([]).columns} for r in marts.site_power],
+        schema=powers_frame([]).schema,
+    )
     mart_rt = pl.DataFrame(
-        [(int(p["interval_start_s"]), p["price_usd_per_mwh"]) for p in marts.prices
-         if p["settlement_point"] == scenario.site.settlement_point and p["kind"] == "rt"],
+        [
+            (int(p["interval_start_s"]), p["price_usd_per_mwh"])
+            for p in marts.prices
+            if p["settlement_point"] == scenario.site.settlement_point and p["kind"] == "rt"
+        ],
         schema={"interval_start_s": pl.Int64, "price_usd_per_mwh": pl.Decimal(18, 6)},
-        orient="row")
+        orient="row",
+    )
     if have_power.height:
         compare_money(want, settle(scenario.site, have_power, mart_rt), out)
     by_consumer = letters_by_consumer(letters)
-    reconcile(scenario, namespace, marts, by_consumer.get(sink_consumer, Counter()),
-              by_consumer.get(agents_consumer, Counter()), truth, out)
+    reconcile(
+        scenario,
+        namespace,
+        marts,
+        by_consumer.get(sink_consumer, Counter()),
+        by_consumer.get(agents_consumer, Counter()),
+        truth,
+        out,
+    )
     return out
 
 

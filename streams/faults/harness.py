@@ -108,14 +108,20 @@ class FaultReport:
         width = max(len(r[0]) for r in rows)
         lines = [f"{name:<{width}}  {value}" for name, value in rows]
         lines.append("")
-        lines.append(f"{'topic':<22} {'produced':>9} {'in marts':>9} {'dead':>6} "
-                     f"{'lost':>5} {'letters resent':>14}")
+        lines.append(
+            f"{'topic':<22} {'produced':>9} {'in marts':>9} {'dead':>6} "
+            f"{'lost':>5} {'letters resent':>14}"
+        )
         for t in c.counts:
-            lines.append(f"{t.topic:<22} {t.produced:>9} {t.in_marts:>9} "
-                         f"{t.dead_lettered:>6} {t.lost:>5} {t.redelivered_letters:>14}")
+            lines.append(
+                f"{t.topic:<22} {t.produced:>9} {t.in_marts:>9} "
+                f"{t.dead_lettered:>6} {t.lost:>5} {t.redelivered_letters:>14}"
+            )
         if self.topic_redeliveries:
-            lines.append("agents' output messages sent more than once (upserted by the sink): "
-                         + ", ".join(f"{k} {v}" for k, v in self.topic_redeliveries.items()))
+            lines.append(
+                "agents' output messages sent more than once (upserted by the sink): "
+                + ", ".join(f"{k} {v}" for k, v in self.topic_redeliveries.items())
+            )
         lines.extend(f"DIFF {d}" for d in c.differences)
         lines.extend(f"EXIT {e}" for e in self.unexpected_exits)
         lines.extend(f"NOTE {n}" for n in self.notes)
@@ -124,15 +130,17 @@ class FaultReport:
 
 def private_settings(base: Settings, cfg: RunConfig, namespace: str) -> Settings:
     """Settings for the harness's own broker (never the shared one)."""
-    return base.model_copy(update={
-        "home": cfg.home,
-        "broker_port": cfg.broker_port,
-        "kafka_bootstrap_servers": f"127.0.0.1:{cfg.broker_port}",
-        "kafka_security_protocol": "PLAINTEXT",
-        "broker_secure": False,
-        "broker_heap_mb": 512,
-        "topic_namespace": namespace,
-    })
+    return base.model_copy(
+        update={
+            "home": cfg.home,
+            "broker_port": cfg.broker_port,
+            "kafka_bootstrap_servers": f"127.0.0.1:{cfg.broker_port}",
+            "kafka_security_protocol": "PLAINTEXT",
+            "broker_secure": False,
+            "broker_heap_mb": 512,
+            "topic_namespace": namespace,
+        }
+    )
 
 
 def _link_jars(settings: Settings, libs_from: Path | None) -> None:
@@ -191,16 +199,38 @@ class Processes:
         env.pop("SPILLWAY_CONFIG", None)
         # faust reads these from the environment: a short session so that a stall beyond
         # it (and a SIGKILLed member) is noticed in seconds, not the default minute.
-        env.update(BROKER_SESSION_TIMEOUT=str(cfg.session_timeout_s),
-                   BROKER_HEARTBEAT_INTERVAL="1.0",
-                   BROKER_REBALANCE_TIMEOUT=str(2 * cfg.session_timeout_s))
+        env.update(
+            BROKER_SESSION_TIMEOUT=str(cfg.session_timeout_s),
+            BROKER_HEARTBEAT_INTERVAL="1.0",
+            BROKER_REBALANCE_TIMEOUT=str(2 * cfg.session_timeout_s),
+        )
         self.env = env
         self.args: dict[str, list[str]] = {
-            "agents": ["agents", "--site", site_id, "--tick", "off",
-                       "--lateness", str(cfg.lateness_s),
-                       "--data-dir", str(cfg.home / "agents"), "--loglevel", "warn"],
-            "sink": ["sink", "--group", self.sink_group, "--db", str(self.db),
-                     "--no-publish", "--batch", "2000", "--progress-every", "10"],
+            "agents": [
+                "agents",
+                "--site",
+                site_id,
+                "--tick",
+                "off",
+                "--lateness",
+                str(cfg.lateness_s),
+                "--data-dir",
+                str(cfg.home / "agents"),
+                "--loglevel",
+                "warn",
+            ],
+            "sink": [
+                "sink",
+                "--group",
+                self.sink_group,
+                "--db",
+                str(self.db),
+                "--no-publish",
+                "--batch",
+                "2000",
+                "--progress-every",
+                "10",
+            ],
         }
         self.children: dict[str, Child] = {}
         self.starts: Counter[str] = Counter()
@@ -224,7 +254,8 @@ class Processes:
             if not child.alive():
                 report.unexpected_exits.append(
                     f"{name} exited with {child.proc.returncode}; log {child.log}:\n"
-                    + child.tail(15))
+                    + child.tail(15)
+                )
                 self.say(f"{name} exited unexpectedly ({child.proc.returncode}); restarting")
                 self.start(name)
 
@@ -278,8 +309,9 @@ def _stall(settings: Settings, procs: Processes, fault: Fault, say: Say) -> bool
     return False
 
 
-def apply_fault(settings: Settings, procs: Processes, fault: Fault, report: FaultReport,
-                say: Say) -> None:
+def apply_fault(
+    settings: Settings, procs: Processes, fault: Fault, report: FaultReport, say: Say
+) -> None:
     kind: FaultKind = fault.kind
     if kind == "kill_agents" or kind == "kill_sink":
         name = "agents" if kind == "kill_agents" else "sink"
@@ -314,6 +346,7 @@ def wait_drained(settings: Settings, group: str, max_s: float) -> bool:
 def read_marts(db: Path) -> Marts:
     con = duckdb.connect(str(db), read_only=True)
     try:
+
         def rows(sql: str) -> list[dict[str, Any]]:
             cur = con.execute(sql)
             names = [d[0] for d in cur.description or []]
@@ -339,8 +372,10 @@ def read_topic(settings: Settings, base: str) -> list[tuple[bytes | None, bytes]
     c = make_consumer(settings, f"faults-read-{uuid.uuid4().hex[:8]}")
     try:
         meta = c.list_topics(topic, timeout=30).topics[topic]
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-                for p in meta.partitions}
+        ends = {
+            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in meta.partitions
+        }
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends if ends[p] > 0])
         left = {p: e for p, e in ends.items() if e > 0}
         out: list[tuple[bytes | None, bytes]] = []
@@ -363,8 +398,12 @@ def read_topic(settings: Settings, base: str) -> list[tuple[bytes | None, bytes]
 def _redeliveries(settings: Settings) -> dict[str, int]:
     """Output messages the agents sent more than once (same bytes but emitted_s)."""
     out: dict[str, int] = {}
-    for base in ("site.power.v1", "surplus.events.v1", "curtailment.events.v1",
-                 "miners.commands.v1"):
+    for base in (
+        "site.power.v1",
+        "surplus.events.v1",
+        "curtailment.events.v1",
+        "miners.commands.v1",
+    ):
         seen: Counter[bytes] = Counter()
         for _, value in read_topic(settings, base):
             d = msgspec.json.decode(value)
@@ -386,11 +425,22 @@ def run_faults(base: Settings, cfg: RunConfig, say: Say) -> tuple[FaultReport, T
     truth = compute_truth(scenario, cfg.lateness_s)
     window = cfg.seconds / cfg.speed
     report.faults = plan_faults(
-        cfg.seed, window * 0.9,
-        {"kill_agents": cfg.kills_agents, "kill_sink": cfg.kills_sink,
-         "broker_restart": cfg.broker_restarts, "stall_agents": cfg.stalls},
-        stall_s=cfg.session_timeout_s + 5.0, min_gap_s=min(5.0, window * 0.9 / max(
-            1, cfg.kills_agents + cfg.kills_sink + cfg.broker_restarts + cfg.stalls)))
+        cfg.seed,
+        window * 0.9,
+        {
+            "kill_agents": cfg.kills_agents,
+            "kill_sink": cfg.kills_sink,
+            "broker_restart": cfg.broker_restarts,
+            "stall_agents": cfg.stalls,
+        },
+        stall_s=cfg.session_timeout_s + 5.0,
+        min_gap_s=min(
+            5.0,
+            window
+            * 0.9
+            / max(1, cfg.kills_agents + cfg.kills_sink + cfg.broker_restarts + cfg.stalls),
+        ),
+    )
     say(f"private broker on 127.0.0.1:{cfg.broker_port}, home {cfg.home}")
     broker.start(settings, timeout_s=120.0)
     t0 = time.monotonic()
@@ -404,8 +454,9 @@ def run_faults(base: Settings, cfg: RunConfig, say: Say) -> tuple[FaultReport, T
         # Start from a running pipeline: a clean run must equal the truth.
         for group in (procs.agents_group, procs.sink_group):
             if not wait_assigned(settings, group, 120.0):
-                raise RuntimeError(f"faults: group {group} got no partitions in 120 s; logs "
-                                   f"in {cfg.home / 'logs'}")
+                raise RuntimeError(
+                    f"faults: group {group} got no partitions in 120 s; logs in {cfg.home / 'logs'}"
+                )
         # The prices first; once the agents have committed them, they are consuming.
         first = [m for m in scenario.messages if m.topic == PRICE_TOPIC]
         send = TopicProducer(settings)
@@ -413,12 +464,15 @@ def run_faults(base: Settings, cfg: RunConfig, say: Say) -> tuple[FaultReport, T
             send.send(m.topic, m.value, key=m.key)
         send.flush()
         if not wait_drained(settings, procs.agents_group, 120.0):
-            raise RuntimeError(f"faults: the agents did not consume in 120 s; logs in "
-                               f"{cfg.home / 'logs'}")
+            raise RuntimeError(
+                f"faults: the agents did not consume in 120 s; logs in {cfg.home / 'logs'}"
+            )
         rest = [m for m in scenario.messages if m.topic != PRICE_TOPIC]
         producer = Producer(settings, rest, cfg.speed)
-        say(f"namespace {namespace}: {len(scenario.messages)} messages over {window:.0f} s, "
-            f"{len(report.faults)} faults")
+        say(
+            f"namespace {namespace}: {len(scenario.messages)} messages over {window:.0f} s, "
+            f"{len(report.faults)} faults"
+        )
         producer.start()
         for fault in report.faults:
             while time.monotonic() - t0 < fault.at_s:
@@ -434,20 +488,28 @@ def run_faults(base: Settings, cfg: RunConfig, say: Say) -> tuple[FaultReport, T
         report.produced = producer.sent + len(first)
         say("produced everything; waiting for agents and sink to drain")
         # Then once more, briefly: the sink's drain may have been the agents' last output.
-        for group, limit in ((procs.agents_group, cfg.drain_s), (procs.sink_group, cfg.drain_s),
-                             (procs.agents_group, 20.0), (procs.sink_group, 20.0)):
+        for group, limit in (
+            (procs.agents_group, cfg.drain_s),
+            (procs.sink_group, cfg.drain_s),
+            (procs.agents_group, 20.0),
+            (procs.sink_group, 20.0),
+        ):
             procs.check(report)
             if not wait_drained(settings, group, limit):
                 lag = group_lag(settings, group)
-                report.notes.append(f"group {group} still {lag} messages behind after "
-                                    f"{limit:.0f} s (worker alive, partitions assigned)")
+                report.notes.append(
+                    f"group {group} still {lag} messages behind after "
+                    f"{limit:.0f} s (worker alive, partitions assigned)"
+                )
         procs.stop()
         marts = read_marts(procs.db)
-        letters = [msgspec.json.decode(v, type=DeadLetter)
-                   for _, v in read_topic(settings, DEADLETTER)]
+        letters = [
+            msgspec.json.decode(v, type=DeadLetter) for _, v in read_topic(settings, DEADLETTER)
+        ]
         report.topic_redeliveries = {k: v for k, v in _redeliveries(settings).items() if v}
-        report.comparison = compare_all(scenario, truth, marts, namespace, letters,
-                                        AGENTS_CONSUMER, procs.sink_group)
+        report.comparison = compare_all(
+            scenario, truth, marts, namespace, letters, AGENTS_CONSUMER, procs.sink_group
+        )
     finally:
         if procs is not None:
             procs.stop()

@@ -75,36 +75,67 @@ def fault_site(site_id: str = "faults") -> SiteConfig:
         base,
         site_id=site_id,
         contract=[ContractBlock(start_s=0.0, end_s=4.0e9, mw=1.15, price_usd_per_mwh=40.0)],
-        policy=CurtailmentPolicy(hashprice_usd_per_ph_day=50.0, site_limit_headroom_mw=0.05,
-                                 restore_step_mw=0.2, restore_step_s=10.0),
+        policy=CurtailmentPolicy(
+            hashprice_usd_per_ph_day=50.0,
+            site_limit_headroom_mw=0.05,
+            restore_step_mw=0.2,
+            restore_step_s=10.0,
+        ),
     )
 
 
 def _spikes(start_s: int, seconds: int) -> list[AiSpike]:
     """An AI spike of 40 s every 150 s of the scenario."""
-    return [AiSpike(start_s=float(start_s + k), duration_s=40.0, fraction=0.97)
-            for k in range(60, seconds, 150)]
+    return [
+        AiSpike(start_s=float(start_s + k), duration_s=40.0, fraction=0.97)
+        for k in range(60, seconds, 150)
+    ]
 
 
 def _hostile(site_id: str, start_s: int, second: int) -> list[Message]:
     ts = float(start_s + second)
     enc = msgspec.json.encode
-    unknown = MeterFrame(site_id="no-such-site", source_id="rogue", ts_s=ts, seq=1,
-                         meter_id=["POI-1"], power_w=[1.0], energy_wh=[None])
-    future = MeterFrame(site_id=site_id, source_id="future-gw", ts_s=ts + 86_400.0, seq=1,
-                        meter_id=["POI-1"], power_w=[1.0], energy_wh=[None])
+    unknown = MeterFrame(
+        site_id="no-such-site",
+        source_id="rogue",
+        ts_s=ts,
+        seq=1,
+        meter_id=["POI-1"],
+        power_w=[1.0],
+        energy_wh=[None],
+    )
+    future = MeterFrame(
+        site_id=site_id,
+        source_id="future-gw",
+        ts_s=ts + 86_400.0,
+        seq=1,
+        meter_id=["POI-1"],
+        power_w=[1.0],
+        energy_wh=[None],
+    )
     return [
         Message("telemetry.gpu.v1", b"garbage", b"{not json at all", second, "undecodable"),
         Message("telemetry.asic.v1", b"empty", b"", second, "empty value"),
-        Message("telemetry.meter.v1", b"schema", b'{"site_id": "' + site_id.encode() + b'"}',
-                second, "missing fields"),
+        Message(
+            "telemetry.meter.v1",
+            b"schema",
+            b'{"site_id": "' + site_id.encode() + b'"}',
+            second,
+            "missing fields",
+        ),
         Message("telemetry.meter.v1", b"future", enc(future), second, "stamped a day ahead"),
         Message("telemetry.meter.v1", b"rogue", enc(unknown), second, "unknown site"),
     ]
 
 
-def build_scenario(seconds: int, start_s: int, *, seed: int = 7,
-                   site: SiteConfig | None = None, hostile_every_s: int = 97) -> Scenario:
+def build_scenario(
+    seconds: int,
+    start_s: int,
+    *,
+    seed: int = 7,
+    site: SiteConfig | None = None,
+    hostile_every_s: int = 97,
+) -> Scenario:
     """``seconds`` of telemetry from ``start_s`` (a multiple of 900 keeps intervals whole),
     one RT price per 15-minute interval (sent first), hostile messages every
     ``hostile_every_s`` seconds."""
@@ -118,9 +149,15 @@ def build_scenario(seconds: int, start_s: int, *, seed: int = 7,
         # never trigger a curtailment and the controller's decisions do not depend on when
         # the price reaches it relative to the telemetry.
         price = Decimal("21.25") + Decimal(k) * Decimal("3.17")
-        sig = PriceSignal(market=site.market, settlement_point=site.settlement_point, kind="rt",
-                          interval_start_s=float(at), interval_end_s=float(at + INTERVAL_S),
-                          price_usd_per_mwh=float(price), published_s=float(at))
+        sig = PriceSignal(
+            market=site.market,
+            settlement_point=site.settlement_point,
+            kind="rt",
+            interval_start_s=float(at),
+            interval_end_s=float(at + INTERVAL_S),
+            price_usd_per_mwh=float(price),
+            published_s=float(at),
+        )
         sc.prices.append(sig)
         sc.messages.append(Message(PRICE_TOPIC, b"rt", msgspec.json.encode(sig), 0))
     for i in range(seconds):

@@ -21,9 +21,15 @@ class Fault:
     """How long the process (or broker) stays down or stopped before it comes back."""
 
 
-def plan_faults(seed: int, window_s: float, counts: Mapping[FaultKind, int], *,
-                down_s: tuple[float, float] = (0.5, 3.0), stall_s: float = 15.0,
-                min_gap_s: float = 5.0) -> list[Fault]:
+def plan_faults(
+    seed: int,
+    window_s: float,
+    counts: Mapping[FaultKind, int],
+    *,
+    down_s: tuple[float, float] = (0.5, 3.0),
+    stall_s: float = 15.0,
+    min_gap_s: float = 5.0,
+) -> list[Fault]:
     """``counts[kind]`` faults at random moments of ``[0, window_s)``, at least
     ``min_gap_s`` apart, in time order. Stalls last ``stall_s``; other faults a random
     ``down_s`` range. Raises ``ValueError`` when they cannot fit."""
@@ -40,13 +46,17 @@ def plan_faults(seed: int, window_s: float, counts: Mapping[FaultKind, int], *,
         return []
     slack = window_s - (n - 1) * min_gap_s
     if slack <= 0:
-        raise ValueError(f"plan_faults: {n} faults {min_gap_s} s apart do not fit in "
-                         f"{window_s} s")
+        raise ValueError(f"plan_faults: {n} faults {min_gap_s} s apart do not fit in {window_s} s")
     rng = random.Random(seed)
     kinds: list[FaultKind] = [k for k in KINDS for _ in range(counts.get(k, 0))]
     rng.shuffle(kinds)
     # Sorted uniform points in the slack, then spaced by min_gap: every gap >= min_gap_s.
     points = sorted(rng.uniform(0.0, slack) for _ in range(n))
-    return [Fault(at_s=p + i * min_gap_s, kind=k,
-                  down_s=stall_s if k == "stall_agents" else rng.uniform(lo, hi))
-            for i, (p, k) in enumerate(zip(points, kinds, strict=True))]
+    return [
+        Fault(
+            at_s=p + i * min_gap_s,
+            kind=k,
+            down_s=stall_s if k == "stall_agents" else rng.uniform(lo, hi),
+        )
+        for i, (p, k) in enumerate(zip(points, kinds, strict=True))
+    ]

@@ -75,47 +75,91 @@ def compute_truth(scenario: Scenario, lateness_s: int) -> Truth:
             topic = next(t for t, k in TELEMETRY_TYPES.items() if isinstance(f, k))
             readings[topic] = readings.get(topic, 0) + len(f.power_w)
             frames[topic] = frames.get(topic, 0) + 1
-        pstate, folded = fold_partials(pstate, fs, idx, source_partition="truth:0",
-                                       lateness_s=lateness_s)
+        pstate, folded = fold_partials(
+            pstate, fs, idx, source_partition="truth:0", lateness_s=lateness_s
+        )
         if folded.late or folded.duplicate_frames:
-            raise AssertionError(f"truth: the scenario itself has late or repeated frames "
-                                 f"({len(folded.late)} late, {folded.duplicate_frames} repeated)")
+            raise AssertionError(
+                f"truth: the scenario itself has late or repeated frames "
+                f"({len(folded.late)} late, {folded.duplicate_frames} repeated)"
+            )
         cstate, combined = combine(cstate, folded.partials, idx, now_s=0.0, config=cfg)
         powers.extend(combined.powers)
     _, surplus = surplus_step(SurplusState(site_id=site.site_id), powers)
     inputs: list[ControllerInput] = [*scenario.prices, *powers]
-    _, decided = controller_step(ControllerState(site_id=site.site_id), inputs, site,
-                                 fleet_roster(site))
-    return Truth(powers=powers, surplus=surplus, curtailments=decided.events,
-                 commands=decided.commands, readings=readings, frames=frames)
+    _, decided = controller_step(
+        ControllerState(site_id=site.site_id), inputs, site, fleet_roster(site)
+    )
+    return Truth(
+        powers=powers,
+        surplus=surplus,
+        curtailments=decided.events,
+        commands=decided.commands,
+        readings=readings,
+        frames=frames,
+    )
 
 
 def powers_frame(rows: list[SitePower]) -> pl.DataFrame:
     data = [{c: getattr(p, c) for c in SITE_POWER_COLUMNS} for p in rows]
-    return pl.DataFrame(data, schema={"site_id": pl.String, "ts_s": pl.Int64,
-                                      **{c: pl.Float64 for c in SITE_POWER_COLUMNS[2:]}})
+    return pl.DataFrame(
+        data,
+        schema={
+            "site_id": pl.String,
+            "ts_s": pl.Int64,
+            **{c: pl.Float64 for c in SITE_POWER_COLUMNS[2:]},
+        },
+    )
 
 
 def prices_frame(prices: list[PriceSignal], settlement_point: str) -> pl.DataFrame:
     """RT prices at one settlement point, as ``build_settlement`` wants them (Decimal)."""
-    rows = [(int(p.interval_start_s), Decimal(str(p.price_usd_per_mwh))) for p in prices
-            if p.settlement_point == settlement_point and p.kind == "rt"]
-    return pl.DataFrame(rows, schema={"interval_start_s": pl.Int64,
-                                      "price_usd_per_mwh": pl.Decimal(18, 6)}, orient="row")
+    rows = [
+        (int(p.interval_start_s), Decimal(str(p.price_usd_per_mwh)))
+        for p in prices
+        if p.settlement_point == settlement_point and p.kind == "rt"
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={"interval_start_s": pl.Int64, "price_usd_per_mwh": pl.Decimal(18, 6)},
+        orient="row",
+    )
 
 
 def settle(site: SiteConfig, site_power: pl.DataFrame, rt_prices: pl.DataFrame) -> pl.DataFrame:
     """Interval energy and settlement of ``site_power`` (money in exact cents)."""
     energy = interval_energy(site_power)
     contracts = pl.DataFrame(
-        [(site.site_id, b.start_s, b.end_s, Decimal(str(b.mw)),
-          Decimal(str(b.price_usd_per_mwh))) for b in site.contract],
-        schema={"site_id": pl.String, "start_s": pl.Float64, "end_s": pl.Float64,
-                "mw": pl.Decimal(18, 6), "price_usd_per_mwh": pl.Decimal(18, 6)}, orient="row")
-    hashprice = pl.DataFrame({"start_s": [0.0], "hashprice_usd_per_ph_day":
-                              [Decimal(str(site.policy.hashprice_usd_per_ph_day))]},
-                             schema={"start_s": pl.Float64,
-                                     "hashprice_usd_per_ph_day": pl.Decimal(18, 6)})
+        [
+            (
+                site.site_id,
+                b.start_s,
+                b.end_s,
+                Decimal(str(b.mw)),
+                Decimal(str(b.price_usd_per_mwh)),
+            )
+            for b in site.contract
+        ],
+        schema={
+            "site_id": pl.String,
+            "start_s": pl.Float64,
+            "end_s": pl.Float64,
+            "mw": pl.Decimal(18, 6),
+            "price_usd_per_mwh": pl.Decimal(18, 6),
+        },
+        orient="row",
+    )
+    hashprice = pl.DataFrame(
+        {
+            "start_s": [0.0],
+            "hashprice_usd_per_ph_day": [Decimal(str(site.policy.hashprice_usd_per_ph_day))],
+        },
+        schema={"start_s": pl.Float64, "hashprice_usd_per_ph_day": pl.Decimal(18, 6)},
+    )
     money = build_settlement(energy, rt_prices, contracts, hashprice=hashprice)
-    return energy.join(money.select("site_id", "interval_start_s", *[
-        c for c in money.columns if c.endswith("_usd")]), on=["site_id", "interval_start_s"])
+    return energy.join(
+        money.select(
+            "site_id", "interval_start_s", *[c for c in money.columns if c.endswith("_usd")]
+        ),
+        on=["site_id", "interval_start_s"],
+    )

@@ -42,26 +42,30 @@ def decimal_of(value: float) -> Decimal:
 
 def site_config_frame(msgs: Sequence[ConfigMessage]) -> pl.DataFrame:
     """``site_configs`` rows, one per message (same key twice in a batch: the last wins)."""
-    rows = [{
-        "site_id": m.config.site_id,
-        "updated_s": float(m.config.updated_s),
-        "kafka_partition": m.partition,
-        "kafka_offset": m.offset,
-        "kafka_timestamp_s": m.timestamp_s,
-        "market": m.config.market,
-        "settlement_point": m.config.settlement_point,
-        "hashprice_usd_per_ph_day": decimal_of(m.config.policy.hashprice_usd_per_ph_day),
-        "contract_json": _ENC.encode(m.config.contract).decode(),
-        "config_json": _ENC.encode(m.config).decode(),
-    } for m in msgs]
+    rows = [
+        {
+            "site_id": m.config.site_id,
+            "updated_s": float(m.config.updated_s),
+            "kafka_partition": m.partition,
+            "kafka_offset": m.offset,
+            "kafka_timestamp_s": m.timestamp_s,
+            "market": m.config.market,
+            "settlement_point": m.config.settlement_point,
+            "hashprice_usd_per_ph_day": decimal_of(m.config.policy.hashprice_usd_per_ph_day),
+            "contract_json": _ENC.encode(m.config.contract).decode(),
+            "config_json": _ENC.encode(m.config).decode(),
+        }
+        for m in msgs
+    ]
     frame = pl.DataFrame(rows, schema=_TABLE.schema(), orient="row")
     return frame.unique(subset=list(_TABLE.key), keep="last", maintain_order=True)
 
 
 def latest_versions(configs: pl.DataFrame) -> pl.DataFrame:
     """One row per (site, updated_s): the highest Kafka position wins, sorted by time."""
-    return (configs.sort("site_id", "updated_s", "kafka_partition", "kafka_offset")
-            .unique(["site_id", "updated_s"], keep="last", maintain_order=True))
+    return configs.sort("site_id", "updated_s", "kafka_partition", "kafka_offset").unique(
+        ["site_id", "updated_s"], keep="last", maintain_order=True
+    )
 
 
 def assign_versions(energy: pl.DataFrame, configs: pl.DataFrame) -> pl.DataFrame:
@@ -72,24 +76,40 @@ def assign_versions(energy: pl.DataFrame, configs: pl.DataFrame) -> pl.DataFrame
     earliest = versions.group_by("site_id").agg(pl.col("updated_s").min().alias("_first"))
     left = energy.with_columns(pl.col("interval_start_s").cast(pl.Float64).alias("_t"))
     # Both sides are sorted on the time key; polars cannot verify that within ``by`` groups.
-    joined = left.sort("_t").join_asof(versions.sort("updated_s"), left_on="_t",
-                                       right_on="updated_s", by="site_id",
-                                       strategy="backward", check_sortedness=False)
-    return (joined.join(earliest, on="site_id", how="inner")
-            .with_columns(pl.coalesce("updated_s", "_first").alias("updated_s"))
-            .drop("_t", "_first").sort("site_id", "interval_start_s"))
+    joined = left.sort("_t").join_asof(
+        versions.sort("updated_s"),
+        left_on="_t",
+        right_on="updated_s",
+        by="site_id",
+        strategy="backward",
+        check_sortedness=False,
+    )
+    return (
+        joined.join(earliest, on="site_id", how="inner")
+        .with_columns(pl.coalesce("updated_s", "_first").alias("updated_s"))
+        .drop("_t", "_first")
+        .sort("site_id", "interval_start_s")
+    )
 
 
 def contracts_of(site_id: str, blocks: Sequence[ContractBlock]) -> pl.DataFrame:
     """Contract blocks as ``transforms.settlement.build_settlement`` wants them."""
     return pl.DataFrame(
-        {"site_id": [site_id] * len(blocks),
-         "start_s": [int(b.start_s) for b in blocks],
-         "end_s": [int(b.end_s) for b in blocks],
-         "mw": [float(b.mw) for b in blocks],
-         "price_usd_per_mwh": [decimal_of(b.price_usd_per_mwh) for b in blocks]},
-        schema={"site_id": pl.String, "start_s": pl.Int64, "end_s": pl.Int64,
-                "mw": pl.Float64, "price_usd_per_mwh": pl.Decimal(38, 6)})
+        {
+            "site_id": [site_id] * len(blocks),
+            "start_s": [int(b.start_s) for b in blocks],
+            "end_s": [int(b.end_s) for b in blocks],
+            "mw": [float(b.mw) for b in blocks],
+            "price_usd_per_mwh": [decimal_of(b.price_usd_per_mwh) for b in blocks],
+        },
+        schema={
+            "site_id": pl.String,
+            "start_s": pl.Int64,
+            "end_s": pl.Int64,
+            "mw": pl.Float64,
+            "price_usd_per_mwh": pl.Decimal(38, 6),
+        },
+    )
 
 
 def decode_config(config_json: str) -> SiteConfig:

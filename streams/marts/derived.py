@@ -37,16 +37,21 @@ def empty_site_power() -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def day_interval_energy(site_power: pl.DataFrame, day: date,
-                        last_ts_by_site: pl.DataFrame) -> pl.DataFrame:
+def day_interval_energy(
+    site_power: pl.DataFrame, day: date, last_ts_by_site: pl.DataFrame
+) -> pl.DataFrame:
     """Interval energy of ``day`` (UTC) for intervals that are over: the site has a second
     at or after the interval's end. ``last_ts_by_site``: ``[site_id, last_ts_s]``."""
     start, end = day_bounds(day)
     energy = interval_energy(site_power.select(SITE_POWER_COLUMNS))
-    return (energy.join(last_ts_by_site, on="site_id", how="inner")
-            .filter(pl.col("interval_start_s").is_between(start, end, closed="left"),
-                    pl.col("interval_start_s") + INTERVAL_S <= pl.col("last_ts_s"))
-            .drop("last_ts_s"))
+    return (
+        energy.join(last_ts_by_site, on="site_id", how="inner")
+        .filter(
+            pl.col("interval_start_s").is_between(start, end, closed="left"),
+            pl.col("interval_start_s") + INTERVAL_S <= pl.col("last_ts_s"),
+        )
+        .drop("last_ts_s")
+    )
 
 
 def hourly_intensity(grid_carbon: pl.DataFrame) -> pl.DataFrame | None:
@@ -58,15 +63,21 @@ def hourly_intensity(grid_carbon: pl.DataFrame) -> pl.DataFrame | None:
     return avg.select(pl.col("hour_start_s").cast(pl.Int64), "intensity_g_per_kwh")
 
 
-def complete_hours_carbon(energy: pl.DataFrame,
-                          intensity: pl.DataFrame | None) -> pl.DataFrame | None:
+def complete_hours_carbon(
+    energy: pl.DataFrame, intensity: pl.DataFrame | None
+) -> pl.DataFrame | None:
     """Hourly carbon for hours whose four intervals are all in ``energy``; None when no
     intensity is available for every such hour."""
     if intensity is None or energy.height == 0:
         return None
-    hour = (pl.col("interval_start_s") // HOUR_S * HOUR_S)
-    full = (energy.with_columns(hour.alias("_h")).group_by("site_id", "_h").len()
-            .filter(pl.col("len") == HOUR_S // INTERVAL_S).drop("len"))
+    hour = pl.col("interval_start_s") // HOUR_S * HOUR_S
+    full = (
+        energy.with_columns(hour.alias("_h"))
+        .group_by("site_id", "_h")
+        .len()
+        .filter(pl.col("len") == HOUR_S // INTERVAL_S)
+        .drop("len")
+    )
     kept = energy.with_columns(hour.alias("_h")).join(full, on=["site_id", "_h"]).drop("_h")
     if kept.height == 0:
         return None
@@ -79,11 +90,21 @@ def complete_hours_carbon(energy: pl.DataFrame,
 def empty_derived() -> dict[str, pl.DataFrame]:
     """Zero-row frames with the derived marts' columns and types (for empty views)."""
     energy = interval_energy(empty_site_power())
-    intensity = pl.DataFrame(schema={"hour_start_s": pl.Int64(),
-                                     "intensity_g_per_kwh": pl.Float64()})
+    intensity = pl.DataFrame(
+        schema={"hour_start_s": pl.Int64(), "intensity_g_per_kwh": pl.Float64()}
+    )
     prices = pl.DataFrame(schema={"interval_start_s": pl.Int64(), "price_usd_per_mwh": PRICE})
-    contracts = pl.DataFrame(schema={"site_id": pl.String(), "start_s": pl.Int64(),
-                                     "end_s": pl.Int64(), "mw": pl.Float64(),
-                                     "price_usd_per_mwh": PRICE})
-    return {"interval_energy": energy, "carbon_hourly": build_carbon_hourly(energy, intensity),
-            "settlement": build_settlement(energy, prices, contracts)}
+    contracts = pl.DataFrame(
+        schema={
+            "site_id": pl.String(),
+            "start_s": pl.Int64(),
+            "end_s": pl.Int64(),
+            "mw": pl.Float64(),
+            "price_usd_per_mwh": PRICE,
+        }
+    )
+    return {
+        "interval_energy": energy,
+        "carbon_hourly": build_carbon_hourly(energy, intensity),
+        "settlement": build_settlement(energy, prices, contracts),
+    }

@@ -24,20 +24,29 @@ def published_docs() -> dict[str, TableDoc]:
     out: dict[str, TableDoc] = {}
     for t in TABLES:
         cols = {c.name: c.doc for c in (*t.columns, *t.derived)}
-        out[t.name] = TableDoc(t.name, f"{t.doc} Source topic {t.topic}.", t.key,
-                               f"date of {t.time_col} (UTC), one file per hour", cols)
+        out[t.name] = TableDoc(
+            t.name,
+            f"{t.doc} Source topic {t.topic}.",
+            t.key,
+            f"date of {t.time_col} (UTC), one file per hour",
+            cols,
+        )
     out["interval_energy"] = TableDoc(
         "interval_energy",
         "15-minute energy by use from site_power (transforms.energy.interval_energy); only "
         "intervals that are over, and only dates that passed the Great Expectations gate.",
-        ("site_id", "interval_start_s"), "date of interval_start_s (UTC)",
-        dict(energy.COLUMNS["interval_energy"]))
+        ("site_id", "interval_start_s"),
+        "date of interval_start_s (UTC)",
+        dict(energy.COLUMNS["interval_energy"]),
+    )
     out["carbon_hourly"] = TableDoc(
         "carbon_hourly",
         "Hourly location- and market-based carbon (transforms.carbon.build_carbon_hourly) "
         "for complete hours with a published average grid intensity; gated.",
-        ("site_id", "hour_start_s"), "date of hour_start_s (UTC)",
-        dict(carbon.COLUMNS["carbon_hourly"]))
+        ("site_id", "hour_start_s"),
+        "date of hour_start_s (UTC)",
+        dict(carbon.COLUMNS["carbon_hourly"]),
+    )
     out["settlement"] = TableDoc(
         "settlement",
         "Settlement per 15-minute interval (transforms.settlement.build_settlement): "
@@ -49,12 +58,17 @@ def published_docs() -> dict[str, TableDoc]:
         " rounded half-even to cents, net_usd their sum; cash flows to the site are positive. "
         "Only intervals that are over and priced; gated like the other derived marts, and "
         "blocked with interval_energy when that day's energy fails its gate.",
-        ("site_id", "interval_start_s"), "date of interval_start_s (UTC)",
-        dict(settlement.COLUMNS["settlement"]))
+        ("site_id", "interval_start_s"),
+        "date of interval_start_s (UTC)",
+        dict(settlement.COLUMNS["settlement"]),
+    )
     out[REVISIONS.name] = TableDoc(
-        REVISIONS.name, REVISIONS.doc, REVISIONS.key,
+        REVISIONS.name,
+        REVISIONS.doc,
+        REVISIONS.key,
         "date of key_start_s (UTC), rewritten when that date gets a new revision",
-        {c.name: c.doc for c in REVISIONS.columns})
+        {c.name: c.doc for c in REVISIONS.columns},
+    )
     return out
 
 
@@ -64,17 +78,24 @@ def render_markdown() -> str:
         "",
         "Generated from the code by `spillway sink docs`; do not edit by hand.",
         "",
-        "Read them with `spillway sql \"SELECT ...\"`, or open `views.duckdb` read-only "
+        'Read them with `spillway sql "SELECT ..."`, or open `views.duckdb` read-only '
         "(DuckDB, or SQLAlchemy `duckdb:///<path>/views.duckdb` with "
-        "`connect_args={\"read_only\": True}`), or read the Parquet files under `parquet/` "
+        '`connect_args={"read_only": True}`), or read the Parquet files under `parquet/` '
         "with any engine. Times are UTC epoch seconds (`_s`); units are in the column names "
         "and below.",
         "",
     ]
     for d in published_docs().values():
-        lines += [f"## {d.name}", "", d.doc, "",
-                  f"Key: `{', '.join(d.key)}`. Partitions: {d.partition}.", "",
-                  "| column | meaning and unit |", "|---|---|"]
+        lines += [
+            f"## {d.name}",
+            "",
+            d.doc,
+            "",
+            f"Key: `{', '.join(d.key)}`. Partitions: {d.partition}.",
+            "",
+            "| column | meaning and unit |",
+            "|---|---|",
+        ]
         lines += [f"| `{c}` | {text} |" for c, text in d.columns.items()]
         lines.append("")
     return "\n".join(lines)

@@ -45,8 +45,7 @@ class Accepted:
     stale: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def accept_frames(items: Iterable[tuple[str, Any]],
-                  marks: dict[tuple[str, str], Mark]) -> Accepted:
+def accept_frames(items: Iterable[tuple[str, Any]], marks: dict[tuple[str, str], Mark]) -> Accepted:
     """Drop telemetry frames at or below their source's watermark; pass everything else."""
     out = Accepted(items=[], marks={})
     for topic, msg in items:
@@ -73,10 +72,12 @@ def _struct_frame(table: Table, msgs: Sequence[Any]) -> pl.DataFrame:
             cols[c.name] = [msgspec.json.encode(m.context).decode() for m in msgs]
         else:
             cols[c.name] = [getattr(m, c.name) for m in msgs]
-    frame = pl.DataFrame(cols, schema={k: _load_type(v) for k, v in table.schema().items()},
-                         strict=False)
-    frame = frame.with_columns(pl.col(c.name).cast(c.dtype) for c in table.columns
-                               if isinstance(c.dtype, pl.Decimal))
+    frame = pl.DataFrame(
+        cols, schema={k: _load_type(v) for k, v in table.schema().items()}, strict=False
+    )
+    frame = frame.with_columns(
+        pl.col(c.name).cast(c.dtype) for c in table.columns if isinstance(c.dtype, pl.Decimal)
+    )
     # Several versions of one key in a batch: the last (highest offset) wins, as in the table.
     return frame.unique(subset=list(table.key), keep="last", maintain_order=True)
 
@@ -109,8 +110,13 @@ def _long(frames: Sequence[Any], columns: dict[str, pl.DataType]) -> pl.DataFram
     return pl.DataFrame(data)
 
 
-def rollup(readings: pl.DataFrame, table: Table, device: list[str],
-           energy: str | None, extra: Sequence[pl.Expr] = ()) -> pl.DataFrame:
+def rollup(
+    readings: pl.DataFrame,
+    table: Table,
+    device: list[str],
+    energy: str | None,
+    extra: Sequence[pl.Expr] = (),
+) -> pl.DataFrame:
     """Per device and minute: counts, exact power sum, min/max, first/last counter value.
 
     First/last counter values are taken at the smallest/largest ``(ts_s, value)``, the same
@@ -139,28 +145,50 @@ def rollup(readings: pl.DataFrame, table: Table, device: list[str],
         ]
         sort_by.append(energy)
     minute = ((pl.col("ts_s") // 60) * 60).cast(pl.Int64).alias("minute_s")
-    out = (readings.lazy().sort(sort_by, nulls_last=True)
-           .group_by("site_id", *device, minute, maintain_order=True).agg(aggs).collect())
+    out = (
+        readings.lazy()
+        .sort(sort_by, nulls_last=True)
+        .group_by("site_id", *device, minute, maintain_order=True)
+        .agg(aggs)
+        .collect()
+    )
     return out.select(pl.col(c.name).cast(c.dtype) for c in table.columns)
 
 
 def meter_rollup(frames: Sequence[MeterFrame]) -> pl.DataFrame:
-    long = _long(frames, {"meter_id": pl.String(), "power_w": pl.Float64(),
-                          "energy_wh": pl.Float64()})
+    long = _long(
+        frames, {"meter_id": pl.String(), "power_w": pl.Float64(), "energy_wh": pl.Float64()}
+    )
     return rollup(long, BY_NAME["telemetry_meter_1m"], ["meter_id"], "energy_wh")
 
 
 def gpu_rollup(frames: Sequence[GpuFrame]) -> pl.DataFrame:
-    long = _long(frames, {"node_id": pl.String(), "gpu_index": pl.Int64(),
-                          "power_w": pl.Float64(), "energy_mj": pl.UInt64()})
+    long = _long(
+        frames,
+        {
+            "node_id": pl.String(),
+            "gpu_index": pl.Int64(),
+            "power_w": pl.Float64(),
+            "energy_mj": pl.UInt64(),
+        },
+    )
     return rollup(long, BY_NAME["telemetry_gpu_1m"], ["node_id", "gpu_index"], "energy_mj")
 
 
 def asic_rollup(frames: Sequence[AsicFrame]) -> pl.DataFrame:
-    long = _long(frames, {"miner_id": pl.String(), "power_w": pl.Float64(),
-                          "hashrate_ths": pl.Float64(), "state": pl.String()})
-    extra = [pl.col("hashrate_ths").cast(pl.Decimal(38, 6)).sum().alias("hashrate_sum_ths"),
-             (pl.col("state") == "hashing").sum().cast(pl.Int64).alias("hashing_readings")]
+    long = _long(
+        frames,
+        {
+            "miner_id": pl.String(),
+            "power_w": pl.Float64(),
+            "hashrate_ths": pl.Float64(),
+            "state": pl.String(),
+        },
+    )
+    extra = [
+        pl.col("hashrate_ths").cast(pl.Decimal(38, 6)).sum().alias("hashrate_sum_ths"),
+        (pl.col("state") == "hashing").sum().cast(pl.Int64).alias("hashing_readings"),
+    ]
     return rollup(long, BY_NAME["telemetry_asic_1m"], ["miner_id"], None, extra)
 
 
@@ -182,8 +210,7 @@ def build_frames(items: Iterable[tuple[str, Any]]) -> dict[str, pl.DataFrame]:
     out: dict[str, pl.DataFrame] = {}
     for topic, msgs in by_topic.items():
         table = BY_TOPIC[topic]
-        out[table.name] = (_ROLLUPS[topic](msgs) if topic in _ROLLUPS
-                           else _struct_frame(table, msgs))
+        out[table.name] = _ROLLUPS[topic](msgs) if topic in _ROLLUPS else _struct_frame(table, msgs)
     return out
 
 

@@ -135,9 +135,15 @@ def _default_gate(mart: str, frame: pl.DataFrame) -> Any:
     return run_gate(mart, frame)
 
 
-def publish(con: duckdb.DuckDBPyConnection, marts: Path, *, gate: Gate | None = None,
-            alert: Callable[[Alert], None] | None = None, keep_generations: int = 5,
-            now_s: float | None = None) -> PublishResult:
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    marts: Path,
+    *,
+    gate: Gate | None = None,
+    alert: Callable[[Alert], None] | None = None,
+    keep_generations: int = 5,
+    now_s: float | None = None,
+) -> PublishResult:
     """Publish every partition changed since the last publication (see the module doc).
 
     ``con`` is the sink's connection (the only writer); ``gate`` defaults to
@@ -161,8 +167,10 @@ def publish(con: duckdb.DuckDBPyConnection, marts: Path, *, gate: Gate | None = 
         day = day_of(hour)
         hh = (hour % 86_400) // 3600
         rel = f"parquet/{name}/date={day.isoformat()}/part-{hh:02d}-g{gen:06d}.parquet"
-        select = (f"SELECT {publish_select(table)} FROM {name} WHERE {table.time_col} >= "
-                  f"{hour} AND {table.time_col} < {hour + 3600} ORDER BY {', '.join(table.key)}")
+        select = (
+            f"SELECT {publish_select(table)} FROM {name} WHERE {table.time_col} >= "
+            f"{hour} AND {table.time_col} < {hour + 3600} ORDER BY {', '.join(table.key)}"
+        )
         _copy_parquet(con, select, marts / rel)
         tables.setdefault(name, {})[f"{day.isoformat()}/{hh:02d}"] = rel
         result.files.append(rel)
@@ -179,15 +187,17 @@ def publish(con: duckdb.DuckDBPyConnection, marts: Path, *, gate: Gate | None = 
     _manifest_dir(marts).mkdir(parents=True, exist_ok=True)
     _atomic_write_text(
         _manifest_dir(marts) / f"gen-{gen:06d}.json",
-        json.dumps({"generation": gen, "published_at_s": now, "tables": tables}, indent=1))
+        json.dumps({"generation": gen, "published_at_s": now, "tables": tables}, indent=1),
+    )
     build_views(marts, tables, gen, now)
     _atomic_write_text(marts / DOCS_FILE, render_markdown())
-    done = pl.DataFrame(dirty, schema={"table_name": pl.String, "hour_s": pl.Int64},
-                        orient="row")
+    done = pl.DataFrame(dirty, schema={"table_name": pl.String, "hour_s": pl.Int64}, orient="row")
     con.register("_published", done)
     try:
-        con.execute("DELETE FROM sink_dirty WHERE (table_name, hour_s) IN "
-                    "(SELECT (table_name, hour_s) FROM _published)")
+        con.execute(
+            "DELETE FROM sink_dirty WHERE (table_name, hour_s) IN "
+            "(SELECT (table_name, hour_s) FROM _published)"
+        )
     finally:
         con.unregister("_published")
     collect_garbage(marts, keep_generations)
@@ -198,15 +208,18 @@ def _days_with_power(tables: dict[str, dict[str, str]]) -> set[date]:
     return {date.fromisoformat(u.split("/")[0]) for u in tables.get("site_power", {})}
 
 
-def _config_days(con: duckdb.DuckDBPyConnection, hours: list[int],
-                 with_power: set[date]) -> set[date]:
+def _config_days(
+    con: duckdb.DuckDBPyConnection, hours: list[int], with_power: set[date]
+) -> set[date]:
     """Days a new config version can change: from its ``updated_s`` on (the version in
     force at an interval is the latest at or before it), or every day when it is its
     site's earliest version (which also covers the intervals before it)."""
     if not hours:
         return set()
-    firsts = [int(r[0]) // 3600 * 3600 for r in con.execute(
-        "SELECT min(updated_s) FROM site_configs GROUP BY site_id").fetchall()]
+    firsts = [
+        int(r[0]) // 3600 * 3600
+        for r in con.execute("SELECT min(updated_s) FROM site_configs GROUP BY site_id").fetchall()
+    ]
     if set(firsts) & set(hours):
         return set(with_power)
     since = day_of(min(hours))
@@ -223,21 +236,33 @@ def _generation_of(rel: str) -> int:
     return int(m.group(1))
 
 
-def _publish_derived(con: duckdb.DuckDBPyConnection, marts: Path, day: date, gen: int,
-                     now: float, gate: Gate, alert: Callable[[Alert], None] | None,
-                     tables: dict[str, dict[str, str]], result: PublishResult,
-                     revisions: list[pl.DataFrame]) -> None:
+def _publish_derived(
+    con: duckdb.DuckDBPyConnection,
+    marts: Path,
+    day: date,
+    gen: int,
+    now: float,
+    gate: Gate,
+    alert: Callable[[Alert], None] | None,
+    tables: dict[str, dict[str, str]],
+    result: PublishResult,
+    revisions: list[pl.DataFrame],
+) -> None:
     start, end = day_bounds(day)
-    power = con.sql(f"SELECT * FROM site_power WHERE ts_s >= {start} AND ts_s < "
-                        f"{end + LOOKAHEAD_S}").pl()
-    last = con.sql("SELECT site_id, max(ts_s) AS last_ts_s FROM site_power "
-                       "GROUP BY site_id").pl()
+    power = con.sql(
+        f"SELECT * FROM site_power WHERE ts_s >= {start} AND ts_s < {end + LOOKAHEAD_S}"
+    ).pl()
+    last = con.sql("SELECT site_id, max(ts_s) AS last_ts_s FROM site_power GROUP BY site_id").pl()
     energy = day_interval_energy(power, day, last)
-    carbon_rows = con.sql("SELECT region, kind, hour_start_s, intensity_g_per_kwh "
-                              f"FROM grid_carbon WHERE hour_start_s >= {start} "
-                              f"AND hour_start_s < {end}").pl()
-    marts_frames = {"interval_energy": energy,
-                    "carbon_hourly": complete_hours_carbon(energy, hourly_intensity(carbon_rows))}
+    carbon_rows = con.sql(
+        "SELECT region, kind, hour_start_s, intensity_g_per_kwh "
+        f"FROM grid_carbon WHERE hour_start_s >= {start} "
+        f"AND hour_start_s < {end}"
+    ).pl()
+    marts_frames = {
+        "interval_energy": energy,
+        "carbon_hourly": complete_hours_carbon(energy, hourly_intensity(carbon_rows)),
+    }
     ctx = _Derived(con, marts, day, gen, now, gate, alert, tables, result, revisions)
     published: dict[str, bool] = {}
     for mart, frame in marts_frames.items():
@@ -246,19 +271,25 @@ def _publish_derived(con: duckdb.DuckDBPyConnection, marts: Path, day: date, gen
     configs = con.sql("SELECT * FROM site_configs").pl()
     if energy.height == 0 or configs.height == 0:
         return
-    prices = con.sql(f"SELECT {', '.join(PRICE_COLUMNS)} FROM grid_prices WHERE kind = 'rt' "
-                     f"AND interval_start_s >= {start} AND interval_start_s < {end}").pl()
+    prices = con.sql(
+        f"SELECT {', '.join(PRICE_COLUMNS)} FROM grid_prices WHERE kind = 'rt' "
+        f"AND interval_start_s >= {start} AND interval_start_s < {end}"
+    ).pl()
     try:
         settlement = settle_intervals(energy, prices, configs)
     except SettlementInputError as exc:
-        ctx.publish("settlement", energy, refused=f"gate settlement: NOT RUN, inputs refused: "
-                                                  f"{exc}")
+        ctx.publish(
+            "settlement", energy, refused=f"gate settlement: NOT RUN, inputs refused: {exc}"
+        )
         return
     if settlement is None:
         return
     if not published.get("interval_energy", False):
-        ctx.publish("settlement", settlement, refused="gate settlement: NOT RUN, the day's "
-                                                      "interval_energy failed its gate")
+        ctx.publish(
+            "settlement",
+            settlement,
+            refused="gate settlement: NOT RUN, the day's interval_energy failed its gate",
+        )
         return
     ctx.publish("settlement", settlement)
 
@@ -291,10 +322,16 @@ class _Derived:
         if passed:
             old = self.tables.get(mart, {}).get(day)
             if old is not None:
-                self.revisions.append(diff_published(
-                    mart, pl.read_parquet(self.marts / old), frame,
-                    generation_before=_generation_of(old), generation_after=gen,
-                    revised_at_s=self.now))
+                self.revisions.append(
+                    diff_published(
+                        mart,
+                        pl.read_parquet(self.marts / old),
+                        frame,
+                        generation_before=_generation_of(old),
+                        generation_after=gen,
+                        revised_at_s=self.now,
+                    )
+                )
             rel = f"parquet/{mart}/date={day}/part-g{gen:06d}.parquet"
             _write_frame(frame, self.marts / rel)
             self.tables.setdefault(mart, {})[day] = rel
@@ -304,13 +341,24 @@ class _Derived:
         sites = sorted(frame["site_id"].unique().to_list())
         site = sites[0] if len(sites) == 1 else "all"
         found = Alert(
-            alert_id=f"{site}/data_quality/{unit}/{int(self.now)}", site_id=site,
-            condition="data_quality", subject=unit, severity="warning", state="firing",
+            alert_id=f"{site}/data_quality/{unit}/{int(self.now)}",
+            site_id=site,
+            condition="data_quality",
+            subject=unit,
+            severity="warning",
+            state="firing",
             started_at_s=self.now,
-            message=(f"quality gate failed for {mart} on {day}: publication of that "
-                     f"partition blocked (previous version stays); report {report_path}"),
-            context={"mart": mart, "date": day, "generation": gen,
-                     "report": str(report_path), "rows": frame.height},
+            message=(
+                f"quality gate failed for {mart} on {day}: publication of that "
+                f"partition blocked (previous version stays); report {report_path}"
+            ),
+            context={
+                "mart": mart,
+                "date": day,
+                "generation": gen,
+                "report": str(report_path),
+                "rows": frame.height,
+            },
         )
         result.alerts.append(found)
         if self.alert is not None:
@@ -318,9 +366,14 @@ class _Derived:
         return False
 
 
-def _publish_revisions(con: duckdb.DuckDBPyConnection, marts: Path, gen: int,
-                       revisions: list[pl.DataFrame], tables: dict[str, dict[str, str]],
-                       result: PublishResult) -> None:
+def _publish_revisions(
+    con: duckdb.DuckDBPyConnection,
+    marts: Path,
+    gen: int,
+    revisions: list[pl.DataFrame],
+    tables: dict[str, dict[str, str]],
+    result: PublishResult,
+) -> None:
     """Store this generation's revisions (one transaction; idempotent on the key) and
     rewrite the ``mart_revisions`` partition of every date they touch."""
     frame = pl.concat(revisions) if revisions else pl.DataFrame()
@@ -330,8 +383,9 @@ def _publish_revisions(con: duckdb.DuckDBPyConnection, marts: Path, gen: int,
     con.begin()
     try:
         con.register("_revisions", frame)
-        con.execute(f"INSERT OR REPLACE INTO {REVISIONS.name} ({cols}) SELECT {cols} "
-                    "FROM _revisions")
+        con.execute(
+            f"INSERT OR REPLACE INTO {REVISIONS.name} ({cols}) SELECT {cols} FROM _revisions"
+        )
         con.commit()
     except BaseException:
         con.rollback()
@@ -342,8 +396,12 @@ def _publish_revisions(con: duckdb.DuckDBPyConnection, marts: Path, gen: int,
     for day in sorted({day_of(k) for k in frame["key_start_s"].to_list()}):
         start, end = day_bounds(day)
         rel = f"parquet/{REVISIONS.name}/date={day.isoformat()}/part-g{gen:06d}.parquet"
-        _copy_parquet(con, f"SELECT {cols} FROM {REVISIONS.name} WHERE key_start_s >= "
-                           f"{start} AND key_start_s < {end} ORDER BY ALL", marts / rel)
+        _copy_parquet(
+            con,
+            f"SELECT {cols} FROM {REVISIONS.name} WHERE key_start_s >= "
+            f"{start} AND key_start_s < {end} ORDER BY ALL",
+            marts / rel,
+        )
         tables.setdefault(REVISIONS.name, {})[day.isoformat()] = rel
         result.files.append(rel)
 
@@ -357,8 +415,9 @@ def _run_gate(gate: Gate, mart: str, frame: pl.DataFrame) -> tuple[bool, str]:
     return bool(res.success), str(res.report())
 
 
-def build_views(marts: Path, tables: dict[str, dict[str, str]], generation: int,
-                published_at_s: float) -> Path:
+def build_views(
+    marts: Path, tables: dict[str, dict[str, str]], generation: int, published_at_s: float
+) -> Path:
     """Write ``views.duckdb`` (temp file, then rename): one documented view per table."""
     docs = published_docs()
     final = marts / VIEWS_FILE
@@ -380,12 +439,15 @@ def build_views(marts: Path, tables: dict[str, dict[str, str]], generation: int,
         catalog = pl.DataFrame(
             [(t, c, text) for t, d in docs.items() for c, text in d.columns.items()],
             schema={"table_name": pl.String, "column_name": pl.String, "doc": pl.String},
-            orient="row")
+            orient="row",
+        )
         vcon.register("_catalog", catalog)
         vcon.execute("CREATE TABLE marts_catalog AS SELECT * FROM _catalog")
-        vcon.execute("CREATE TABLE marts_publication AS SELECT "
-                     f"{generation}::BIGINT AS generation, {published_at_s}::DOUBLE "
-                     "AS published_at_s")
+        vcon.execute(
+            "CREATE TABLE marts_publication AS SELECT "
+            f"{generation}::BIGINT AS generation, {published_at_s}::DOUBLE "
+            "AS published_at_s"
+        )
         vcon.execute("COMMIT")
         vcon.execute("CHECKPOINT")
     finally:
@@ -409,8 +471,9 @@ def _empty_select(name: str) -> str:
         typed = [(c[0], c[1]) for c in cols]
     else:
         table = REVISIONS if name == REVISIONS.name else BY_NAME[name]
-        typed = [(c.name, c.sql) for c in table.columns] + [(c.name, "DOUBLE")
-                                                           for c in table.derived]
+        typed = [(c.name, c.sql) for c in table.columns] + [
+            (c.name, "DOUBLE") for c in table.derived
+        ]
     return "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in typed) + " WHERE false"
 
 
@@ -440,5 +503,10 @@ def collect_garbage(marts: Path, keep_generations: int) -> list[Path]:
 
 def published_tables() -> list[str]:
     """Names of every view in ``views.duckdb``."""
-    return [*(t.name for t in TABLES), "interval_energy", "carbon_hourly", "settlement",
-            REVISIONS.name]
+    return [
+        *(t.name for t in TABLES),
+        "interval_energy",
+        "carbon_hourly",
+        "settlement",
+        REVISIONS.name,
+    ]

@@ -56,15 +56,18 @@ def check_read_only(sql: str) -> None:
     if kinds[0] not in ALLOWED:
         raise QueryRefused(
             f"refused: {kinds[0]} statement. The marts are read-only; only SELECT (WITH, "
-            "DESCRIBE, SHOW, SUMMARIZE) queries run here.")
+            "DESCRIBE, SHOW, SUMMARIZE) queries run here."
+        )
 
 
 def connect_read_only(marts: Path) -> duckdb.DuckDBPyConnection:
     """Open the published views read-only, with file access limited to ``marts``."""
     views = marts / VIEWS_FILE
     if not views.exists():
-        raise MartsMissing(f"no published marts at {views}: run `spillway sink` (it publishes) "
-                           "or `spillway sink publish` first")
+        raise MartsMissing(
+            f"no published marts at {views}: run `spillway sink` (it publishes) "
+            "or `spillway sink publish` first"
+        )
     con = duckdb.connect(str(views), read_only=True)
     con.execute("SET allowed_directories = ?", [[str(marts.resolve()) + "/"]])
     con.execute("SET enable_external_access = false")
@@ -92,7 +95,13 @@ def render(frame: pl.DataFrame, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(frame.to_dicts(), default=str, indent=1)
     if fmt == "table":
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=80,
-                       tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=False):
+        with pl.Config(
+            tbl_rows=-1,
+            tbl_cols=-1,
+            tbl_width_chars=200,
+            fmt_str_lengths=80,
+            tbl_hide_dataframe_shape=True,
+            tbl_hide_column_data_types=False,
+        ):
             return str(frame)
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -19,9 +19,11 @@ from streams.marts.tables import REVISIONS
 
 REL_TOL = 1e-12
 ABS_TOL = 1e-12
-TIME_KEYS: dict[str, str] = {"interval_energy": "interval_start_s",
-                             "settlement": "interval_start_s",
-                             "carbon_hourly": "hour_start_s"}
+TIME_KEYS: dict[str, str] = {
+    "interval_energy": "interval_start_s",
+    "settlement": "interval_start_s",
+    "carbon_hourly": "hour_start_s",
+}
 """Time key of each derived mart (its other key column is ``site_id``)."""
 
 
@@ -44,8 +46,15 @@ def _text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.String)
 
 
-def diff_published(mart: str, old: pl.DataFrame, new: pl.DataFrame, *, generation_before: int,
-                   generation_after: int, revised_at_s: float) -> pl.DataFrame:
+def diff_published(
+    mart: str,
+    old: pl.DataFrame,
+    new: pl.DataFrame,
+    *,
+    generation_before: int,
+    generation_after: int,
+    revised_at_s: float,
+) -> pl.DataFrame:
     """``mart_revisions`` rows for the keys of ``old`` (published) that ``new`` changes."""
     time_key = TIME_KEYS[mart]
     keys = ["site_id", time_key]
@@ -54,26 +63,39 @@ def diff_published(mart: str, old: pl.DataFrame, new: pl.DataFrame, *, generatio
     columns = [c for c in old.columns if c not in keys and c in new.columns]
     dtypes = old.schema
     o = old.select(*keys, *(pl.col(c).alias(f"{c}__old") for c in columns))
-    n = new.select(*keys, *(pl.col(c).alias(f"{c}__new") for c in columns),
-                   pl.lit(True).alias("_present"))
+    n = new.select(
+        *keys, *(pl.col(c).alias(f"{c}__new") for c in columns), pl.lit(True).alias("_present")
+    )
     joined = o.join(n, on=keys, how="left")
     withdrawn = pl.col("_present").is_null()
-    long = pl.concat([
-        joined.filter(withdrawn | _changed(c, dtypes[c])).select(
-            *keys, pl.lit(i).alias("_pos"), pl.lit(c).alias("changed_columns"),
-            _text(pl.col(f"{c}__old"), dtypes[c]).alias("old_values"),
-            _text(pl.col(f"{c}__new"), dtypes[c]).alias("new_values"))
-        for i, c in enumerate(columns)])
+    long = pl.concat(
+        [
+            joined.filter(withdrawn | _changed(c, dtypes[c])).select(
+                *keys,
+                pl.lit(i).alias("_pos"),
+                pl.lit(c).alias("changed_columns"),
+                _text(pl.col(f"{c}__old"), dtypes[c]).alias("old_values"),
+                _text(pl.col(f"{c}__new"), dtypes[c]).alias("new_values"),
+            )
+            for i, c in enumerate(columns)
+        ]
+    )
     if long.height == 0:
         return empty_revisions()
-    grouped = (long.sort(*keys, "_pos")
-               .group_by(keys, maintain_order=True)
-               .agg("changed_columns", "old_values", "new_values"))
+    grouped = (
+        long.sort(*keys, "_pos")
+        .group_by(keys, maintain_order=True)
+        .agg("changed_columns", "old_values", "new_values")
+    )
     return grouped.select(
-        pl.lit(mart).alias("mart"), "site_id", pl.lit(time_key).alias("key_col"),
+        pl.lit(mart).alias("mart"),
+        "site_id",
+        pl.lit(time_key).alias("key_col"),
         pl.col(time_key).cast(pl.Int64).alias("key_start_s"),
         pl.lit(generation_before, dtype=pl.Int64).alias("generation_before"),
         pl.lit(generation_after, dtype=pl.Int64).alias("generation_after"),
-        "changed_columns", "old_values", "new_values",
+        "changed_columns",
+        "old_values",
+        "new_values",
         pl.lit(revised_at_s, dtype=pl.Float64).alias("revised_at_s"),
     ).cast(REVISIONS.schema())  # type: ignore[arg-type]

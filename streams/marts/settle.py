@@ -28,18 +28,18 @@ PRICE_COLUMNS = ["market", "settlement_point", "kind", "interval_start_s", "pric
 """``grid_prices`` columns ``settle_intervals`` reads."""
 
 
-def rt_prices_at(grid_prices: pl.DataFrame, market: str,
-                 settlement_point: str) -> pl.DataFrame:
+def rt_prices_at(grid_prices: pl.DataFrame, market: str, settlement_point: str) -> pl.DataFrame:
     """``[interval_start_s, price_usd_per_mwh]`` of kind ``rt`` at one settlement point."""
-    return (grid_prices.filter(pl.col("market") == market,
-                               pl.col("settlement_point") == settlement_point,
-                               pl.col("kind") == "rt")
-            .select(pl.col("interval_start_s").cast(pl.Int64),
-                    pl.col("price_usd_per_mwh").cast(PRICE)))
+    return grid_prices.filter(
+        pl.col("market") == market,
+        pl.col("settlement_point") == settlement_point,
+        pl.col("kind") == "rt",
+    ).select(pl.col("interval_start_s").cast(pl.Int64), pl.col("price_usd_per_mwh").cast(PRICE))
 
 
-def settle_intervals(energy: pl.DataFrame, grid_prices: pl.DataFrame,
-                     configs: pl.DataFrame) -> pl.DataFrame | None:
+def settle_intervals(
+    energy: pl.DataFrame, grid_prices: pl.DataFrame, configs: pl.DataFrame
+) -> pl.DataFrame | None:
     """Settlement (``transforms.settlement.COLUMNS["settlement"]``) of the priced intervals
     of ``energy`` whose site has a config; None when there are none.
 
@@ -51,22 +51,29 @@ def settle_intervals(energy: pl.DataFrame, grid_prices: pl.DataFrame,
     assigned = assign_versions(energy, configs)
     versions = latest_versions(configs)
     parts: list[pl.DataFrame] = []
-    for (site_id, updated_s), rows in assigned.group_by("site_id", "updated_s",
-                                                        maintain_order=True):
-        version = versions.filter(pl.col("site_id") == site_id,
-                                  pl.col("updated_s") == updated_s).row(0, named=True)
+    for (site_id, updated_s), rows in assigned.group_by(
+        "site_id", "updated_s", maintain_order=True
+    ):
+        version = versions.filter(
+            pl.col("site_id") == site_id, pl.col("updated_s") == updated_s
+        ).row(0, named=True)
         config = decode_config(version["config_json"])
         prices = rt_prices_at(grid_prices, config.market, config.settlement_point)
         priced = rows.drop("updated_s").join(prices, on="interval_start_s", how="semi")
         if priced.height == 0:
             continue
         hashprice = pl.DataFrame(
-            {"start_s": [int(priced["interval_start_s"].min())],  # type: ignore[arg-type]
-             "hashprice_usd_per_ph_day": [version["hashprice_usd_per_ph_day"]]},
-            schema={"start_s": pl.Int64, "hashprice_usd_per_ph_day": PRICE})
-        parts.append(build_settlement(priced, prices, contracts_of(str(site_id),
-                                                                   config.contract),
-                                      hashprice=hashprice))
+            {
+                "start_s": [int(priced["interval_start_s"].min())],  # type: ignore[arg-type]
+                "hashprice_usd_per_ph_day": [version["hashprice_usd_per_ph_day"]],
+            },
+            schema={"start_s": pl.Int64, "hashprice_usd_per_ph_day": PRICE},
+        )
+        parts.append(
+            build_settlement(
+                priced, prices, contracts_of(str(site_id), config.contract), hashprice=hashprice
+            )
+        )
     if not parts:
         return None
     return pl.concat(parts).sort("site_id", "interval_start_s")

@@ -75,9 +75,11 @@ class SinkStats:
     def line(self) -> str:
         total = sum(self.rows.values())
         rate = self.messages / self.busy_s if self.busy_s > 0 else 0.0
-        return (f"{self.messages} messages in {self.batches} batches, {total} rows "
-                f"({rate:,.0f} msg/s while busy), {self.rejected} dead-lettered, "
-                f"{self.stale_frames} stale frames, {self.publications} publications")
+        return (
+            f"{self.messages} messages in {self.batches} batches, {total} rows "
+            f"({rate:,.0f} msg/s while busy), {self.rejected} dead-lettered, "
+            f"{self.stale_frames} stale frames, {self.publications} publications"
+        )
 
 
 def offsets_of(msgs: Sequence[Message]) -> dict[tuple[str, int], int]:
@@ -114,18 +116,24 @@ def note_publication(result: object, at_s: float) -> None:
 class MartSink:
     """Consumer + DuckDB writer. ``step()`` handles one poll; ``run_sink`` loops it."""
 
-    def __init__(self, settings: Settings, *, db_path: Path | None = None,
-                 group_id: str = DEFAULT_GROUP, topics: Sequence[str] = SINK_TOPICS,
-                 batch_size: int = 20_000, poll_timeout_s: float = 0.5,
-                 consumer_overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db_path: Path | None = None,
+        group_id: str = DEFAULT_GROUP,
+        topics: Sequence[str] = SINK_TOPICS,
+        batch_size: int = 20_000,
+        poll_timeout_s: float = 0.5,
+        consumer_overrides: dict[str, Any] | None = None,
+    ) -> None:
         self.settings = settings
         self.db_path = db_path or sink_db_path(settings)
         self.con = open_store(self.db_path)
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
         self.producer = TopicProducer(settings)
-        lenient = settings.model_copy(
-            update={"max_age_s": max(settings.max_age_s, SINK_MAX_AGE_S)})
+        lenient = settings.model_copy(update={"max_age_s": max(settings.max_age_s, SINK_MAX_AGE_S)})
         self.group_id = group_id
         self.validator = CountingValidator(lenient, self.producer, group_id)
         self.marks = load_marks(self.con)
@@ -158,21 +166,25 @@ class MartSink:
             self.stats.first_batch_at = polled
         msgs = [m for m in raw if m.error() is None or check(m)]
         # Third line of defence: never apply an offset below what the database holds.
-        msgs = [m for m in msgs
-                if (m.offset() or 0) >= self.positions.get((m.topic() or "", m.partition() or 0),
-                                                           0)]
+        msgs = [
+            m
+            for m in msgs
+            if (m.offset() or 0) >= self.positions.get((m.topic() or "", m.partition() or 0), 0)
+        ]
         if not msgs:
             return 0
         self.handle(msgs, before_commit)
         return len(msgs)
 
-    def handle(self, msgs: Sequence[Message],
-               before_commit: Callable[[], None] | None = None) -> None:
+    def handle(
+        self, msgs: Sequence[Message], before_commit: Callable[[], None] | None = None
+    ) -> None:
         rejected_before = sum(self.validator.tally.rejected.values())
         ns = self.settings.topic_namespace
         configs = [m for m in msgs if base_name(m.topic() or "", ns) == SITE_CONFIG_TOPIC]
         decoded = self.validator.decode_batch(
-            [m for m in msgs if base_name(m.topic() or "", ns) != SITE_CONFIG_TOPIC])
+            [m for m in msgs if base_name(m.topic() or "", ns) != SITE_CONFIG_TOPIC]
+        )
         accepted = accept_frames(decoded, self.marks)
         frames = build_frames(accepted.items)
         if configs:
@@ -180,8 +192,13 @@ class MartSink:
             if positioned:
                 frames["site_configs"] = site_config_frame(positioned)
         offsets = offsets_of(msgs)
-        batch = Batch(frames=frames, offsets=offsets, marks=accepted.marks,
-                      frames_seen=accepted.frames, stale=accepted.stale)
+        batch = Batch(
+            frames=frames,
+            offsets=offsets,
+            marks=accepted.marks,
+            frames_seen=accepted.frames,
+            stale=accepted.stale,
+        )
         rejected = sum(self.validator.tally.rejected.values()) - rejected_before
         if rejected:
             # Dead letters first: a crash after this repeats them (at least once) instead of
@@ -192,8 +209,9 @@ class MartSink:
         self.stats.write_s += time.perf_counter() - t0
         self.marks.update(accepted.marks)
         self.positions.update(offsets)
-        self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                             asynchronous=True)
+        self.consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
+        )
         self.stats.messages += len(msgs)
         count_batch(self.group_id, msgs, ns)
         self.stats.batches += 1
@@ -209,8 +227,14 @@ class MartSink:
         for m in msgs:
             for _, config in self.validator.decode_batch([m]):
                 _, stamp = m.timestamp()
-                out.append(ConfigMessage(config, m.partition() or 0, m.offset() or 0,
-                                         stamp / 1000.0 if stamp > 0 else 0.0))
+                out.append(
+                    ConfigMessage(
+                        config,
+                        m.partition() or 0,
+                        m.offset() or 0,
+                        stamp / 1000.0 if stamp > 0 else 0.0,
+                    )
+                )
         return out
 
     def close(self) -> None:
@@ -221,19 +245,34 @@ class MartSink:
             self.con.close()
 
 
-def run_sink(settings: Settings, stop_event: threading.Event, *,
-             db_path: Path | None = None, group_id: str = DEFAULT_GROUP,
-             topics: Sequence[str] = SINK_TOPICS, batch_size: int = 20_000,
-             once: bool = False, idle_s: float = 5.0, max_s: float | None = None,
-             publish_every_s: float | None = 60.0,
-             publisher: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
-             progress: Callable[[str], None] | None = None, progress_every_s: float = 5.0,
-             consumer_overrides: dict[str, Any] | None = None) -> SinkStats:
+def run_sink(
+    settings: Settings,
+    stop_event: threading.Event,
+    *,
+    db_path: Path | None = None,
+    group_id: str = DEFAULT_GROUP,
+    topics: Sequence[str] = SINK_TOPICS,
+    batch_size: int = 20_000,
+    once: bool = False,
+    idle_s: float = 5.0,
+    max_s: float | None = None,
+    publish_every_s: float | None = 60.0,
+    publisher: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
+    progress: Callable[[str], None] | None = None,
+    progress_every_s: float = 5.0,
+    consumer_overrides: dict[str, Any] | None = None,
+) -> SinkStats:
     """Run the sink until ``stop_event`` is set (or, with ``once``, until nothing arrives for
     ``idle_s`` after partitions are assigned). ``publisher(con)`` runs every
     ``publish_every_s`` seconds between batches and once at the end (None: never)."""
-    sink = MartSink(settings, db_path=db_path, group_id=group_id, topics=topics,
-                    batch_size=batch_size, consumer_overrides=consumer_overrides)
+    sink = MartSink(
+        settings,
+        db_path=db_path,
+        group_id=group_id,
+        topics=topics,
+        batch_size=batch_size,
+        consumer_overrides=consumer_overrides,
+    )
     stats = sink.stats
     last_msg: float | None = None
     last_pub = last_note = time.monotonic()
@@ -248,8 +287,11 @@ def run_sink(settings: Settings, stop_event: threading.Event, *,
                 last_msg = now
             if once and last_msg is not None and now - last_msg >= idle_s:
                 break
-            if publisher is not None and publish_every_s is not None \
-                    and now - last_pub >= publish_every_s:
+            if (
+                publisher is not None
+                and publish_every_s is not None
+                and now - last_pub >= publish_every_s
+            ):
                 note_publication(publisher(sink.con), time.time())
                 stats.publications += 1
                 last_pub = now

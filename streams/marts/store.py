@@ -29,8 +29,10 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(path))
     except duckdb.IOException as exc:
-        raise StoreError(f"cannot open the sink database {path} for writing (is another sink "
-                         f"running? DuckDB allows one writer process): {exc}") from exc
+        raise StoreError(
+            f"cannot open the sink database {path} for writing (is another sink "
+            f"running? DuckDB allows one writer process): {exc}"
+        ) from exc
     for ddl in (*BOOKKEEPING_DDL, *(t.ddl() for t in (*TABLES, REVISIONS))):
         con.execute(ddl)
     return con
@@ -62,17 +64,24 @@ def _merge_sql(table: Table, view: str) -> str:
         "first_ts_s = least(first_ts_s, excluded.first_ts_s)",
         "last_ts_s = greatest(last_ts_s, excluded.last_ts_s)",
     ]
-    energy = [c.name for c in table.columns if c.name.startswith("energy_first_")
-              and not c.name.endswith("_ts_s")]
+    energy = [
+        c.name
+        for c in table.columns
+        if c.name.startswith("energy_first_") and not c.name.endswith("_ts_s")
+    ]
     if energy:
         first, last = energy[0], energy[0].replace("first", "last")
         # Same tie rule as frames.rollup: smallest / largest (ts, value) wins.
-        take_first = (f"(excluded.energy_first_ts_s IS NOT NULL AND (energy_first_ts_s IS NULL "
-                      f"OR (excluded.energy_first_ts_s, excluded.{first}) < "
-                      f"(energy_first_ts_s, {first})))")
-        take_last = (f"(excluded.energy_last_ts_s IS NOT NULL AND (energy_last_ts_s IS NULL "
-                     f"OR (excluded.energy_last_ts_s, excluded.{last}) > "
-                     f"(energy_last_ts_s, {last})))")
+        take_first = (
+            f"(excluded.energy_first_ts_s IS NOT NULL AND (energy_first_ts_s IS NULL "
+            f"OR (excluded.energy_first_ts_s, excluded.{first}) < "
+            f"(energy_first_ts_s, {first})))"
+        )
+        take_last = (
+            f"(excluded.energy_last_ts_s IS NOT NULL AND (energy_last_ts_s IS NULL "
+            f"OR (excluded.energy_last_ts_s, excluded.{last}) > "
+            f"(energy_last_ts_s, {last})))"
+        )
         sets += [
             f"{first} = CASE WHEN {take_first} THEN excluded.{first} ELSE {first} END",
             f"energy_first_ts_s = CASE WHEN {take_first} THEN excluded.energy_first_ts_s "
@@ -82,8 +91,10 @@ def _merge_sql(table: Table, view: str) -> str:
             "ELSE energy_last_ts_s END",
         ]
     if "hashrate_sum_ths" in table.names:
-        sets += ["hashrate_sum_ths = hashrate_sum_ths + excluded.hashrate_sum_ths",
-                 "hashing_readings = hashing_readings + excluded.hashing_readings"]
+        sets += [
+            "hashrate_sum_ths = hashrate_sum_ths + excluded.hashrate_sum_ths",
+            "hashing_readings = hashing_readings + excluded.hashing_readings",
+        ]
     return f"{head} ON CONFLICT ({keys}) DO UPDATE SET {', '.join(sets)}"
 
 
@@ -106,8 +117,9 @@ class Batch:
         return sum(f.height for f in self.frames.values())
 
 
-def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch,
-                before_commit: Callable[[], None] | None = None) -> None:
+def write_batch(
+    con: duckdb.DuckDBPyConnection, batch: Batch, before_commit: Callable[[], None] | None = None
+) -> None:
     """Write the rows, the offsets, the source watermarks and the publication marks in ONE
     transaction: after a crash either all of it is there or none of it.
 
@@ -138,48 +150,82 @@ def _write_bookkeeping(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     if batch.offsets:
         offsets = pl.DataFrame(
             [(t, p, o, now) for (t, p), o in batch.offsets.items()],
-            schema={"topic": pl.String, "partition": pl.Int32, "next_offset": pl.Int64,
-                    "updated_at_s": pl.Float64}, orient="row")
-        _upsert(con, "sink_offsets", offsets, "next_offset = excluded.next_offset, "
-                "updated_at_s = excluded.updated_at_s", "topic, partition")
+            schema={
+                "topic": pl.String,
+                "partition": pl.Int32,
+                "next_offset": pl.Int64,
+                "updated_at_s": pl.Float64,
+            },
+            orient="row",
+        )
+        _upsert(
+            con,
+            "sink_offsets",
+            offsets,
+            "next_offset = excluded.next_offset, updated_at_s = excluded.updated_at_s",
+            "topic, partition",
+        )
     keys = sorted(set(batch.marks) | set(batch.stale))
     if keys:
-        sources = pl.DataFrame({
-            "topic": [k[0] for k in keys],
-            "source_id": [k[1] for k in keys],
-            "last_ts_s": [batch.marks.get(k, (float("-inf"), 0))[0] for k in keys],
-            "last_seq": [batch.marks.get(k, (0.0, -(2**62)))[1] for k in keys],
-            "frames": [batch.frames_seen.get(k, 0) for k in keys],
-            "stale_frames": [batch.stale.get(k, 0) for k in keys],
-        }, schema={"topic": pl.String, "source_id": pl.String, "last_ts_s": pl.Float64,
-                   "last_seq": pl.Int64, "frames": pl.Int64, "stale_frames": pl.Int64})
-        _upsert(con, "sink_sources", sources,
-                "last_ts_s = CASE WHEN (excluded.last_ts_s, excluded.last_seq) > "
-                "(last_ts_s, last_seq) THEN excluded.last_ts_s ELSE last_ts_s END, "
-                "last_seq = CASE WHEN (excluded.last_ts_s, excluded.last_seq) > "
-                "(last_ts_s, last_seq) THEN excluded.last_seq ELSE last_seq END, "
-                "frames = frames + excluded.frames, "
-                "stale_frames = stale_frames + excluded.stale_frames", "topic, source_id")
-    dirty = [(name, h) for name, f in batch.frames.items() if f.height
-             for h in hours_touched(BY_NAME[name], f)]
+        sources = pl.DataFrame(
+            {
+                "topic": [k[0] for k in keys],
+                "source_id": [k[1] for k in keys],
+                "last_ts_s": [batch.marks.get(k, (float("-inf"), 0))[0] for k in keys],
+                "last_seq": [batch.marks.get(k, (0.0, -(2**62)))[1] for k in keys],
+                "frames": [batch.frames_seen.get(k, 0) for k in keys],
+                "stale_frames": [batch.stale.get(k, 0) for k in keys],
+            },
+            schema={
+                "topic": pl.String,
+                "source_id": pl.String,
+                "last_ts_s": pl.Float64,
+                "last_seq": pl.Int64,
+                "frames": pl.Int64,
+                "stale_frames": pl.Int64,
+            },
+        )
+        _upsert(
+            con,
+            "sink_sources",
+            sources,
+            "last_ts_s = CASE WHEN (excluded.last_ts_s, excluded.last_seq) > "
+            "(last_ts_s, last_seq) THEN excluded.last_ts_s ELSE last_ts_s END, "
+            "last_seq = CASE WHEN (excluded.last_ts_s, excluded.last_seq) > "
+            "(last_ts_s, last_seq) THEN excluded.last_seq ELSE last_seq END, "
+            "frames = frames + excluded.frames, "
+            "stale_frames = stale_frames + excluded.stale_frames",
+            "topic, source_id",
+        )
+    dirty = [
+        (name, h)
+        for name, f in batch.frames.items()
+        if f.height
+        for h in hours_touched(BY_NAME[name], f)
+    ]
     if dirty:
-        marks = pl.DataFrame(dirty, schema={"table_name": pl.String, "hour_s": pl.Int64},
-                             orient="row")
+        marks = pl.DataFrame(
+            dirty, schema={"table_name": pl.String, "hour_s": pl.Int64}, orient="row"
+        )
         con.register("_batch_dirty", marks)
         try:
-            con.execute("INSERT OR IGNORE INTO sink_dirty SELECT table_name, hour_s "
-                        "FROM _batch_dirty")
+            con.execute(
+                "INSERT OR IGNORE INTO sink_dirty SELECT table_name, hour_s FROM _batch_dirty"
+            )
         finally:
             con.unregister("_batch_dirty")
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, sets: str,
-            keys: str) -> None:
+def _upsert(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, sets: str, keys: str
+) -> None:
     view = f"_batch_{table}"
     con.register(view, frame)
     try:
         cols = ", ".join(frame.columns)
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {view} "
-                    f"ON CONFLICT ({keys}) DO UPDATE SET {sets}")
+        con.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {view} "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+        )
     finally:
         con.unregister(view)

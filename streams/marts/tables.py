@@ -74,16 +74,20 @@ def _c(name: str, sql: str, doc: str) -> Column:
 _SITE = _c("site_id", "VARCHAR", "site identifier")
 
 
-def _rollup_columns(device: tuple[Column, ...], energy: tuple[Column, ...],
-                    extra: tuple[Column, ...] = ()) -> tuple[Column, ...]:
+def _rollup_columns(
+    device: tuple[Column, ...], energy: tuple[Column, ...], extra: tuple[Column, ...] = ()
+) -> tuple[Column, ...]:
     return (
         _SITE,
         *device,
         _c("minute_s", "BIGINT", "minute start, UTC epoch seconds (reading ts_s floored to 60)"),
         _c("readings", "BIGINT", "readings of the device in the minute, count"),
         _c("power_readings", "BIGINT", "readings that carried a power value, count"),
-        _c("power_sum_w", "DECIMAL(38,6)",
-           "sum of the power readings, W (exact decimal, 1 uW per reading)"),
+        _c(
+            "power_sum_w",
+            "DECIMAL(38,6)",
+            "sum of the power readings, W (exact decimal, 1 uW per reading)",
+        ),
         _c("power_min_w", "DOUBLE", "lowest power reading, W"),
         _c("power_max_w", "DOUBLE", "highest power reading, W"),
         *extra,
@@ -106,7 +110,9 @@ _MEAN = _c("power_mean_w", "DOUBLE", "power_sum_w / power_readings (null if none
 
 TABLES: tuple[Table, ...] = (
     Table(
-        "site_power", "site.power.v1", "Site power by use, one row per site and second.",
+        "site_power",
+        "site.power.v1",
+        "Site power by use, one row per site and second.",
         (
             _SITE,
             _c("ts_s", "BIGINT", "start of the second, UTC epoch seconds"),
@@ -123,10 +129,13 @@ TABLES: tuple[Table, ...] = (
             _c("flags", "VARCHAR[]", "quality flags, e.g. poi_meter_missing, gap, restated"),
             _c("emitted_s", "DOUBLE", "wall clock when the second was emitted, UTC epoch seconds"),
         ),
-        key=("site_id", "ts_s"), time_col="ts_s",
+        key=("site_id", "ts_s"),
+        time_col="ts_s",
     ),
     Table(
-        "surplus_events", "surplus.events.v1", "Surplus openings, updates and closes.",
+        "surplus_events",
+        "surplus.events.v1",
+        "Surplus openings, updates and closes.",
         (
             _c("event_id", "VARCHAR", "surplus event identifier"),
             _SITE,
@@ -141,10 +150,12 @@ TABLES: tuple[Table, ...] = (
             _c("absorbed_wh", "DOUBLE", "surplus energy absorbed by mining, Wh"),
             _c("unabsorbed_wh", "DOUBLE", "surplus energy not absorbed, Wh"),
         ),
-        key=("event_id", "kind", "ts_s"), time_col="ts_s",
+        key=("event_id", "kind", "ts_s"),
+        time_col="ts_s",
     ),
     Table(
-        "curtailment_events", "curtailment.events.v1",
+        "curtailment_events",
+        "curtailment.events.v1",
         "Curtailment events, from issue to end; overlapping triggers share one event.",
         (
             _c("event_id", "VARCHAR", "curtailment event identifier"),
@@ -163,10 +174,13 @@ TABLES: tuple[Table, ...] = (
             _c("ended_at_s", "DOUBLE", "when the event ended, UTC epoch seconds"),
             _c("ts_s", "DOUBLE", "time of this message, UTC epoch seconds"),
         ),
-        key=("event_id", "kind", "ts_s"), time_col="ts_s",
+        key=("event_id", "kind", "ts_s"),
+        time_col="ts_s",
     ),
     Table(
-        "miner_commands", "miners.commands.v1", "Setpoints sent to the miner fleet controller.",
+        "miner_commands",
+        "miners.commands.v1",
+        "Setpoints sent to the miner fleet controller.",
         (
             _c("command_id", "VARCHAR", "command identifier"),
             _SITE,
@@ -178,10 +192,13 @@ TABLES: tuple[Table, ...] = (
             _c("priority", "BIGINT", "priority order of the command"),
             _c("deadline_s", "DOUBLE", "time by which the command must be applied, UTC epoch s"),
         ),
-        key=("command_id", "issued_at_s"), time_col="issued_at_s",
+        key=("command_id", "issued_at_s"),
+        time_col="issued_at_s",
     ),
     Table(
-        "alerts", "alerts.v1", "Alerts, one row per alert and state (firing, resolved).",
+        "alerts",
+        "alerts.v1",
+        "Alerts, one row per alert and state (firing, resolved).",
         (
             _c("alert_id", "VARCHAR", "dedup key <site>/<condition>/<subject>/<started_at>"),
             _SITE,
@@ -194,10 +211,13 @@ TABLES: tuple[Table, ...] = (
             _c("message", "VARCHAR", "human-readable message"),
             _c("context_json", "VARCHAR", "evidence, as a JSON object"),
         ),
-        key=("alert_id", "state", "started_at_s"), time_col="started_at_s",
+        key=("alert_id", "state", "started_at_s"),
+        time_col="started_at_s",
     ),
     Table(
-        "grid_prices", "grid.prices.v1", "Settlement point prices per interval.",
+        "grid_prices",
+        "grid.prices.v1",
+        "Settlement point prices per interval.",
         (
             _c("market", "VARCHAR", "market, e.g. ERCOT"),
             _c("settlement_point", "VARCHAR", "settlement point, e.g. LZ_WEST"),
@@ -211,7 +231,9 @@ TABLES: tuple[Table, ...] = (
         time_col="interval_start_s",
     ),
     Table(
-        "grid_carbon", "grid.carbon.v1", "Grid carbon intensity per hour.",
+        "grid_carbon",
+        "grid.carbon.v1",
+        "Grid carbon intensity per hour.",
         (
             _c("region", "VARCHAR", "grid region, e.g. ERCOT"),
             _c("kind", "VARCHAR", "average (location-based) or marginal"),
@@ -219,10 +241,12 @@ TABLES: tuple[Table, ...] = (
             _c("intensity_g_per_kwh", "DOUBLE", "carbon intensity, gCO2eq/kWh"),
             _c("source", "VARCHAR", "publisher of the figure"),
         ),
-        key=("region", "kind", "hour_start_s"), time_col="hour_start_s",
+        key=("region", "kind", "hour_start_s"),
+        time_col="hour_start_s",
     ),
     Table(
-        "grid_dispatch", "grid.dispatch.v1",
+        "grid_dispatch",
+        "grid.dispatch.v1",
         "Demand-response, ancillary and emergency dispatches (latest version per id and start).",
         (
             _c("event_id", "VARCHAR", "dispatch identifier"),
@@ -234,65 +258,101 @@ TABLES: tuple[Table, ...] = (
             _c("end_s", "DOUBLE", "dispatch end (null while open-ended), UTC epoch seconds"),
             _c("response_deadline_s", "DOUBLE", "seconds after start_s to reach the reduction, s"),
         ),
-        key=("event_id", "start_s"), time_col="start_s",
+        key=("event_id", "start_s"),
+        time_col="start_s",
     ),
     Table(
-        "telemetry_meter_1m", "telemetry.meter.v1",
+        "telemetry_meter_1m",
+        "telemetry.meter.v1",
         "Meter readings rolled up per meter and minute (audit trail of raw telemetry).",
-        _rollup_columns((_c("meter_id", "VARCHAR", "meter identifier"),),
-                        _counter("wh", "DOUBLE", "import energy register")),
-        key=("site_id", "meter_id", "minute_s"), time_col="minute_s", merge="rollup",
+        _rollup_columns(
+            (_c("meter_id", "VARCHAR", "meter identifier"),),
+            _counter("wh", "DOUBLE", "import energy register"),
+        ),
+        key=("site_id", "meter_id", "minute_s"),
+        time_col="minute_s",
+        merge="rollup",
         derived=(_MEAN,),
     ),
     Table(
-        "telemetry_gpu_1m", "telemetry.gpu.v1",
+        "telemetry_gpu_1m",
+        "telemetry.gpu.v1",
         "GPU readings rolled up per GPU and minute (audit trail of raw telemetry).",
-        _rollup_columns((_c("node_id", "VARCHAR", "GPU node identifier"),
-                         _c("gpu_index", "BIGINT", "GPU index within the node")),
-                        _counter("mj", "UBIGINT", "NVML total energy counter")),
-        key=("site_id", "node_id", "gpu_index", "minute_s"), time_col="minute_s",
-        merge="rollup", derived=(_MEAN,),
+        _rollup_columns(
+            (
+                _c("node_id", "VARCHAR", "GPU node identifier"),
+                _c("gpu_index", "BIGINT", "GPU index within the node"),
+            ),
+            _counter("mj", "UBIGINT", "NVML total energy counter"),
+        ),
+        key=("site_id", "node_id", "gpu_index", "minute_s"),
+        time_col="minute_s",
+        merge="rollup",
+        derived=(_MEAN,),
     ),
     Table(
-        "telemetry_asic_1m", "telemetry.asic.v1",
+        "telemetry_asic_1m",
+        "telemetry.asic.v1",
         "ASIC miner scrapes rolled up per miner and minute (audit trail of raw telemetry).",
         _rollup_columns(
-            (_c("miner_id", "VARCHAR", "miner identifier"),), (),
-            (_c("hashrate_sum_ths", "DECIMAL(38,6)", "sum of the hashrate readings, TH/s"),
-             _c("hashing_readings", "BIGINT", "readings in state hashing, count"))),
-        key=("site_id", "miner_id", "minute_s"), time_col="minute_s", merge="rollup",
+            (_c("miner_id", "VARCHAR", "miner identifier"),),
+            (),
+            (
+                _c("hashrate_sum_ths", "DECIMAL(38,6)", "sum of the hashrate readings, TH/s"),
+                _c("hashing_readings", "BIGINT", "readings in state hashing, count"),
+            ),
+        ),
+        key=("site_id", "miner_id", "minute_s"),
+        time_col="minute_s",
+        merge="rollup",
         derived=(_MEAN, _c("hashrate_mean_ths", "DOUBLE", "hashrate_sum_ths / readings, TH/s")),
     ),
     Table(
-        "site_configs", "site.config.v1",
+        "site_configs",
+        "site.config.v1",
         "Every site configuration version the sink consumed (history kept for audit; the "
         "topic itself is compacted to the latest per site). The settlement mart settles an "
         "interval with the version in force at its start: the latest updated_s at or before "
         "it (ties: highest offset), or the earliest version for intervals before any.",
         (
             _SITE,
-            _c("updated_s", "DOUBLE", "SiteConfig.updated_s: when the config was changed, "
-                                      "UTC epoch seconds"),
+            _c(
+                "updated_s",
+                "DOUBLE",
+                "SiteConfig.updated_s: when the config was changed, UTC epoch seconds",
+            ),
             _c("kafka_partition", "BIGINT", "partition of site.config.v1 it was read from"),
             _c("kafka_offset", "BIGINT", "offset of the message in that partition"),
             _c("kafka_timestamp_s", "DOUBLE", "Kafka message timestamp, UTC epoch seconds"),
             _c("market", "VARCHAR", "market, e.g. ERCOT"),
-            _c("settlement_point", "VARCHAR", "settlement point whose RT price settles the "
-                                              "site, e.g. LZ_WEST"),
-            _c("hashprice_usd_per_ph_day", "DECIMAL(18,6)",
-               "policy.hashprice_usd_per_ph_day: the hashprice the curtailment controller "
-               "uses, which the settlement mart also uses to value mining work, USD/PH/day "
-               "(decimal from the float's shortest text)"),
-            _c("contract_json", "VARCHAR", "contract blocks as a JSON array of {start_s, end_s,"
-                                           " mw, price_usd_per_mwh} (s, MW, USD/MWh)"),
+            _c(
+                "settlement_point",
+                "VARCHAR",
+                "settlement point whose RT price settles the site, e.g. LZ_WEST",
+            ),
+            _c(
+                "hashprice_usd_per_ph_day",
+                "DECIMAL(18,6)",
+                "policy.hashprice_usd_per_ph_day: the hashprice the curtailment controller "
+                "uses, which the settlement mart also uses to value mining work, USD/PH/day "
+                "(decimal from the float's shortest text)",
+            ),
+            _c(
+                "contract_json",
+                "VARCHAR",
+                "contract blocks as a JSON array of {start_s, end_s,"
+                " mw, price_usd_per_mwh} (s, MW, USD/MWh)",
+            ),
             _c("config_json", "VARCHAR", "the whole SiteConfig message as JSON"),
         ),
-        key=("site_id", "updated_s", "kafka_partition", "kafka_offset"), time_col="updated_s",
+        key=("site_id", "updated_s", "kafka_partition", "kafka_offset"),
+        time_col="updated_s",
     ),
 )
 
 REVISIONS = Table(
-    "mart_revisions", "",
+    "mart_revisions",
+    "",
     "Audit trail of restatements: one row per derived-mart row (mart, site, interval or hour)"
     " whose published values changed from one publication generation to a later one, e.g. "
     "late telemetry changed an interval's energy or the market restated a price. Rows "
@@ -300,22 +360,32 @@ REVISIONS = Table(
     " Written by the publication itself (no source topic); a republication that changes "
     "nothing adds no row.",
     (
-        _c("mart", "VARCHAR", "derived mart revised: interval_energy, settlement or "
-                              "carbon_hourly"),
+        _c("mart", "VARCHAR", "derived mart revised: interval_energy, settlement or carbon_hourly"),
         _SITE,
-        _c("key_col", "VARCHAR", "name of the time key in that mart: interval_start_s or "
-                                 "hour_start_s"),
-        _c("key_start_s", "BIGINT", "value of that key: interval (or hour) start, UTC epoch "
-                                    "seconds"),
+        _c(
+            "key_col",
+            "VARCHAR",
+            "name of the time key in that mart: interval_start_s or hour_start_s",
+        ),
+        _c(
+            "key_start_s",
+            "BIGINT",
+            "value of that key: interval (or hour) start, UTC epoch seconds",
+        ),
         _c("generation_before", "BIGINT", "publication generation of the replaced version"),
         _c("generation_after", "BIGINT", "publication generation of the new version"),
-        _c("changed_columns", "VARCHAR[]", "columns whose value changed, in the mart's order "
-                                           "(all non-key columns when the row was withdrawn)"),
+        _c(
+            "changed_columns",
+            "VARCHAR[]",
+            "columns whose value changed, in the mart's order "
+            "(all non-key columns when the row was withdrawn)",
+        ),
         _c("old_values", "VARCHAR[]", "their values before, as text (units as in the mart)"),
         _c("new_values", "VARCHAR[]", "their values after, as text (null: row withdrawn)"),
         _c("revised_at_s", "DOUBLE", "when the new version was published, UTC epoch seconds"),
     ),
-    key=("mart", "site_id", "key_start_s", "generation_after"), time_col="key_start_s",
+    key=("mart", "site_id", "key_start_s", "generation_after"),
+    time_col="key_start_s",
 )
 """Not consumed from a topic: the publication writes it (``streams.marts.revisions``)."""
 

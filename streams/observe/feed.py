@@ -120,8 +120,11 @@ class Feed:
                 new.append(TopicPartition(topic, p, offset if offset >= 0 else OFFSET_BEGINNING))
         if new:
             self.consumer.incremental_assign(new)
-            log.info("observer assigned %d partitions", len(new),
-                     extra={"topics": sorted({tp.topic for tp in new})})
+            log.info(
+                "observer assigned %d partitions",
+                len(new),
+                extra={"topics": sorted({tp.topic for tp in new})},
+            )
 
     # --- consuming -----------------------------------------------------------------
 

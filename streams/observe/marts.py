@@ -27,13 +27,27 @@ ENERGY = "interval_energy"
 CARBON = "carbon_hourly"
 
 SETTLEMENT_COLUMNS = (
-    "poi_mwh", "forward_mwh", "rt_price_usd_per_mwh", "forward_usd", "rt_sell_back_usd",
-    "rt_purchase_usd", "mining_revenue_usd", "dr_credit_usd", "ancillary_credit_usd",
-    "four_cp_usd", "net_usd",
+    "poi_mwh",
+    "forward_mwh",
+    "rt_price_usd_per_mwh",
+    "forward_usd",
+    "rt_sell_back_usd",
+    "rt_purchase_usd",
+    "mining_revenue_usd",
+    "dr_credit_usd",
+    "ancillary_credit_usd",
+    "four_cp_usd",
+    "net_usd",
 )
 ENERGY_COLUMNS = (
-    "ai_mwh", "mining_mwh", "overhead_mwh", "total_mwh", "poi_mwh", "unabsorbed_mwh",
-    "over_contract_mwh", "reconciled",
+    "ai_mwh",
+    "mining_mwh",
+    "overhead_mwh",
+    "total_mwh",
+    "poi_mwh",
+    "unabsorbed_mwh",
+    "over_contract_mwh",
+    "reconciled",
 )
 CARBON_SUMS = ("total_mwh", "location_g", "market_g", "avoided_g")
 NOT_SUMMED = ("rt_price_usd_per_mwh", "reconciled")
@@ -109,7 +123,11 @@ def _sums(frame: pl.DataFrame, columns: tuple[str, ...]) -> dict[str, Any]:
 
 
 def read_marts(
-    marts_dir: Path, *, now_s: float, site_id: str | None = None, tz: str = "UTC",
+    marts_dir: Path,
+    *,
+    now_s: float,
+    site_id: str | None = None,
+    tz: str = "UTC",
     last_intervals: int = 16,
 ) -> MartsView:
     """Latest intervals and month-to-date sums of the published marts of ``site_id``."""
@@ -119,9 +137,12 @@ def read_marts(
     try:
         raw = json.loads(manifest.read_text())
         tables: dict[str, dict[str, str]] = raw["tables"]
-        view = MartsView("ok", f"generation {raw['generation']} from {manifest.name}",
-                         generation=int(raw["generation"]),
-                         published_at_s=float(raw["published_at_s"]))
+        view = MartsView(
+            "ok",
+            f"generation {raw['generation']} from {manifest.name}",
+            generation=int(raw["generation"]),
+            published_at_s=float(raw["published_at_s"]),
+        )
         start = month_start_s(now_s, tz)
         view.month = datetime.fromtimestamp(now_s, ZoneInfo(tz)).strftime("%Y-%m")
         name = SETTLEMENT if tables.get(SETTLEMENT) else ENERGY
@@ -134,7 +155,8 @@ def read_marts(
             view.intervals = frame.tail(last_intervals).select(keep).to_dicts()
             view.month_to_date = _sums(frame.filter(pl.col("interval_start_s") >= start), cols)
             view.month_to_date["intervals"] = frame.filter(
-                pl.col("interval_start_s") >= start).height
+                pl.col("interval_start_s") >= start
+            ).height
         carbon = _read(_files_since(marts_dir, tables.get(CARBON, {}), start))
         if carbon is not None:
             carbon = _for_site(carbon, site_id).filter(pl.col("hour_start_s") >= start)
@@ -144,8 +166,9 @@ def read_marts(
             view.message += ": no interval or carbon rows this month"
         return view
     except (OSError, ValueError, KeyError, pl.exceptions.PolarsError) as exc:
-        return MartsView("error", f"cannot read the marts publication {manifest}: "
-                                  f"{type(exc).__name__}: {exc}")
+        return MartsView(
+            "error", f"cannot read the marts publication {manifest}: {type(exc).__name__}: {exc}"
+        )
 
 
 def _for_site(frame: pl.DataFrame, site_id: str | None) -> pl.DataFrame:

@@ -36,8 +36,7 @@ MESSAGES_IN = Counter(
 )
 DECISIONS_OUT = Counter(
     "spillway_decisions_out_total",
-    "Decisions emitted: site-power seconds, surplus and curtailment events, miner commands, "
-    "alerts",
+    "Decisions emitted: site-power seconds, surplus and curtailment events, miner commands, alerts",
     ["topic", "kind"],
 )
 DECISION_LATENCY = Histogram(

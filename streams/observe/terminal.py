@@ -20,8 +20,11 @@ from streams.observe.state import ObserveState
 BAR_WIDTH = 40
 """Cells of the power bar and sparklines: fits an 80-column terminal."""
 SPARK = "▁▂▃▄▅▆▇█"
-USE_STYLES = (("ai_w", "AI", "magenta"), ("mining_w", "mining", "yellow"),
-              ("overhead_w", "overhead", "cyan"))
+USE_STYLES = (
+    ("ai_w", "AI", "magenta"),
+    ("mining_w", "mining", "yellow"),
+    ("overhead_w", "overhead", "cyan"),
+)
 
 
 def _mw(w: float | None) -> str:
@@ -105,21 +108,29 @@ def _power_panel(state: ObserveState) -> Panel:
         return Panel(Text("no site power yet", style="dim"), title="Power by use")
     for field, label, style in USE_STYLES:
         grid.add_row(Text(label, style=style), _mw(getattr(p, field)), "")
-    grid.add_row(Text("total", style="bold"), _mw(p.total_w),
-                 f"POI meter {_mw(p.poi_meter_w)}")
-    grid.add_row(Text("contract", style="bold white"), _mw(p.contract_w),
-                 f"{p.total_w / p.contract_w:.0%} used" if p.contract_w > 0 else "")
+    grid.add_row(Text("total", style="bold"), _mw(p.total_w), f"POI meter {_mw(p.poi_meter_w)}")
+    grid.add_row(
+        Text("contract", style="bold white"),
+        _mw(p.contract_w),
+        f"{p.total_w / p.contract_w:.0%} used" if p.contract_w > 0 else "",
+    )
     limit = st.interconnection_limit_w(state)
-    grid.add_row(Text("interconnection", style="bold red"), _mw(limit),
-                 f"{p.total_w / limit:.0%} of limit" if limit else "")
+    grid.add_row(
+        Text("interconnection", style="bold red"),
+        _mw(limit),
+        f"{p.total_w / limit:.0%} of limit" if limit else "",
+    )
     totals = state.power.column_arrays()["total_w"]
     grid.add_row("", "", "")
     grid.add_row("stack", "", power_bar(state))
-    grid.add_row("total, last", f"{len(totals)} s", Text(sparkline(totals, BAR_WIDTH),
-                                                         style="green"))
+    grid.add_row(
+        "total, last", f"{len(totals)} s", Text(sparkline(totals, BAR_WIDTH), style="green")
+    )
     flags = f" · flags: {', '.join(p.flags)}" if p.flags else ""
-    sub = (f"second {_clock(p.ts_s)} · {p.hashrate_ths / 1e6:,.2f} EH/s · latency "
-           f"{p.emitted_s - p.ts_s:.2f} s{flags}")
+    sub = (
+        f"second {_clock(p.ts_s)} · {p.hashrate_ths / 1e6:,.2f} EH/s · latency "
+        f"{p.emitted_s - p.ts_s:.2f} s{flags}"
+    )
     return Panel(grid, title="Power by use", subtitle=sub)
 
 
@@ -133,9 +144,11 @@ def _surplus_panel(state: ObserveState) -> Panel:
     s = state.surplus
     if s is not None:
         since = f"since {_clock(s.start_s)}" if s.end_s is None else f"closed {_clock(s.end_s)}"
-        lines.append(f"\nevent {s.event_id} ({s.kind}) {since}: {_mw(s.surplus_w)}, "
-                     f"absorbed by mining {_mw(s.absorbed_w)}, sold back "
-                     f"{_mw(s.unabsorbed_w)}; {s.energy_wh / 1e6:,.2f} MWh so far")
+        lines.append(
+            f"\nevent {s.event_id} ({s.kind}) {since}: {_mw(s.surplus_w)}, "
+            f"absorbed by mining {_mw(s.absorbed_w)}, sold back "
+            f"{_mw(s.unabsorbed_w)}; {s.energy_wh / 1e6:,.2f} MWh so far"
+        )
     if not lines:
         lines.append("no surplus yet", style="dim")
     return Panel(lines, title="Surplus")
@@ -181,28 +194,43 @@ def _curtailment_table(state: ObserveState, now_s: float) -> Table:
     for e in state.active_curtailments.values():
         elapsed = st.curtailment_elapsed_s(e, now_s)
         response = _secs(elapsed) + ("" if e.response_time_s is not None else " …")
-        met = {True: Text("met", style="green"), False: Text("MISSED", style="bold red"),
-               None: Text(f"by {_clock(e.deadline_s)}")}[e.deadline_met]
+        met = {
+            True: Text("met", style="green"),
+            False: Text("MISSED", style="bold red"),
+            None: Text(f"by {_clock(e.deadline_s)}"),
+        }[e.deadline_met]
         reasons = ", ".join(e.reasons)
         if e.reason_details:
             reasons += f" ({'; '.join(e.reason_details)})"
-        table.add_row(e.event_id, e.kind, reasons, _mw(e.target_mining_w),
-                      _mw(e.baseline_mining_w), response, met)
+        table.add_row(
+            e.event_id,
+            e.kind,
+            reasons,
+            _mw(e.target_mining_w),
+            _mw(e.baseline_mining_w),
+            response,
+            met,
+        )
     if not state.active_curtailments:
         table.add_row(Text("none", style="dim"), "", "", "", "", "", "")
     return table
 
 
 def _alert_table(state: ObserveState, limit: int = 8) -> Table:
-    table = Table(title=f"Alerts ({len(state.firing)} firing)", expand=True,
-                  title_justify="left")
+    table = Table(title=f"Alerts ({len(state.firing)} firing)", expand=True, title_justify="left")
     for col in ("time", "severity", "state", "condition", "subject", "message"):
         table.add_column(col)
     colour = {"critical": "bold red", "warning": "yellow", "info": "blue"}
     for a in list(reversed(state.alerts))[:limit]:
         when = a.ended_at_s if a.state == "resolved" and a.ended_at_s else a.started_at_s
-        table.add_row(_clock(when), Text(a.severity, style=colour[a.severity]), a.state,
-                      a.condition, a.subject, a.message)
+        table.add_row(
+            _clock(when),
+            Text(a.severity, style=colour[a.severity]),
+            a.state,
+            a.condition,
+            a.subject,
+            a.message,
+        )
     if not state.alerts:
         table.add_row(Text("none", style="dim"), "", "", "", "", "")
     return table
@@ -210,17 +238,25 @@ def _alert_table(state: ObserveState, limit: int = 8) -> Table:
 
 def _flow_table(state: ObserveState, now_s: float) -> Table:
     table = Table(title="Throughput and consumer lag", expand=True, title_justify="left")
-    for col, just in (("topic", "left"), ("msg/s", "right"), ("received", "right"),
-                      ("lag", "right"), ("dead letters", "right")):
+    for col, just in (
+        ("topic", "left"),
+        ("msg/s", "right"),
+        ("received", "right"),
+        ("lag", "right"),
+        ("dead letters", "right"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     rates = st.throughput(state, now_s)
     topics = sorted(set(rates) | set(state.lag) | set(state.deadletters))
     for topic in topics:
         meter = state.rates.get(topic)
-        table.add_row(topic, f"{rates.get(topic, 0.0):,.1f}",
-                      f"{meter.total if meter else 0:,}",
-                      f"{state.lag[topic]:,}" if topic in state.lag else "—",
-                      f"{state.deadletters.get(topic, 0):,}")
+        table.add_row(
+            topic,
+            f"{rates.get(topic, 0.0):,.1f}",
+            f"{meter.total if meter else 0:,}",
+            f"{state.lag[topic]:,}" if topic in state.lag else "—",
+            f"{state.deadletters.get(topic, 0):,}",
+        )
     if not topics:
         table.add_row(Text("nothing received yet", style="dim"), "", "", "", "")
     notes = []

@@ -64,8 +64,9 @@ async def _state(request: web.Request) -> web.Response:
 
 async def _events(request: web.Request) -> web.StreamResponse:
     app = request.app
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                       "Cache-Control": "no-cache"})
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
     await resp.prepare(request)
     stopping = app[_STOPPING]
     try:
@@ -89,7 +90,8 @@ async def _marts(request: web.Request) -> web.Response:
     now = time.time()
     # Parquet reads can take a moment: keep them off the event loop.
     view = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: app[_MARTS].read(now_s=now, site_id=site_id, tz=tz))
+        None, lambda: app[_MARTS].read(now_s=now, site_id=site_id, tz=tz)
+    )
     if view.published_at_s is not None:
         metrics.MART_LAST_PUBLICATION.set(view.published_at_s)
     if view.generation is not None:
@@ -98,8 +100,10 @@ async def _marts(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    return web.Response(body=metrics.metrics_text(),
-                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    return web.Response(
+        body=metrics.metrics_text(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -110,9 +114,14 @@ async def _on_shutdown(app: web.Application) -> None:
     app[_STOPPING].set()
 
 
-def build_app(state: ObserveState, lock: threading.Lock, marts_dir: Path, *,
-              status: Callable[[], str | None] = lambda: None,
-              push_every_s: float = 1.0) -> web.Application:
+def build_app(
+    state: ObserveState,
+    lock: threading.Lock,
+    marts_dir: Path,
+    *,
+    status: Callable[[], str | None] = lambda: None,
+    push_every_s: float = 1.0,
+) -> web.Application:
     """The aiohttp application over ``state`` (read under ``lock``)."""
     app = web.Application()
     app[_STATE] = state
@@ -140,10 +149,17 @@ class DashboardServer:
     function so the page can say when the feed is failing.
     """
 
-    def __init__(self, settings: Settings, state: ObserveState, lock: threading.Lock, *,
-                 port: int = 8050, marts_dir: Path | None = None,
-                 status: Callable[[], str | None] = lambda: None,
-                 push_every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        state: ObserveState,
+        lock: threading.Lock,
+        *,
+        port: int = 8050,
+        marts_dir: Path | None = None,
+        status: Callable[[], str | None] = lambda: None,
+        push_every_s: float = 1.0,
+    ) -> None:
         self.state = state
         self.lock = lock
         self.requested_port = port
@@ -169,8 +185,9 @@ class DashboardServer:
         if not self._ready.wait(timeout_s):
             raise RuntimeError(f"dashboard did not start within {timeout_s:.0f} s")
         if self._error is not None:
-            raise OSError(f"cannot serve the dashboard on {HOST}:{self.requested_port}: "
-                          f"{self._error}") from self._error
+            raise OSError(
+                f"cannot serve the dashboard on {HOST}:{self.requested_port}: {self._error}"
+            ) from self._error
         return self.url
 
     def _run(self) -> None:
@@ -188,8 +205,13 @@ class DashboardServer:
         loop.close()
 
     async def _serve(self) -> None:
-        app = build_app(self.state, self.lock, self.marts_dir, status=self.status,
-                        push_every_s=self.push_every_s)
+        app = build_app(
+            self.state,
+            self.lock,
+            self.marts_dir,
+            status=self.status,
+            push_every_s=self.push_every_s,
+        )
         self._runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, HOST, self.requested_port)

@@ -55,12 +55,20 @@ def peak_rss_mb() -> float:
 
 def site_config(year: Period) -> SiteConfig:
     return SiteConfig(
-        site_id=SITE_ID, name="benchmark 400 MW", settlement_point="HB_HUBAVG",
+        site_id=SITE_ID,
+        name="benchmark 400 MW",
+        settlement_point="HB_HUBAVG",
         interconnection_limit_mw=420.0,
-        contract=[ContractBlock(start_s=year.start_s, end_s=year.end_s, mw=CONTRACT_W / 1e6,
-                                price_usd_per_mwh=38.5)],
-        gpu_pools=[], asic_models=[], meters=[],
-        policy=CurtailmentPolicy(hashprice_usd_per_ph_day=HASHPRICE))
+        contract=[
+            ContractBlock(
+                start_s=year.start_s, end_s=year.end_s, mw=CONTRACT_W / 1e6, price_usd_per_mwh=38.5
+            )
+        ],
+        gpu_pools=[],
+        asic_models=[],
+        meters=[],
+        policy=CurtailmentPolicy(hashprice_usd_per_ph_day=HASHPRICE),
+    )
 
 
 def month_power(period: Period, res_s: int, hour_price: dict[int, float]) -> pl.DataFrame:
@@ -69,9 +77,12 @@ def month_power(period: Period, res_s: int, hour_price: dict[int, float]) -> pl.
     rng = np.random.default_rng([20230, period.start_s])
     day = ((ts - 6 * 3600) % 86400) / 86400.0  # shape in CST; DST shifts it an hour, fine
     steps = rng.uniform(-25e6, 25e6, size=len(ts) // (6 * 3600 // res_s) + 1)
-    ai = (250e6 + 45e6 * np.sin(2 * np.pi * (day - 0.35))
-          + np.repeat(steps, 6 * 3600 // res_s)[: len(ts)]
-          + rng.normal(0, 2e6, len(ts)))
+    ai = (
+        250e6
+        + 45e6 * np.sin(2 * np.pi * (day - 0.35))
+        + np.repeat(steps, 6 * 3600 // res_s)[: len(ts)]
+        + rng.normal(0, 2e6, len(ts))
+    )
     spikes = rng.random(len(ts)) < 0.002  # AI bursts that push the site over contract
     ai = np.clip(ai + spikes * 60e6, 120e6, 340e6)
     price = np.array([hour_price.get(int(h), 0.0) for h in ts - ts % 3600])
@@ -82,22 +93,42 @@ def month_power(period: Period, res_s: int, hour_price: dict[int, float]) -> pl.
     mining = np.where(price > BREAKEVEN, 0.0, np.clip(room, 0.0, MINING_MAX_W))
     overhead = 4e6 + 0.06 * (ai + mining)
     total = ai + mining + overhead
-    return pl.DataFrame({
-        "site_id": SITE_ID, "ts_s": ts, "ai_w": ai, "mining_w": mining, "overhead_w": overhead,
-        "total_w": total, "poi_meter_w": total, "contract_w": CONTRACT_W,
-        "surplus_w": CONTRACT_W - ai - overhead, "hashrate_ths": mining / J_PER_TH})
+    return pl.DataFrame(
+        {
+            "site_id": SITE_ID,
+            "ts_s": ts,
+            "ai_w": ai,
+            "mining_w": mining,
+            "overhead_w": overhead,
+            "total_w": total,
+            "poi_meter_w": total,
+            "contract_w": CONTRACT_W,
+            "surplus_w": CONTRACT_W - ai - overhead,
+            "hashrate_ths": mining / J_PER_TH,
+        }
+    )
 
 
-def _publish(marts: Path, name: str, frame: pl.DataFrame, time_col: str, hourly: bool,
-             tables: dict[str, dict[str, str]]) -> None:
+def _publish(
+    marts: Path,
+    name: str,
+    frame: pl.DataFrame,
+    time_col: str,
+    hourly: bool,
+    tables: dict[str, dict[str, str]],
+) -> None:
     t = pl.from_epoch(pl.col(time_col).cast(pl.Int64), time_unit="s")
     keys = [t.dt.date().alias("_d")] + ([t.dt.hour().alias("_h")] if hourly else [])
     for key, part in frame.with_columns(*keys).group_by(
-            [k.meta.output_name() for k in keys], maintain_order=True):
+        [k.meta.output_name() for k in keys], maintain_order=True
+    ):
         d = key[0]
         unit = f"{d}/{key[1]:02d}" if hourly else str(d)
-        rel = (f"parquet/{name}/date={d}/part-{key[1]:02d}-g000001.parquet" if hourly
-               else f"parquet/{name}/date={d}/part-g000001.parquet")
+        rel = (
+            f"parquet/{name}/date={d}/part-{key[1]:02d}-g000001.parquet"
+            if hourly
+            else f"parquet/{name}/date={d}/part-g000001.parquet"
+        )
         (marts / rel).parent.mkdir(parents=True, exist_ok=True)
         part.drop("_d", "_h", strict=False).write_parquet(marts / rel)
         tables.setdefault(name, {})[unit] = rel
@@ -106,8 +137,9 @@ def _publish(marts: Path, name: str, frame: pl.DataFrame, time_col: str, hourly:
 def generate(marts: Path, year: Period, res_s: int) -> int:
     """Publish the year's site power, grid prices and grid carbon; returns power rows."""
     dam = read_ercot_dam_hourly(DAM)
-    hour_price = {int(k): float(v) for k, v in zip(dam["hour_start_s"],
-                                                    dam["price_usd_per_mwh"], strict=True)}
+    hour_price = {
+        int(k): float(v) for k, v in zip(dam["hour_start_s"], dam["price_usd_per_mwh"], strict=True)
+    }
     tables: dict[str, dict[str, str]] = {}
     rows = 0
     for month in year.months():
@@ -115,22 +147,34 @@ def generate(marts: Path, year: Period, res_s: int) -> int:
         power = month_power(month, res_s, hour_price)
         _publish(marts, "site_power", power, "ts_s", True, tables)
         rows += power.height
-        print(f"  generated {month.label}: {power.height:,} rows in "
-              f"{time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        print(
+            f"  generated {month.label}: {power.height:,} rows in {time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     prices = dam.select(
-        pl.lit("ERCOT").alias("market"), "settlement_point", pl.lit("rt").alias("kind"),
-        pl.col("hour_start_s").alias("h"), "price_usd_per_mwh")
+        pl.lit("ERCOT").alias("market"),
+        "settlement_point",
+        pl.lit("rt").alias("kind"),
+        pl.col("hour_start_s").alias("h"),
+        "price_usd_per_mwh",
+    )
     offsets = pl.DataFrame({"o": [0, 900, 1800, 2700]})
     prices = prices.join(offsets, how="cross").select(
-        "market", "settlement_point", "kind",
+        "market",
+        "settlement_point",
+        "kind",
         (pl.col("h") + pl.col("o")).cast(pl.Float64).alias("interval_start_s"),
         (pl.col("h") + pl.col("o") + 900).cast(pl.Float64).alias("interval_end_s"),
-        "price_usd_per_mwh", pl.lit(0.0).alias("published_s"))
+        "price_usd_per_mwh",
+        pl.lit(0.0).alias("published_s"),
+    )
     _publish(marts, "grid_prices", prices, "interval_start_s", False, tables)
     _publish(marts, "grid_carbon", _intensity(year), "hour_start_s", False, tables)
     (marts / "_manifests").mkdir(parents=True, exist_ok=True)
-    (marts / "_manifests" / "gen-000001.json").write_text(json.dumps(
-        {"generation": 1, "published_at_s": time.time(), "tables": tables}))
+    (marts / "_manifests" / "gen-000001.json").write_text(
+        json.dumps({"generation": 1, "published_at_s": time.time(), "tables": tables})
+    )
     return rows
 
 
@@ -138,8 +182,7 @@ def _intensity(year: Period) -> pl.DataFrame:
     """Hourly LCA intensity over the local year. The file is a UTC year, so the last 6
     local hours (2024-01-01 00:00-05:00 UTC) take the same hour of the previous day."""
     ci = read_emaps_carbon_hourly(EMAPS).select("hour_start_s", "ci_lca_g_per_kwh")
-    have = dict(zip(ci["hour_start_s"].to_list(), ci["ci_lca_g_per_kwh"].to_list(),
-                    strict=True))
+    have = dict(zip(ci["hour_start_s"].to_list(), ci["ci_lca_g_per_kwh"].to_list(), strict=True))
     hours = list(range(year.start_s, year.end_s, 3600))
     values = []
     for h in hours:
@@ -147,9 +190,15 @@ def _intensity(year: Period) -> pl.DataFrame:
         while back not in have:
             back -= 86400
         values.append(have[back])
-    return pl.DataFrame({"region": "ERCOT", "kind": "average", "hour_start_s":
-                         [float(h) for h in hours], "intensity_g_per_kwh": values,
-                         "source": "Electricity Maps US-TEX-ERCO 2023 (LCA)"})
+    return pl.DataFrame(
+        {
+            "region": "ERCOT",
+            "kind": "average",
+            "hour_start_s": [float(h) for h in hours],
+            "intensity_g_per_kwh": values,
+            "source": "Electricity Maps US-TEX-ERCO 2023 (LCA)",
+        }
+    )
 
 
 @dataclass
@@ -178,24 +227,32 @@ def _close(marts: Path, out: Path, period: Period, site: SiteConfig, gates: bool
     steps = {f"settle: {k}": v for k, v in s.timings.items()}
     steps |= {f"carbon: {k}": v for k, v in c.timings.items()}
     power = next((x.rows for x in s.report.sources if x.table == "site_power_1s"), 0)
-    totals = {"net_usd": s.report.summary["net_usd"][0],
-              "poi_mwh": s.report.summary["poi_mwh"][0],
-              "location_g": c.report.summary["location_g"][0]}
-    return Row(period.label, s.report.intervals.height, power, seconds, steps, peak_rss_mb(),
-               totals)
+    totals = {
+        "net_usd": s.report.summary["net_usd"][0],
+        "poi_mwh": s.report.summary["poi_mwh"][0],
+        "location_g": c.report.summary["location_g"][0],
+    }
+    return Row(
+        period.label, s.report.intervals.height, power, seconds, steps, peak_rss_mb(), totals
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m streams.reports.bench_year",
-                                description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python -m streams.reports.bench_year",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
     p.add_argument("--year", type=int, default=2023, help="only 2023 has both data files")
     p.add_argument("--resolution-s", type=int, default=60, choices=[1, 5, 10, 60])
     p.add_argument("--workdir", type=Path, default=None, help="default: a new temp folder")
     p.add_argument("--months", type=int, default=12, help="close only the first N months")
     p.add_argument("--no-year", action="store_true", help="skip the whole-year close")
     p.add_argument("--no-gates", action="store_true", help="skip Great Expectations")
-    p.add_argument("--reuse", action="store_true",
-                   help="keep the marts already generated in --workdir (same resolution)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the marts already generated in --workdir (same resolution)",
+    )
     args = p.parse_args(argv)
     year = Period.year(args.year)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="spillway-bench-"))
@@ -205,16 +262,24 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     reuse = args.reuse and (marts / "_manifests" / "gen-000001.json").is_file()
     if reuse:
-        power_rows = pl.scan_parquet(marts / "parquet" / "site_power" / "**" / "*.parquet",
-                                     hive_partitioning=False).select(pl.len()).collect().item()
+        power_rows = (
+            pl.scan_parquet(
+                marts / "parquet" / "site_power" / "**" / "*.parquet", hive_partitioning=False
+            )
+            .select(pl.len())
+            .collect()
+            .item()
+        )
     else:
         power_rows = generate(marts, year, args.resolution_s)
     gen_s = time.perf_counter() - t
     files = sum(1 for _ in marts.rglob("*.parquet"))
     size = sum(f.stat().st_size for f in marts.rglob("*.parquet")) / 2**20
     how = "reused" if reuse else "generated"
-    print(f"{how} {power_rows:,} site-power rows ({args.resolution_s} s) in {gen_s:.1f} s;"
-          f" {files} Parquet files, {size:.0f} MiB; peak RSS {peak_rss_mb():.0f} MiB")
+    print(
+        f"{how} {power_rows:,} site-power rows ({args.resolution_s} s) in {gen_s:.1f} s;"
+        f" {files} Parquet files, {size:.0f} MiB; peak RSS {peak_rss_mb():.0f} MiB"
+    )
     if not args.no_gates:
         t = time.perf_counter()
         import great_expectations  # noqa: F401 - one-off import cost, reported apart
@@ -237,13 +302,17 @@ def _print(rows: list[Row]) -> None:
     short = {k: k.replace("settle: ", "S:").replace("carbon: ", "C:") for k in steps}
     print("\nperiod   intervals  power_rows  total_s  peak_rss_MiB")
     for r in rows:
-        print(f"{r.label:<8} {r.intervals:>9,} {r.power_rows:>11,} {r.seconds:>8.2f} "
-              f"{r.rss_mb:>13.0f}")
+        print(
+            f"{r.label:<8} {r.intervals:>9,} {r.power_rows:>11,} {r.seconds:>8.2f} "
+            f"{r.rss_mb:>13.0f}"
+        )
     months = [r for r in rows if len(r.label) == 7]
     if months:
         secs = [r.seconds for r in months]
-        print(f"month close: mean {sum(secs) / len(secs):.2f} s, max {max(secs):.2f} s "
-              f"over {len(secs)} months")
+        print(
+            f"month close: mean {sum(secs) / len(secs):.2f} s, max {max(secs):.2f} s "
+            f"over {len(secs)} months"
+        )
     print("\nseconds by step (S: settlement close, C: carbon close)")
     for k in steps:
         vals = " ".join(f"{r.steps.get(k, 0.0):6.2f}" for r in rows)

@@ -32,10 +32,24 @@ from transforms.gates import GateResult
 GRAMS = pl.Decimal(38, 3)
 MWH = pl.Decimal(38, 6)
 
-MWH_COLS = ["ai_mwh", "mining_mwh", "overhead_mwh", "total_mwh", "cfe_contracted_mwh",
-            "cfe_matched_mwh", "curtailed_mwh"]
-GRAM_COLS = ["location_g", "ai_location_g", "mining_location_g", "market_g", "ai_market_g",
-             "mining_market_g", "avoided_g"]
+MWH_COLS = [
+    "ai_mwh",
+    "mining_mwh",
+    "overhead_mwh",
+    "total_mwh",
+    "cfe_contracted_mwh",
+    "cfe_matched_mwh",
+    "curtailed_mwh",
+]
+GRAM_COLS = [
+    "location_g",
+    "ai_location_g",
+    "mining_location_g",
+    "market_g",
+    "ai_market_g",
+    "mining_market_g",
+    "avoided_g",
+]
 CALENDAR = ["hour_start_local", "market_date", "hour_ending"]
 
 
@@ -53,39 +67,67 @@ class CarbonReport:
     notes: list[str] = field(default_factory=list)
 
 
-def build_carbon_report(period: Period, carbon: pl.DataFrame, *, gate: Gate,
-                        site_id: str | None = None, sources: Sequence[Source] = (),
-                        now_s: float | None = None) -> CarbonReport:
+def build_carbon_report(
+    period: Period,
+    carbon: pl.DataFrame,
+    *,
+    gate: Gate,
+    site_id: str | None = None,
+    sources: Sequence[Source] = (),
+    now_s: float | None = None,
+) -> CarbonReport:
     """Report tables of one site's hourly carbon (``COLUMNS["carbon_hourly"]``) in ``period``;
     ``gate`` runs on the period's carbon rows as published (floats)."""
     need(carbon, list(CARBON_COLUMNS["carbon_hourly"]), "carbon_hourly")
     site = choose_site(carbon, site_id, f"carbon_hourly for {period.label}")
-    c = carbon.filter(pl.col("hour_start_s") >= period.start_s,
-                      pl.col("hour_start_s") < period.end_s,
-                      pl.col("site_id") == site).sort("hour_start_s")
+    c = carbon.filter(
+        pl.col("hour_start_s") >= period.start_s,
+        pl.col("hour_start_s") < period.end_s,
+        pl.col("site_id") == site,
+    ).sort("hour_start_s")
     if c.height == 0:
         raise NothingPublished(f"carbon_hourly: no hours of site {site!r} in {period.label}")
     gates = run_gates(gate, {"carbon_hourly": c})
     cal = period.hours().select("hour_start_s", *CALENDAR)
-    rows = c.join(cal, on="hour_start_s", how="left").with_columns(
-        local_text("hour_start_local"),
-        *(pl.col(k).cast(MWH) for k in MWH_COLS),
-        *(pl.col(k).cast(GRAMS) for k in GRAM_COLS),
-    ).select("site_id", "hour_start_s", *CALENDAR,
-             *[k for k in CARBON_COLUMNS["carbon_hourly"] if k not in ("site_id",
-                                                                        "hour_start_s")])
+    rows = (
+        c.join(cal, on="hour_start_s", how="left")
+        .with_columns(
+            local_text("hour_start_local"),
+            *(pl.col(k).cast(MWH) for k in MWH_COLS),
+            *(pl.col(k).cast(GRAMS) for k in GRAM_COLS),
+        )
+        .select(
+            "site_id",
+            "hour_start_s",
+            *CALENDAR,
+            *[k for k in CARBON_COLUMNS["carbon_hourly"] if k not in ("site_id", "hour_start_s")],
+        )
+    )
     expected = period.hours().height
     summary = _summary(period, site, rows, expected)
     daily = _daily(period, rows)
     notes = []
     if rows.height < expected:
-        notes.append(f"{expected - rows.height} of {expected} hours of {period.label} have no "
-                     "carbon row (missing data is not interpolated)")
+        notes.append(
+            f"{expected - rows.height} of {expected} hours of {period.label} have no "
+            "carbon row (missing data is not interpolated)"
+        )
     if rows["avoided_g"].null_count():
-        notes.append(f"{rows['avoided_g'].null_count()} hour(s) have no marginal signal: "
-                     "avoided emissions are not counted for them")
-    return CarbonReport(period, site, rows, daily, summary, gates, list(sources),
-                        time.time() if now_s is None else now_s, notes)
+        notes.append(
+            f"{rows['avoided_g'].null_count()} hour(s) have no marginal signal: "
+            "avoided emissions are not counted for them"
+        )
+    return CarbonReport(
+        period,
+        site,
+        rows,
+        daily,
+        summary,
+        gates,
+        list(sources),
+        time.time() if now_s is None else now_s,
+        notes,
+    )
 
 
 def _ratios(t: dict[str, Decimal]) -> dict[str, float | None]:
@@ -100,24 +142,31 @@ def _ratios(t: dict[str, Decimal]) -> dict[str, float | None]:
 def _summary(period: Period, site: str, rows: pl.DataFrame, expected: int) -> pl.DataFrame:
     totals = decimal_totals(rows, [*MWH_COLS, *GRAM_COLS])
     head: dict[str, object] = {
-        "site_id": site, "period": period.label, "timezone": period.tz,
+        "site_id": site,
+        "period": period.label,
+        "timezone": period.tz,
         "period_start_local": period.local_iso(period.start_s),
         "period_end_local": period.local_iso(period.end_s),
-        "period_start_s": period.start_s, "period_end_s": period.end_s,
-        "hours_expected": expected, "hours_reported": rows.height,
+        "period_start_s": period.start_s,
+        "period_end_s": period.end_s,
+        "hours_expected": expected,
+        "hours_reported": rows.height,
         "hours_missing": expected - rows.height,
     }
     schema: dict[str, pl.DataType] = {
-        k: pl.String() if isinstance(v, str) else pl.Int64() for k, v in head.items()}
+        k: pl.String() if isinstance(v, str) else pl.Int64() for k, v in head.items()
+    }
     schema |= {k: rows.schema[k] for k in totals}
     schema |= {k: pl.Float64() for k in ("location_g_per_kwh", "market_g_per_kwh", "cfe_share")}
     return pl.DataFrame([head | totals | _ratios(totals)], schema=schema)
 
 
 def _daily(period: Period, rows: pl.DataFrame) -> pl.DataFrame:
-    per_day = period.hours().group_by("market_date").agg(
-        pl.len().cast(pl.Int64).alias("hours_expected"))
+    per_day = (
+        period.hours().group_by("market_date").agg(pl.len().cast(pl.Int64).alias("hours_expected"))
+    )
     got = rows.group_by("market_date").agg(
         pl.len().cast(pl.Int64).alias("hours_reported"),
-        *(pl.col(k).sum() for k in [*MWH_COLS, *GRAM_COLS]))
+        *(pl.col(k).sum() for k in [*MWH_COLS, *GRAM_COLS]),
+    )
     return per_day.join(got, on="market_date", how="inner").sort("market_date")

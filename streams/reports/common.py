@@ -40,8 +40,9 @@ def choose_site(frame: pl.DataFrame, site_id: str | None, what: str) -> str:
     sites = sorted(frame["site_id"].unique().drop_nulls().to_list())
     if site_id is not None:
         if site_id not in sites:
-            raise NothingPublished(f"{what}: no rows for site {site_id!r}; sites present: "
-                                   f"{sites or 'none'}")
+            raise NothingPublished(
+                f"{what}: no rows for site {site_id!r}; sites present: {sites or 'none'}"
+            )
         return site_id
     if not sites:
         raise NothingPublished(f"{what}: no rows")
@@ -89,7 +90,8 @@ def decimal_totals(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, Dec
     for c in columns:
         v = row[c]
         if not isinstance(v, Decimal):
-            raise ReportInputError(f"total of {c!r} is {type(v).__name__}, not Decimal: the "
-                                   "column must be pl.Decimal")
+            raise ReportInputError(
+                f"total of {c!r} is {type(v).__name__}, not Decimal: the column must be pl.Decimal"
+            )
         out[c] = v
     return out

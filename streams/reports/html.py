@@ -55,9 +55,11 @@ def money(value: Decimal) -> str:
 
 def page(title: str, sections: Iterable[str]) -> str:
     body = "\n".join(sections)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
-            f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-            f"<h1>{escape(title)}</h1>\n{body}\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8"/>\n'
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{escape(title)}</h1>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def section(title: str, *parts: str, anchor: str = "") -> str:
@@ -73,15 +75,20 @@ def para(text: str, cls: str = "") -> str:
 def figure_table(rows: Sequence[tuple[str, str, object, str]]) -> str:
     """Figures of record: (metric column, label, exact value, unit); the value cell carries
     ``data-metric`` and ``data-value`` (the exact text as in the summary CSV)."""
-    out = ['<table class="figures">', '<tr><th class="l">figure</th><th>value</th>'
-           '<th class="l">unit</th><th class="l">column</th></tr>']
+    out = [
+        '<table class="figures">',
+        '<tr><th class="l">figure</th><th>value</th>'
+        '<th class="l">unit</th><th class="l">column</th></tr>',
+    ]
     for metric, label, value, unit in rows:
         exact = escape(_exact(value))
         shown = money(value) if unit == "USD" and isinstance(value, Decimal) else esc(value)
-        out.append(f'<tr><td class="l">{escape(label)}</td>'
-                   f'<td data-metric="{escape(metric)}" data-value="{exact}">{shown}</td>'
-                   f'<td class="l">{escape(unit)}</td><td class="l"><code>{escape(metric)}'
-                   "</code></td></tr>")
+        out.append(
+            f'<tr><td class="l">{escape(label)}</td>'
+            f'<td data-metric="{escape(metric)}" data-value="{exact}">{shown}</td>'
+            f'<td class="l">{escape(unit)}</td><td class="l"><code>{escape(metric)}'
+            "</code></td></tr>"
+        )
     out.append("</table>")
     return "\n".join(out)
 
@@ -94,19 +101,28 @@ def _exact(value: object) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def frame_table(frame: pl.DataFrame, *, left: Sequence[str] = (), max_rows: int = 400,
-                caption: str = "") -> str:
+def frame_table(
+    frame: pl.DataFrame, *, left: Sequence[str] = (), max_rows: int = 400, caption: str = ""
+) -> str:
     """A frame as an HTML table (first ``max_rows`` rows; says how many were left out)."""
     cols = frame.columns
     out = ["<table>"]
     if caption:
         out.append(f"<caption>{escape(caption)}</caption>")
-    out.append("<tr>" + "".join(f'<th class="{"l" if c in left else ""}">{escape(c)}</th>'
-                                for c in cols) + "</tr>")
+    out.append(
+        "<tr>"
+        + "".join(f'<th class="{"l" if c in left else ""}">{escape(c)}</th>' for c in cols)
+        + "</tr>"
+    )
     for row in frame.head(max_rows).iter_rows():
-        out.append("<tr>" + "".join(
-            f'<td class="{"l" if c in left else ""}">{esc(v)}</td>'
-            for c, v in zip(cols, row, strict=True)) + "</tr>")
+        out.append(
+            "<tr>"
+            + "".join(
+                f'<td class="{"l" if c in left else ""}">{esc(v)}</td>'
+                for c, v in zip(cols, row, strict=True)
+            )
+            + "</tr>"
+        )
     out.append("</table>")
     if frame.height > max_rows:
         out.append(para(f"{frame.height - max_rows} more row(s) in the CSV."))
@@ -120,17 +136,24 @@ def gates_html(gates: Sequence[GateResult]) -> str:
     for g in gates:
         mark = '<span class="pass">PASS</span>' if g.success else '<span class="fail">FAIL</span>'
         ok = len(g.outcomes) - len(g.failures)
-        out.append(f"<h3>{escape(g.mart)}: {mark} ({ok}/{len(g.outcomes)} expectations, "
-                   f"{g.rows} rows)</h3>")
-        out.append('<table><tr><th class="l">expectation</th><th class="l">target</th>'
-                   '<th>result</th><th>unexpected</th><th class="l">detail</th></tr>')
+        out.append(
+            f"<h3>{escape(g.mart)}: {mark} ({ok}/{len(g.outcomes)} expectations, "
+            f"{g.rows} rows)</h3>"
+        )
+        out.append(
+            '<table><tr><th class="l">expectation</th><th class="l">target</th>'
+            '<th>result</th><th>unexpected</th><th class="l">detail</th></tr>'
+        )
         for o in g.outcomes:
-            res = '<span class="pass">pass</span>' if o.success else \
-                '<span class="fail">FAIL</span>'
-            out.append(f'<tr><td class="l">{escape(o.expectation)}</td>'
-                       f'<td class="l">{escape(o.target)}</td><td>{res}</td>'
-                       f"<td>{esc(o.unexpected_count)}</td>"
-                       f'<td class="l">{escape(o.detail[:200])}</td></tr>')
+            res = (
+                '<span class="pass">pass</span>' if o.success else '<span class="fail">FAIL</span>'
+            )
+            out.append(
+                f'<tr><td class="l">{escape(o.expectation)}</td>'
+                f'<td class="l">{escape(o.target)}</td><td>{res}</td>'
+                f"<td>{esc(o.unexpected_count)}</td>"
+                f'<td class="l">{escape(o.detail[:200])}</td></tr>'
+            )
         out.append("</table>")
     return "\n".join(out)
 

@@ -96,8 +96,9 @@ def published_files(marts: Path, table: str) -> tuple[str, list[Path], str]:
         if manifest is not None and manifest[1].get(name):
             files = sorted(marts / rel for rel in manifest[1][name].values())
             return name, files, f"manifest gen {manifest[0]}"
-        found = sorted({*marts.glob(f"{name}/**/*.parquet"),
-                        *marts.glob(f"parquet/{name}/**/*.parquet")})
+        found = sorted(
+            {*marts.glob(f"{name}/**/*.parquet"), *marts.glob(f"parquet/{name}/**/*.parquet")}
+        )
         if found:
             return name, found, "glob"
     return names[0], [], "manifest" if manifest is not None else "glob"
@@ -122,9 +123,15 @@ def _describe(period: Period) -> str:
     return f"{period.label} ({period.tz}, {iso(period.start_s)} to {iso(period.end_s)})"
 
 
-def load_table(marts: Path, table: str, period: Period, *, site_id: str | None = None,
-               required: bool = True,
-               columns: Sequence[str] | None = None) -> LoadedTable | None:
+def load_table(
+    marts: Path,
+    table: str,
+    period: Period,
+    *,
+    site_id: str | None = None,
+    required: bool = True,
+    columns: Sequence[str] | None = None,
+) -> LoadedTable | None:
     """Rows of ``table`` in ``period`` (and ``site_id`` when the table has sites).
 
     ``columns`` reads only those (plus the key), e.g. the few a derivation needs out of a
@@ -138,26 +145,31 @@ def load_table(marts: Path, table: str, period: Period, *, site_id: str | None =
     kept = [f for f in files if (_file_date(f) is None or _file_date(f) in dates)]
     missing = [f for f in kept if not f.is_file()]
     if missing:
-        raise ReportInputError(f"{how} of {marts} lists {len(missing)} file(s) that do not "
-                               f"exist, e.g. {missing[0]}; republish the marts")
+        raise ReportInputError(
+            f"{how} of {marts} lists {len(missing)} file(s) that do not "
+            f"exist, e.g. {missing[0]}; republish the marts"
+        )
     frame = _read(kept, name, period, site_id, columns) if kept else None
     if frame is None or frame.height == 0:
         if not required:
             return None
-        raise NothingPublished(_nothing_message(marts, table, name, period, site_id, files,
-                                                how))
+        raise NothingPublished(_nothing_message(marts, table, name, period, site_id, files, how))
     keys = [k for k in KEYS[name] if k in frame.columns]
     before = frame.height
-    frame = (frame.sort(_FILE, maintain_order=True).unique(keys, keep="last",
-                                                           maintain_order=True)
-             .sort(keys))
+    frame = (
+        frame.sort(_FILE, maintain_order=True)
+        .unique(keys, keep="last", maintain_order=True)
+        .sort(keys)
+    )
     rel = tuple(_rel(marts, f) for f in kept)
-    return LoadedTable(table, name, rel, frame.height, before - frame.height,
-                       frame.drop(_FILE), how)
+    return LoadedTable(
+        table, name, rel, frame.height, before - frame.height, frame.drop(_FILE), how
+    )
 
 
-def _read(files: list[Path], name: str, period: Period, site_id: str | None,
-          columns: Sequence[str] | None) -> pl.DataFrame:
+def _read(
+    files: list[Path], name: str, period: Period, site_id: str | None, columns: Sequence[str] | None
+) -> pl.DataFrame:
     t = pl.col(TIME_COL[name])
     try:
         lf = pl.scan_parquet(files, hive_partitioning=False, include_file_paths=_FILE)
@@ -168,34 +180,48 @@ def _read(files: list[Path], name: str, period: Period, site_id: str | None,
         if columns is not None:
             absent = [c for c in columns if c not in have]
             if absent:
-                raise ReportInputError(f"published {name} lacks column(s) {absent} (e.g. "
-                                       f"{files[0]}); has {have}")
+                raise ReportInputError(
+                    f"published {name} lacks column(s) {absent} (e.g. {files[0]}); has {have}"
+                )
             keep = dict.fromkeys([*KEYS[name], TIME_COL[name], *columns, _FILE])
             lf = lf.select([c for c in keep if c in have or c == _FILE])
         return lf.collect()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise ReportInputError(f"cannot read published {name} files ({len(files)}, e.g. "
-                               f"{files[0]}): {exc}") from exc
+        raise ReportInputError(
+            f"cannot read published {name} files ({len(files)}, e.g. {files[0]}): {exc}"
+        ) from exc
 
 
-def _nothing_message(marts: Path, table: str, name: str, period: Period,
-                     site_id: str | None, files: list[Path], how: str) -> str:
+def _nothing_message(
+    marts: Path,
+    table: str,
+    name: str,
+    period: Period,
+    site_id: str | None,
+    files: list[Path],
+    how: str,
+) -> str:
     where = f"site {site_id!r}, " if site_id else ""
     head = f"nothing published for {where}{_describe(period)} in table {table!r}"
     if not files:
-        return (f"{head}: no Parquet files for {name!r} under {marts} ({how}); run the sink "
-                "(`spillway sink`), which publishes the marts")
+        return (
+            f"{head}: no Parquet files for {name!r} under {marts} ({how}); run the sink "
+            "(`spillway sink`), which publishes the marts"
+        )
     dated = sorted(d for d in (_file_date(f) for f in files) if d is not None)
     span = f"; published UTC dates {dated[0]} to {dated[-1]}" if dated else ""
     return f"{head}: {len(files)} file(s) under {marts} ({how}) hold no rows for it{span}"
 
 
-def load_period(marts: Path, tables: dict[str, bool], period: Period, *,
-                site_id: str | None = None) -> dict[str, LoadedTable]:
+def load_period(
+    marts: Path, tables: dict[str, bool], period: Period, *, site_id: str | None = None
+) -> dict[str, LoadedTable]:
     """Several tables at once: ``{table: required}``; optional absent tables are left out."""
     if not marts.is_dir():
-        raise NothingPublished(f"marts folder {marts} does not exist: nothing is published "
-                               "yet (run `spillway sink`, or pass --marts)")
+        raise NothingPublished(
+            f"marts folder {marts} does not exist: nothing is published "
+            "yet (run `spillway sink`, or pass --marts)"
+        )
     out: dict[str, LoadedTable] = {}
     for table, required in tables.items():
         got = load_table(marts, table, period, site_id=site_id, required=required)

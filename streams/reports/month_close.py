@@ -66,8 +66,15 @@ def _source(t: LoadedTable) -> Source:
     return Source(t.table, t.files, t.rows, note)
 
 
-def _energy(marts: Path, period: Period, site_id: str | None, got: dict[str, LoadedTable],
-            timer: Timer, progress: Progress, sources: list[Source]) -> pl.DataFrame | None:
+def _energy(
+    marts: Path,
+    period: Period,
+    site_id: str | None,
+    got: dict[str, LoadedTable],
+    timer: Timer,
+    progress: Progress,
+    sources: list[Source],
+) -> pl.DataFrame | None:
     """The published interval energy, else interval energy derived from site power one
     month at a time: a year of 1-second power never sits in memory at once."""
     if "interval_energy" in got:
@@ -77,42 +84,77 @@ def _energy(marts: Path, period: Period, site_id: str | None, got: dict[str, Loa
     rows = 0
     note = ""
     for month in period.months():
-        power = timer.run("load site power", progress, partial(
-            load_table, marts, "site_power_1s", month, site_id=site_id, required=False,
-            columns=SITE_POWER_COLUMNS))
+        power = timer.run(
+            "load site power",
+            progress,
+            partial(
+                load_table,
+                marts,
+                "site_power_1s",
+                month,
+                site_id=site_id,
+                required=False,
+                columns=SITE_POWER_COLUMNS,
+            ),
+        )
         if power is None:
             continue
         files += power.files
         rows += power.rows
         note = _source(power).note
-        parts.append(timer.run("interval energy from site power", progress,
-                               partial(derive.energy_from_site_power, power.frame)))
+        parts.append(
+            timer.run(
+                "interval energy from site power",
+                progress,
+                partial(derive.energy_from_site_power, power.frame),
+            )
+        )
     if not parts:
         return None
     energy = pl.concat(parts)
     sources.append(Source("site_power_1s", tuple(files), rows, note))
-    sources.append(Source("interval_energy (derived)", (), energy.height,
-                          "transforms.energy.interval_energy over site_power_1s, month by "
-                          "month"))
+    sources.append(
+        Source(
+            "interval_energy (derived)",
+            (),
+            energy.height,
+            "transforms.energy.interval_energy over site_power_1s, month by month",
+        )
+    )
     return energy
 
 
-def close_settlement(marts: Path, period: Period, out_dir: Path, *, gate: Gate,
-                     site_id: str | None = None, site: SiteConfig | None = None,
-                     progress: Progress = _quiet) -> Closed[SettlementReport]:
+def close_settlement(
+    marts: Path,
+    period: Period,
+    out_dir: Path,
+    *,
+    gate: Gate,
+    site_id: str | None = None,
+    site: SiteConfig | None = None,
+    progress: Progress = _quiet,
+) -> Closed[SettlementReport]:
     """Settlement month close. Uses the published ``settlement`` mart; when it is absent,
     settles ``interval_energy`` (or ``site_power_1s``) with the published ``grid_prices``
     at the site's settlement point, its contract and its policy hashprice (``site``)."""
     timer = Timer()
     site_id = site_id or (site.site_id if site else None)
-    want = {"settlement": False, "interval_energy": False, "curtailment_events": False,
-            "surplus_events": False}
-    got = timer.run("load marts", progress, lambda: load_period(marts, want, period,
-                                                                site_id=site_id))
+    want = {
+        "settlement": False,
+        "interval_energy": False,
+        "curtailment_events": False,
+        "surplus_events": False,
+    }
+    got = timer.run(
+        "load marts", progress, lambda: load_period(marts, want, period, site_id=site_id)
+    )
     why = "" if "settlement" in got else _why_absent(marts, "settlement", period, site_id)
     if "settlement" not in got:
-        got |= timer.run("load grid prices", progress, lambda: load_period(
-            marts, {"grid_prices": False}, period, site_id=site_id))
+        got |= timer.run(
+            "load grid prices",
+            progress,
+            lambda: load_period(marts, {"grid_prices": False}, period, site_id=site_id),
+        )
     sources = [_source(t) for t in got.values()]
     energy = None
     if "settlement" not in got or "interval_energy" in got:
@@ -123,14 +165,23 @@ def close_settlement(marts: Path, period: Period, out_dir: Path, *, gate: Gate,
         settlement = _settle_unpublished(period, why, got, energy, site, timer, progress, sources)
     curt = got.get("curtailment_events")
     surplus = got.get("surplus_events")
-    report = timer.run("build report tables + quality gates", progress,
-                       lambda: build_settlement_report(
-                           period, settlement, gate=gate, energy=energy, site_id=site_id,
-                           curtailment_events=curt.frame if curt else None,
-                           surplus_events=surplus.frame if surplus else None,
-                           sources=sources))
-    files = timer.run("write CSV + HTML", progress,
-                      lambda: write_settlement_report(report, out_dir))
+    report = timer.run(
+        "build report tables + quality gates",
+        progress,
+        lambda: build_settlement_report(
+            period,
+            settlement,
+            gate=gate,
+            energy=energy,
+            site_id=site_id,
+            curtailment_events=curt.frame if curt else None,
+            surplus_events=surplus.frame if surplus else None,
+            sources=sources,
+        ),
+    )
+    files = timer.run(
+        "write CSV + HTML", progress, lambda: write_settlement_report(report, out_dir)
+    )
     return Closed(report, files, timer.steps)
 
 
@@ -147,52 +198,102 @@ def _why_absent(marts: Path, table: str, period: Period, site_id: str | None) ->
     return f"{table} has no rows for {period.label}"
 
 
-def _settle_unpublished(period: Period, why: str, got: dict[str, LoadedTable],
-                        energy: pl.DataFrame | None, site: SiteConfig | None, timer: Timer,
-                        progress: Progress, sources: list[Source]) -> pl.DataFrame:
-    lacking = [w for w, ok in (("interval_energy or site_power", energy is not None),
-                               ("grid_prices", "grid_prices" in got),
-                               ("site file (--site-file)", site is not None)) if not ok]
+def _settle_unpublished(
+    period: Period,
+    why: str,
+    got: dict[str, LoadedTable],
+    energy: pl.DataFrame | None,
+    site: SiteConfig | None,
+    timer: Timer,
+    progress: Progress,
+    sources: list[Source],
+) -> pl.DataFrame:
+    lacking = [
+        w
+        for w, ok in (
+            ("interval_energy or site_power", energy is not None),
+            ("grid_prices", "grid_prices" in got),
+            ("site file (--site-file)", site is not None),
+        )
+        if not ok
+    ]
     if lacking or energy is None or site is None:
         raise NothingPublished(f"{why}; nor can it be derived: {_lacking(lacking)}")
     prices = derive.rt_prices_from_grid(got["grid_prices"].frame, site.settlement_point)
     hp = Decimal(repr(site.policy.hashprice_usd_per_ph_day))
-    settlement = timer.run("settlement", progress, lambda: derive.settle(
-        energy, prices, derive.contracts_frame(site), hp, period.start_s))
-    sources.append(Source("settlement (derived)", (), settlement.height,
-                          f"transforms.settlement.build_settlement: RT at "
-                          f"{site.settlement_point}, site contract, hashprice {hp} USD/PH/day"))
+    settlement = timer.run(
+        "settlement",
+        progress,
+        lambda: derive.settle(energy, prices, derive.contracts_frame(site), hp, period.start_s),
+    )
+    sources.append(
+        Source(
+            "settlement (derived)",
+            (),
+            settlement.height,
+            f"transforms.settlement.build_settlement: RT at "
+            f"{site.settlement_point}, site contract, hashprice {hp} USD/PH/day",
+        )
+    )
     return settlement
 
 
-def close_carbon(marts: Path, period: Period, out_dir: Path, *, gate: Gate,
-                 site_id: str | None = None, progress: Progress = _quiet) -> Closed[CarbonReport]:
+def close_carbon(
+    marts: Path,
+    period: Period,
+    out_dir: Path,
+    *,
+    gate: Gate,
+    site_id: str | None = None,
+    progress: Progress = _quiet,
+) -> Closed[CarbonReport]:
     """Carbon month close from the published ``carbon_hourly`` mart, or from
     ``interval_energy`` (or ``site_power_1s``) and the published ``grid_carbon``."""
     timer = Timer()
-    got = timer.run("load marts", progress, lambda: load_period(
-        marts, {"carbon_hourly": False}, period, site_id=site_id))
-    why = "" if "carbon_hourly" in got else _why_absent(marts, "carbon_hourly", period,
-                                                         site_id)
+    got = timer.run(
+        "load marts",
+        progress,
+        lambda: load_period(marts, {"carbon_hourly": False}, period, site_id=site_id),
+    )
+    why = "" if "carbon_hourly" in got else _why_absent(marts, "carbon_hourly", period, site_id)
     if "carbon_hourly" not in got:
-        got |= timer.run("load energy, grid carbon", progress, lambda: load_period(
-            marts, {"interval_energy": False, "grid_carbon": False}, period, site_id=site_id))
+        got |= timer.run(
+            "load energy, grid carbon",
+            progress,
+            lambda: load_period(
+                marts, {"interval_energy": False, "grid_carbon": False}, period, site_id=site_id
+            ),
+        )
     sources = [_source(t) for t in got.values()]
     if "carbon_hourly" in got:
         carbon = got["carbon_hourly"].frame
     else:
         energy = _energy(marts, period, site_id, got, timer, progress, sources)
         if energy is None or "grid_carbon" not in got:
-            lacking = [w for w, ok in (("interval_energy or site_power", energy is not None),
-                                       ("grid_carbon", "grid_carbon" in got)) if not ok]
+            lacking = [
+                w
+                for w, ok in (
+                    ("interval_energy or site_power", energy is not None),
+                    ("grid_carbon", "grid_carbon" in got),
+                )
+                if not ok
+            ]
             raise NothingPublished(f"{why}; nor can it be derived: {_lacking(lacking)}")
         intensity = derive.intensity_from_grid(got["grid_carbon"].frame)
         built = timer.run("carbon", progress, lambda: derive.carbon(energy, intensity))
         carbon = built
-        sources.append(Source("carbon_hourly (derived)", (), carbon.height,
-                              "transforms.carbon.build_carbon_hourly, grid_carbon average"))
-    report = timer.run("build report tables + quality gates", progress,
-                       lambda: build_carbon_report(period, carbon, gate=gate, site_id=site_id,
-                                                   sources=sources))
+        sources.append(
+            Source(
+                "carbon_hourly (derived)",
+                (),
+                carbon.height,
+                "transforms.carbon.build_carbon_hourly, grid_carbon average",
+            )
+        )
+    report = timer.run(
+        "build report tables + quality gates",
+        progress,
+        lambda: build_carbon_report(period, carbon, gate=gate, site_id=site_id, sources=sources),
+    )
     files = timer.run("write CSV + HTML", progress, lambda: write_carbon_report(report, out_dir))
     return Closed(report, files, timer.steps)

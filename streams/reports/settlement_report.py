@@ -32,8 +32,16 @@ from transforms.gates import GateResult
 from transforms.settlement import COLUMNS as SETTLEMENT_COLUMNS
 from transforms.settlement import COMPONENTS, MWH
 
-QUANTITIES = ["ai_mwh", "mining_mwh", "overhead_mwh", "poi_mwh", "forward_mwh",
-              "sell_back_mwh", "purchase_mwh", "hashrate_ph_days"]
+QUANTITIES = [
+    "ai_mwh",
+    "mining_mwh",
+    "overhead_mwh",
+    "poi_mwh",
+    "forward_mwh",
+    "sell_back_mwh",
+    "purchase_mwh",
+    "hashrate_ph_days",
+]
 """Decimal quantities summed in the daily and summary tables."""
 
 MONEY = [*COMPONENTS, "net_usd"]
@@ -48,12 +56,21 @@ ENERGY_EXTRA = {
     "poi_diff_mwh": "uses minus revenue meter (energy mart), MWh",
 }
 
-CALENDAR = ["interval_start_local", "market_date", "interval_index", "hour_ending",
-            "repeated_hour"]
+CALENDAR = ["interval_start_local", "market_date", "interval_index", "hour_ending", "repeated_hour"]
 
-CURTAILMENT_COLUMNS = ["event_id", "reasons", "issued_local", "ended_local", "issued_at_s",
-                       "ended_at_s", "target_mining_w", "baseline_mining_w",
-                       "response_time_s", "deadline_met", "curtailed_mwh"]
+CURTAILMENT_COLUMNS = [
+    "event_id",
+    "reasons",
+    "issued_local",
+    "ended_local",
+    "issued_at_s",
+    "ended_at_s",
+    "target_mining_w",
+    "baseline_mining_w",
+    "response_time_s",
+    "deadline_met",
+    "curtailed_mwh",
+]
 
 
 @dataclass(frozen=True)
@@ -75,12 +92,18 @@ class SettlementReport:
     notes: list[str] = field(default_factory=list)
 
 
-def build_settlement_report(period: Period, settlement: pl.DataFrame, *, gate: Gate,
-                            energy: pl.DataFrame | None = None,
-                            curtailment_events: pl.DataFrame | None = None,
-                            surplus_events: pl.DataFrame | None = None,
-                            site_id: str | None = None, sources: Sequence[Source] = (),
-                            now_s: float | None = None) -> SettlementReport:
+def build_settlement_report(
+    period: Period,
+    settlement: pl.DataFrame,
+    *,
+    gate: Gate,
+    energy: pl.DataFrame | None = None,
+    curtailment_events: pl.DataFrame | None = None,
+    surplus_events: pl.DataFrame | None = None,
+    site_id: str | None = None,
+    sources: Sequence[Source] = (),
+    now_s: float | None = None,
+) -> SettlementReport:
     """Build the report tables of one site for ``period`` (see the module doc).
 
     ``settlement``: ``transforms.settlement.build_settlement`` rows (``COLUMNS["settlement"]``);
@@ -91,7 +114,8 @@ def build_settlement_report(period: Period, settlement: pl.DataFrame, *, gate: G
     need(settlement, list(SETTLEMENT_COLUMNS["settlement"]), "settlement")
     site = choose_site(settlement, site_id, f"settlement for {period.label}")
     inside = (pl.col("interval_start_s") >= period.start_s) & (
-        pl.col("interval_start_s") < period.end_s)
+        pl.col("interval_start_s") < period.end_s
+    )
     s = settlement.filter(inside, pl.col("site_id") == site).sort("interval_start_s")
     if s.height == 0:
         raise NothingPublished(f"settlement: no intervals of site {site!r} in {period.label}")
@@ -104,16 +128,23 @@ def build_settlement_report(period: Period, settlement: pl.DataFrame, *, gate: G
 
     cal = period.intervals().select("interval_start_s", *CALENDAR)
     rows = s.join(cal, on="interval_start_s", how="left").with_columns(
-        local_text("interval_start_local"))
+        local_text("interval_start_local")
+    )
     if e is not None:
-        rows = rows.join(e.select("site_id", "interval_start_s", *ENERGY_EXTRA),
-                         on=["site_id", "interval_start_s"], how="left").with_columns(
-            *(pl.col(c).cast(MWH) for c in ["unabsorbed_mwh", "over_contract_mwh",
-                                            "poi_diff_mwh"]))
-    ordered = ["site_id", "interval_start_s", *CALENDAR,
-               *[c for c in SETTLEMENT_COLUMNS["settlement"] if c not in
-                 ("site_id", "interval_start_s")],
-               *([*ENERGY_EXTRA] if e is not None else [])]
+        rows = rows.join(
+            e.select("site_id", "interval_start_s", *ENERGY_EXTRA),
+            on=["site_id", "interval_start_s"],
+            how="left",
+        ).with_columns(
+            *(pl.col(c).cast(MWH) for c in ["unabsorbed_mwh", "over_contract_mwh", "poi_diff_mwh"])
+        )
+    ordered = [
+        "site_id",
+        "interval_start_s",
+        *CALENDAR,
+        *[c for c in SETTLEMENT_COLUMNS["settlement"] if c not in ("site_id", "interval_start_s")],
+        *([*ENERGY_EXTRA] if e is not None else []),
+    ]
     rows = rows.select(ordered)
 
     expected = period.intervals().height
@@ -126,18 +157,35 @@ def build_settlement_report(period: Period, settlement: pl.DataFrame, *, gate: G
         surplus_n = se["event_id"].n_unique() if "event_id" in se.columns else 0
     notes = []
     if rows.height < expected:
-        notes.append(f"{expected - rows.height} of {expected} intervals of {period.label} "
-                     "have no settlement row (missing data is not interpolated)")
-    return SettlementReport(period, site, rows, daily, summary, curt, gates, list(sources),
-                            time.time() if now_s is None else now_s, surplus_n, notes)
+        notes.append(
+            f"{expected - rows.height} of {expected} intervals of {period.label} "
+            "have no settlement row (missing data is not interpolated)"
+        )
+    return SettlementReport(
+        period,
+        site,
+        rows,
+        daily,
+        summary,
+        curt,
+        gates,
+        list(sources),
+        time.time() if now_s is None else now_s,
+        surplus_n,
+        notes,
+    )
 
 
 def _daily(period: Period, rows: pl.DataFrame) -> pl.DataFrame:
-    per_day = period.intervals().group_by("market_date").agg(
-        pl.len().cast(pl.Int64).alias("intervals_expected"))
+    per_day = (
+        period.intervals()
+        .group_by("market_date")
+        .agg(pl.len().cast(pl.Int64).alias("intervals_expected"))
+    )
     got = rows.group_by("market_date").agg(
         pl.len().cast(pl.Int64).alias("intervals_settled"),
-        *(pl.col(c).sum() for c in [*QUANTITIES, *MONEY]))
+        *(pl.col(c).sum() for c in [*QUANTITIES, *MONEY]),
+    )
     return per_day.join(got, on="market_date", how="inner").sort("market_date")
 
 
@@ -146,19 +194,25 @@ def _summary(period: Period, site: str, rows: pl.DataFrame, expected: int) -> pl
     not_reconciled = rows.filter(pl.col("energy_reconciled").not_()).height
     prices = rows["rt_price_usd_per_mwh"]
     head: dict[str, object] = {
-        "site_id": site, "period": period.label, "timezone": period.tz,
+        "site_id": site,
+        "period": period.label,
+        "timezone": period.tz,
         "period_start_local": period.local_iso(period.start_s),
         "period_end_local": period.local_iso(period.end_s),
-        "period_start_s": period.start_s, "period_end_s": period.end_s,
-        "intervals_expected": expected, "intervals_settled": rows.height,
+        "period_start_s": period.start_s,
+        "period_end_s": period.end_s,
+        "intervals_expected": expected,
+        "intervals_settled": rows.height,
         "intervals_missing": expected - rows.height,
         "intervals_not_reconciled": not_reconciled,
-        "rt_price_min_usd_per_mwh": prices.min(), "rt_price_max_usd_per_mwh": prices.max(),
+        "rt_price_min_usd_per_mwh": prices.min(),
+        "rt_price_max_usd_per_mwh": prices.max(),
     }
     price = rows.schema["rt_price_usd_per_mwh"]
     # the row's Decimal dtypes, not a scale inferred from one value
     schema: dict[str, pl.DataType] = {
-        k: pl.String() if isinstance(v, str) else pl.Int64() for k, v in head.items()}
+        k: pl.String() if isinstance(v, str) else pl.Int64() for k, v in head.items()
+    }
     schema |= {"rt_price_min_usd_per_mwh": price, "rt_price_max_usd_per_mwh": price}
     schema |= {c: rows.schema[c] for c in totals}
     return pl.DataFrame([head | totals], schema=schema)
@@ -167,43 +221,98 @@ def _summary(period: Period, site: str, rows: pl.DataFrame, expected: int) -> pl
 def _curtailments(period: Period, site: str, events: pl.DataFrame | None) -> pl.DataFrame:
     text, num = pl.String(), pl.Float64()
     schema: dict[str, pl.DataType] = {
-        "event_id": text, "reasons": text, "issued_local": text, "ended_local": text,
-        "issued_at_s": num, "ended_at_s": num, "target_mining_w": num,
-        "baseline_mining_w": num, "response_time_s": num, "deadline_met": pl.Boolean(),
-        "curtailed_mwh": num}
+        "event_id": text,
+        "reasons": text,
+        "issued_local": text,
+        "ended_local": text,
+        "issued_at_s": num,
+        "ended_at_s": num,
+        "target_mining_w": num,
+        "baseline_mining_w": num,
+        "response_time_s": num,
+        "deadline_met": pl.Boolean(),
+        "curtailed_mwh": num,
+    }
     if events is None or events.height == 0:
         return pl.DataFrame(schema=pl.Schema(schema))
-    need(events, ["event_id", "site_id", "ts_s", "issued_at_s", "reasons", "curtailed_wh",
-                  "ended_at_s", "target_mining_w", "baseline_mining_w", "response_time_s",
-                  "deadline_met"], "curtailment_events")
-    latest = (events.filter(pl.col("site_id") == site).sort("ts_s")
-              .group_by("event_id", maintain_order=True).last())
+    need(
+        events,
+        [
+            "event_id",
+            "site_id",
+            "ts_s",
+            "issued_at_s",
+            "reasons",
+            "curtailed_wh",
+            "ended_at_s",
+            "target_mining_w",
+            "baseline_mining_w",
+            "response_time_s",
+            "deadline_met",
+        ],
+        "curtailment_events",
+    )
+    latest = (
+        events.filter(pl.col("site_id") == site)
+        .sort("ts_s")
+        .group_by("event_id", maintain_order=True)
+        .last()
+    )
     reasons = pl.col("reasons")
     if latest.schema["reasons"] != pl.String:
         reasons = reasons.list.join("+")
 
     def local(col: str) -> pl.Expr:
-        return (pl.from_epoch(pl.col(col).cast(pl.Int64), time_unit="s")
-                .dt.replace_time_zone("UTC").dt.convert_time_zone(period.tz)
-                .dt.strftime("%Y-%m-%dT%H:%M:%S%:z"))
+        return (
+            pl.from_epoch(pl.col(col).cast(pl.Int64), time_unit="s")
+            .dt.replace_time_zone("UTC")
+            .dt.convert_time_zone(period.tz)
+            .dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
+        )
 
-    return latest.sort("issued_at_s").select(
-        "event_id", reasons.alias("reasons"), local("issued_at_s").alias("issued_local"),
-        local("ended_at_s").alias("ended_local"), "issued_at_s", "ended_at_s",
-        "target_mining_w", "baseline_mining_w", "response_time_s", "deadline_met",
-        (pl.col("curtailed_wh") / 1e6).alias("curtailed_mwh"),
-    ).cast(pl.Schema(schema))
+    return (
+        latest.sort("issued_at_s")
+        .select(
+            "event_id",
+            reasons.alias("reasons"),
+            local("issued_at_s").alias("issued_local"),
+            local("ended_at_s").alias("ended_local"),
+            "issued_at_s",
+            "ended_at_s",
+            "target_mining_w",
+            "baseline_mining_w",
+            "response_time_s",
+            "deadline_met",
+            (pl.col("curtailed_wh") / 1e6).alias("curtailed_mwh"),
+        )
+        .cast(pl.Schema(schema))
+    )
 
 
 def hourly_chart_frame(period: Period, rows: pl.DataFrame) -> pl.DataFrame:
     """Every hour of the period (null where no interval has data): energy by use, surplus,
     sold-back and bought MWh, net USD, as floats for drawing only."""
     surplus = pl.col("forward_mwh") - pl.col("ai_mwh") - pl.col("overhead_mwh")
-    got = (rows.with_columns((pl.col("interval_start_s") // 3600 * 3600).alias("hour_s"),
-                             surplus.alias("surplus_mwh"))
-           .group_by("hour_s").agg(
-               *(pl.col(c).sum().cast(pl.Float64) for c in
-                 ["ai_mwh", "mining_mwh", "overhead_mwh", "surplus_mwh", "sell_back_mwh",
-                  "purchase_mwh", "net_usd"])))
+    got = (
+        rows.with_columns(
+            (pl.col("interval_start_s") // 3600 * 3600).alias("hour_s"),
+            surplus.alias("surplus_mwh"),
+        )
+        .group_by("hour_s")
+        .agg(
+            *(
+                pl.col(c).sum().cast(pl.Float64)
+                for c in [
+                    "ai_mwh",
+                    "mining_mwh",
+                    "overhead_mwh",
+                    "surplus_mwh",
+                    "sell_back_mwh",
+                    "purchase_mwh",
+                    "net_usd",
+                ]
+            )
+        )
+    )
     grid = period.hours().select(pl.col("hour_start_s").alias("hour_s"))
     return grid.join(got, on="hour_s", how="left").sort("hour_s")

@@ -12,8 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 """Series colours, in order (matplotlib's tab10, readable on white and in greyscale)."""
 
 
@@ -80,34 +79,48 @@ class _Scale:
 
 def _open(f: Frame, title: str) -> list[str]:
     t = escape(title)
-    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{f.width}" height="{f.height}" '
-            f'viewBox="0 0 {f.width} {f.height}" role="img" aria-label="{t}" '
-            'font-family="sans-serif" font-size="11">',
-            f"<title>{t}</title>",
-            f'<text x="{f.left}" y="16" font-size="13" font-weight="bold">{t}</text>']
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{f.width}" height="{f.height}" '
+        f'viewBox="0 0 {f.width} {f.height}" role="img" aria-label="{t}" '
+        'font-family="sans-serif" font-size="11">',
+        f"<title>{t}</title>",
+        f'<text x="{f.left}" y="16" font-size="13" font-weight="bold">{t}</text>',
+    ]
 
 
-def _axes(f: Frame, xs: _Scale, ys: _Scale, yticks: list[float], y_label: str,
-          x_ticks: Sequence[tuple[float, str]]) -> list[str]:
+def _axes(
+    f: Frame,
+    xs: _Scale,
+    ys: _Scale,
+    yticks: list[float],
+    y_label: str,
+    x_ticks: Sequence[tuple[float, str]],
+) -> list[str]:
     out = []
     x0, x1 = f.left, f.left + f.plot_w
     for v in yticks:
         y = ys(v)
         out.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x1}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">'
-                   f"{escape(fmt_num(v))}</text>")
+        out.append(
+            f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(fmt_num(v))}</text>'
+        )
     for v, label in x_ticks:
         x = xs(v)
         if x0 - 0.5 <= x <= x1 + 0.5:
             yb = f.top + f.plot_h
             out.append(f'<line x1="{x:.1f}" y1="{yb}" x2="{x:.1f}" y2="{yb + 4}" stroke="#555"/>')
-            out.append(f'<text x="{x:.1f}" y="{yb + 16}" text-anchor="middle">'
-                       f"{escape(label)}</text>")
-    out.append(f'<rect x="{x0}" y="{f.top}" width="{f.plot_w}" height="{f.plot_h}" '
-               'fill="none" stroke="#555"/>')
+            out.append(
+                f'<text x="{x:.1f}" y="{yb + 16}" text-anchor="middle">{escape(label)}</text>'
+            )
+    out.append(
+        f'<rect x="{x0}" y="{f.top}" width="{f.plot_w}" height="{f.plot_h}" '
+        'fill="none" stroke="#555"/>'
+    )
     cy = f.top + f.plot_h / 2
-    out.append(f'<text x="14" y="{cy:.1f}" text-anchor="middle" '
-               f'transform="rotate(-90 14 {cy:.1f})">{escape(y_label)}</text>')
+    out.append(
+        f'<text x="14" y="{cy:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {cy:.1f})">{escape(y_label)}</text>'
+    )
     return out
 
 
@@ -127,9 +140,11 @@ def _bands(f: Frame, xs: _Scale, bands: Sequence[Band]) -> list[str]:
         x0 = max(xs(b0), f.left)
         x1 = min(xs(b1), f.left + f.plot_w)
         if x1 > x0:
-            out.append(f'<rect x="{x0:.1f}" y="{f.top}" width="{max(x1 - x0, 0.8):.1f}" '
-                       f'height="{f.plot_h}" fill="#d62728" fill-opacity="0.12">'
-                       f"<title>{escape(label)}</title></rect>")
+            out.append(
+                f'<rect x="{x0:.1f}" y="{f.top}" width="{max(x1 - x0, 0.8):.1f}" '
+                f'height="{f.plot_h}" fill="#d62728" fill-opacity="0.12">'
+                f"<title>{escape(label)}</title></rect>"
+            )
     return out
 
 
@@ -138,8 +153,7 @@ def _check(x: Sequence[float], series: Mapping[str, Sequence[float | None]], wha
         raise ValueError(f"{what}: no series to draw")
     for name, ys in series.items():
         if len(ys) != len(x):
-            raise ValueError(f"{what}: series {name!r} has {len(ys)} points for {len(x)} x "
-                             "values")
+            raise ValueError(f"{what}: series {name!r} has {len(ys)} points for {len(x)} x values")
 
 
 def _bounds(values: list[float]) -> tuple[float, float]:
@@ -170,10 +184,17 @@ def _path(points: list[tuple[float, float]]) -> str:
     return " ".join(f"{'M' if k == 0 else 'L'}{x:.1f},{y:.1f}" for k, (x, y) in enumerate(points))
 
 
-def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float | None]], *,
-               title: str, y_label: str, x_ticks: Sequence[tuple[float, str]] = (),
-               bands: Sequence[Band] = (), frame: Frame | None = None,
-               x_range: tuple[float, float] | None = None) -> str:
+def line_chart(
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float | None]],
+    *,
+    title: str,
+    y_label: str,
+    x_ticks: Sequence[tuple[float, str]] = (),
+    bands: Sequence[Band] = (),
+    frame: Frame | None = None,
+    x_range: tuple[float, float] | None = None,
+) -> str:
     """Lines over a shared x; ``None`` breaks a line (missing data is not bridged).
     ``x_range`` fixes the axis (e.g. the whole month, so missing days show as blank)."""
     _check(x, series, "line_chart")
@@ -187,17 +208,26 @@ def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float | None]],
     for colour, (name, ys) in zip(colours, series.items(), strict=True):
         for run in _runs(x, ys):
             pts = [(xs(xv), ys_(yv)) for xv, yv in run]
-            out.append(f'<path d="{_path(pts)}" fill="none" stroke="{colour}" '
-                       f'stroke-width="1.3"><title>{escape(name)}</title></path>')
+            out.append(
+                f'<path d="{_path(pts)}" fill="none" stroke="{colour}" '
+                f'stroke-width="1.3"><title>{escape(name)}</title></path>'
+            )
     out += _legend(f, list(series), colours)
     out.append("</svg>")
     return "\n".join(out)
 
 
-def stacked_area_chart(x: Sequence[float], series: Mapping[str, Sequence[float | None]], *,
-                       title: str, y_label: str, x_ticks: Sequence[tuple[float, str]] = (),
-                       bands: Sequence[Band] = (), frame: Frame | None = None,
-                       x_range: tuple[float, float] | None = None) -> str:
+def stacked_area_chart(
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float | None]],
+    *,
+    title: str,
+    y_label: str,
+    x_ticks: Sequence[tuple[float, str]] = (),
+    bands: Sequence[Band] = (),
+    frame: Frame | None = None,
+    x_range: tuple[float, float] | None = None,
+) -> str:
     """Areas stacked in the given order. A point where any series is ``None`` is a gap in
     every area; values must be >= 0 (a negative is a caller bug)."""
     _check(x, series, "stacked_area_chart")
@@ -209,8 +239,9 @@ def stacked_area_chart(x: Sequence[float], series: Mapping[str, Sequence[float |
     tops: list[list[float | None]] = []
     running: list[float | None] = [0.0 if p else None for p in present]
     for ys in series.values():
-        running = [None if r is None else r + float(v or 0.0) for r, v in
-                   zip(running, ys, strict=True)]
+        running = [
+            None if r is None else r + float(v or 0.0) for r, v in zip(running, ys, strict=True)
+        ]
         tops.append(running)
     yticks = nice_ticks(0.0, max((v for v in running if v is not None), default=1.0))
     xs = _x_scale(f, x, x_range)
@@ -219,21 +250,25 @@ def stacked_area_chart(x: Sequence[float], series: Mapping[str, Sequence[float |
     colours = [PALETTE[k % len(PALETTE)] for k in range(len(series))]
     below: list[float | None] = [0.0 if p else None for p in present]
     for colour, name, top in zip(colours, series, tops, strict=True):
-        pairs = [None if t is None or b is None else (t, b)
-                 for t, b in zip(top, below, strict=True)]
+        pairs = [
+            None if t is None or b is None else (t, b) for t, b in zip(top, below, strict=True)
+        ]
         for run in _pair_runs(x, pairs):
             upper = [(xs(xv), ys_(t)) for xv, (t, _) in run]
             lower = [(xs(xv), ys_(b)) for xv, (_, b) in run][::-1]
-            out.append(f'<path d="{_path(upper + lower)} Z" fill="{colour}" '
-                       f'fill-opacity="0.75" stroke="none"><title>{escape(name)}</title></path>')
+            out.append(
+                f'<path d="{_path(upper + lower)} Z" fill="{colour}" '
+                f'fill-opacity="0.75" stroke="none"><title>{escape(name)}</title></path>'
+            )
         below = top
     out += _legend(f, list(series), colours)
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _pair_runs(x: Sequence[float], pairs: Sequence[tuple[float, float] | None]
-               ) -> list[list[tuple[float, tuple[float, float]]]]:
+def _pair_runs(
+    x: Sequence[float], pairs: Sequence[tuple[float, float] | None]
+) -> list[list[tuple[float, tuple[float, float]]]]:
     runs: list[list[tuple[float, tuple[float, float]]]] = [[]]
     for xv, p in zip(x, pairs, strict=True):
         if p is None:
@@ -244,8 +279,15 @@ def _pair_runs(x: Sequence[float], pairs: Sequence[tuple[float, float] | None]
     return [r for r in runs if r]
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str, y_label: str,
-              value_labels: Sequence[str] | None = None, frame: Frame | None = None) -> str:
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    y_label: str,
+    value_labels: Sequence[str] | None = None,
+    frame: Frame | None = None,
+) -> str:
     """Vertical bars from zero (negatives go down, red); ``value_labels`` print on each bar
     (pass the exact figures, e.g. Decimal strings, so the chart never shows re-rounded money).
     """
@@ -267,15 +309,23 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str, y_l
         top, h = (y, zero - y) if v >= 0 else (zero, y - zero)
         colour = PALETTE[2] if v >= 0 else PALETTE[3]
         text = value_labels[k] if value_labels is not None else fmt_num(v)
-        out.append(f'<rect x="{x:.1f}" y="{top:.1f}" width="{slot * 0.7:.1f}" '
-                   f'height="{max(h, 0.5):.1f}" fill="{colour}">'
-                   f"<title>{escape(label)}: {escape(text)}</title></rect>")
+        out.append(
+            f'<rect x="{x:.1f}" y="{top:.1f}" width="{slot * 0.7:.1f}" '
+            f'height="{max(h, 0.5):.1f}" fill="{colour}">'
+            f"<title>{escape(label)}: {escape(text)}</title></rect>"
+        )
         ty = top - 4 if v >= 0 else zero - 4  # clear of the category labels below
-        out.append(f'<text x="{x + slot * 0.35:.1f}" y="{ty:.1f}" text-anchor="middle">'
-                   f"{escape(text)}</text>")
-        out.append(f'<text x="{x + slot * 0.35:.1f}" y="{f.top + f.plot_h + 16}" '
-                   f'text-anchor="middle">{escape(label)}</text>')
-    out.append(f'<line x1="{f.left}" y1="{zero:.1f}" x2="{f.left + f.plot_w}" '
-               f'y2="{zero:.1f}" stroke="#000"/>')
+        out.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{ty:.1f}" text-anchor="middle">'
+            f"{escape(text)}</text>"
+        )
+        out.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{f.top + f.plot_h + 16}" '
+            f'text-anchor="middle">{escape(label)}</text>'
+        )
+    out.append(
+        f'<line x1="{f.left}" y1="{zero:.1f}" x2="{f.left + f.plot_w}" '
+        f'y2="{zero:.1f}" stroke="#000"/>'
+    )
     out.append("</svg>")
     return "\n".join(out)

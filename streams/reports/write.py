@@ -41,8 +41,9 @@ def _stem(kind: str, site: str, label: str) -> str:
     return f"{kind}-{_SAFE.sub('_', site)}-{label}"
 
 
-def _write(out_dir: Path, stem: str, frames: dict[str, pl.DataFrame],
-           render: Callable[[list[str]], str]) -> ReportFiles:
+def _write(
+    out_dir: Path, stem: str, frames: dict[str, pl.DataFrame], render: Callable[[list[str]], str]
+) -> ReportFiles:
     out_dir.mkdir(parents=True, exist_ok=True)
     csvs = {k: out_dir / f"{stem}{'' if k == 'main' else '-' + k}.csv" for k in frames}
     for k, frame in frames.items():
@@ -56,11 +57,16 @@ def write_settlement_report(report: SettlementReport, out_dir: Path) -> ReportFi
     """``settlement-<site>-<period>.csv`` (intervals), ``-daily``, ``-summary``,
     ``-curtailments`` CSVs and ``settlement-<site>-<period>.html``."""
     stem = _stem("settlement", report.site_id, report.period.label)
-    frames = {"main": report.intervals, "daily": report.daily, "summary": report.summary,
-              "curtailments": report.curtailments}
+    frames = {
+        "main": report.intervals,
+        "daily": report.daily,
+        "summary": report.summary,
+        "curtailments": report.curtailments,
+    }
     files = _write(out_dir, stem, frames, lambda names: settlement_html(report, names))
-    return ReportFiles(files.html, {("intervals" if k == "main" else k): v
-                                    for k, v in files.csvs.items()})
+    return ReportFiles(
+        files.html, {("intervals" if k == "main" else k): v for k, v in files.csvs.items()}
+    )
 
 
 def write_carbon_report(report: CarbonReport, out_dir: Path) -> ReportFiles:
@@ -68,5 +74,6 @@ def write_carbon_report(report: CarbonReport, out_dir: Path) -> ReportFiles:
     stem = _stem("carbon", report.site_id, report.period.label)
     frames = {"main": report.hours, "daily": report.daily, "summary": report.summary}
     files = _write(out_dir, stem, frames, lambda names: carbon_html(report, names))
-    return ReportFiles(files.html, {("hours" if k == "main" else k): v
-                                    for k, v in files.csvs.items()})
+    return ReportFiles(
+        files.html, {("hours" if k == "main" else k): v for k, v in files.csvs.items()}
+    )
