@@ -25,6 +25,9 @@ class SitePowerPartial(Message, kw_only=True):
     readings: int = 0
     hashrate_ths: float = 0.0
     max_reading_ts_s: float = 0.0
+    frames: int = 0
+    """Distinct frames folded in; stage 2 closes a second once every partition has sent as
+    many as it did for the last second (0: unknown, the second waits for its lateness)."""
 
 
 class SitePower(Message, kw_only=True):

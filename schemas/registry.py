@@ -16,23 +16,22 @@ from schemas.events import (
 )
 from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, FuelMix, PriceSignal
 from schemas.site import SiteConfig
-from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 from schemas.validation import (
+    ASIC_CONTRACT,
+    GPU_CONTRACT,
+    METER_CONTRACT,
     Contract,
-    check_asic,
     check_carbon,
     check_dispatch,
     check_frequency,
-    check_gpu,
-    check_meter,
     check_price,
     check_site_power,
 )
 
 CONTRACTS: dict[str, Contract[Any]] = {
-    "telemetry.meter.v1": Contract(MeterFrame, [check_meter]),
-    "telemetry.gpu.v1": Contract(GpuFrame, [check_gpu]),
-    "telemetry.asic.v1": Contract(AsicFrame, [check_asic]),
+    "telemetry.meter.v1": METER_CONTRACT,
+    "telemetry.gpu.v1": GPU_CONTRACT,
+    "telemetry.asic.v1": ASIC_CONTRACT,
     "grid.prices.v1": Contract(PriceSignal, [check_price]),
     "grid.dispatch.v1": Contract(DispatchSignal, [check_dispatch]),
     "grid.frequency.v1": Contract(FrequencySample, [check_frequency]),

@@ -14,6 +14,15 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from schemas.base import SCHEMA_VERSION, Message
+from schemas.bounded import (
+    ASIC_MAX_THS,
+    ASIC_MAX_W,
+    GPU_MAX_W,
+    MAX_POWER_W,
+    BoundedAsicFrame,
+    BoundedGpuFrame,
+    BoundedMeterFrame,
+)
 from schemas.deadletter import RejectKind
 from schemas.events import SitePower
 from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, PriceSignal
@@ -21,8 +30,6 @@ from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 
 M = TypeVar("M", bound=Message)
 
-MAX_POWER_W = 2_000_000_000.0
-"""No single reading is more than 2 GW: anything larger is a unit or encoding error."""
 PRICE_FLOOR_USD_PER_MWH = -250.0
 PRICE_CAP_USD_PER_MWH = 5000.0
 """ERCOT's offer floor and HCAP (see notes/domain.md)."""
@@ -50,12 +57,26 @@ Check = Callable[[Any, Limits], str | None]
 
 
 class Contract(Generic[M]):
-    """A message type plus the semantic checks msgspec's type system cannot express."""
+    """A message type plus the semantic checks msgspec's type system cannot express.
 
-    def __init__(self, kind: type[M], checks: Sequence[Check] = ()) -> None:
+    ``fast`` is an optional subclass of ``kind`` whose per-value bounds msgspec checks in C
+    (``schemas.bounded``); a message it accepts needs only ``fast_checks`` (the checks its
+    type cannot express). Anything else takes the full path, which says why it is rejected.
+    """
+
+    def __init__(
+        self,
+        kind: type[M],
+        checks: Sequence[Check] = (),
+        *,
+        fast: type[M] | None = None,
+        fast_checks: Sequence[Check] = (),
+    ) -> None:
         self.type = kind
         self.checks = tuple(checks)
+        self.fast_checks = tuple(fast_checks)
         self._decoder = msgspec.json.Decoder(kind)
+        self._fast = msgspec.json.Decoder(fast) if fast is not None else None
 
     def decode(self, raw: bytes | None, limits: Limits) -> M | Rejection:
         if raw is None:
@@ -64,6 +85,30 @@ class Contract(Generic[M]):
             return Rejection(
                 "oversized", f"{len(raw)} bytes is over the {limits.max_frame_bytes}-byte limit"
             )
+        if self._fast is not None:
+            good = self._fast_decode(raw, limits)
+            if good is not None:
+                return good
+        return self._full_decode(raw, limits)
+
+    def _fast_decode(self, raw: bytes, limits: Limits) -> M | None:
+        """The message if it passes every check on the fast path, else None."""
+        assert self._fast is not None
+        try:
+            msg: M = self._fast.decode(raw)
+        except (msgspec.MsgspecError, UnicodeDecodeError, ValueError, RecursionError):
+            return None
+        if msg.v != SCHEMA_VERSION:
+            return None
+        for check in self.fast_checks:
+            if check(msg, limits):
+                return None
+        # The bounded subclass only narrows field types (same fields, same slots): hand out
+        # the contract's own class so that frames compare equal and read the same everywhere.
+        msg.__class__ = self.type
+        return msg
+
+    def _full_decode(self, raw: bytes, limits: Limits) -> M | Rejection:
         try:
             msg = self._decoder.decode(raw)
         except msgspec.ValidationError as exc:
@@ -162,10 +207,23 @@ _ASIC_COLS = (
 )
 
 
+def frame_shape(columns: Sequence[str]) -> Check:
+    """The checks of a frame that its bounded type cannot express: equal columns, sane time."""
+
+    def check(f: Any, lim: Limits) -> str | None:
+        return _columns(f, columns) or _timestamp("ts_s", f.ts_s, lim)
+
+    return check
+
+
+meter_shape = frame_shape(_METER_COLS)
+gpu_shape = frame_shape(_GPU_COLS)
+asic_shape = frame_shape(_ASIC_COLS)
+
+
 def check_meter(f: MeterFrame, lim: Limits) -> str | None:
     return _first(
-        lambda: _columns(f, _METER_COLS),
-        lambda: _timestamp("ts_s", f.ts_s, lim),
+        lambda: meter_shape(f, lim),
         lambda: _finite("power_w", f.power_w),
         lambda: _finite("energy_wh", f.energy_wh),
         lambda: _range("power_w", f.power_w, -MAX_POWER_W, MAX_POWER_W),
@@ -175,12 +233,11 @@ def check_meter(f: MeterFrame, lim: Limits) -> str | None:
 
 def check_gpu(f: GpuFrame, lim: Limits) -> str | None:
     return _first(
-        lambda: _columns(f, _GPU_COLS),
-        lambda: _timestamp("ts_s", f.ts_s, lim),
+        lambda: gpu_shape(f, lim),
         lambda: _finite("power_w", f.power_w),
-        lambda: _range("power_w", f.power_w, 0.0, 5_000.0),
+        lambda: _range("power_w", f.power_w, 0.0, GPU_MAX_W),
         lambda: _finite("power_instant_w", f.power_instant_w or []),
-        lambda: _range("power_instant_w", f.power_instant_w or [], 0.0, 5_000.0),
+        lambda: _range("power_instant_w", f.power_instant_w or [], 0.0, GPU_MAX_W),
         lambda: _range("energy_mj", f.energy_mj, 0, 2**64 - 1),
         lambda: _range("util_pct", f.util_pct or [], 0.0, 100.0),
         lambda: _finite("temp_c", f.temp_c or []),
@@ -189,12 +246,11 @@ def check_gpu(f: GpuFrame, lim: Limits) -> str | None:
 
 def check_asic(f: AsicFrame, lim: Limits) -> str | None:
     return _first(
-        lambda: _columns(f, _ASIC_COLS),
-        lambda: _timestamp("ts_s", f.ts_s, lim),
+        lambda: asic_shape(f, lim),
         lambda: _finite("hashrate_ths", f.hashrate_ths),
-        lambda: _range("hashrate_ths", f.hashrate_ths, 0.0, 10_000.0),
+        lambda: _range("hashrate_ths", f.hashrate_ths, 0.0, ASIC_MAX_THS),
         lambda: _finite("power_w", f.power_w),
-        lambda: _range("power_w", f.power_w, 0.0, 50_000.0),
+        lambda: _range("power_w", f.power_w, 0.0, ASIC_MAX_W),
         lambda: _finite("temp_c", f.temp_c),
     )
 
@@ -244,3 +300,12 @@ def check_site_power(p: SitePower, lim: Limits) -> str | None:
     return _finite(
         "site power", [p.ai_w, p.mining_w, p.overhead_w, p.total_w, p.contract_w, p.surplus_w]
     )
+
+
+# --- contracts of the telemetry topics: bounded fast path, full checks for the reasons ----
+
+METER_CONTRACT = Contract(
+    MeterFrame, [check_meter], fast=BoundedMeterFrame, fast_checks=[meter_shape]
+)
+GPU_CONTRACT = Contract(GpuFrame, [check_gpu], fast=BoundedGpuFrame, fast_checks=[gpu_shape])
+ASIC_CONTRACT = Contract(AsicFrame, [check_asic], fast=BoundedAsicFrame, fast_checks=[asic_shape])

@@ -100,6 +100,9 @@ class AgentOptions:
     """Wall-clock seconds a site's first second waits for the partitions not seen yet."""
     max_open_s: int = 300
     """Seconds of event time a lagging partition may hold the others open (bounds state)."""
+    close_complete: bool = True
+    """Close a second as soon as every source partition has sent it in full
+    (``CombineConfig.close_complete``), not only after ``lateness_s``."""
     tick: TickMode = "wall"
     hashprice_usd_per_ph_day: float | None = None
     """Overrides every site policy's hashprice."""
@@ -177,6 +180,7 @@ class SpillwayAgents:
                 partition_idle_wall_s=options.partition_idle_wall_s,
                 startup_hold_wall_s=options.startup_hold_s,
                 max_open_s=options.max_open_s,
+                close_complete=options.close_complete,
             ),
             tick=options.tick,
             hashprice_usd_per_ph_day=options.hashprice_usd_per_ph_day,

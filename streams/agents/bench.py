@@ -38,48 +38,15 @@ from confluent_kafka.admin import AdminClient
 
 from infra.provision import delete_namespace, provision
 from schemas.events import SitePower
-from schemas.site import ContractBlock, SiteConfig
 from streams.agents.sites import publish_site
+from streams.bench.scale import scale_site
 from streams.io.kafka import TopicProducer, make_consumer
 from streams.settings import Settings, load_settings
 from streams.sim.encode import FrameEncoder
 from streams.sim.model import SiteModel
-from streams.sim.spec import SimSpec
 from streams.site_file import load_site_file
 
 REFERENCE = Path(__file__).resolve().parents[2] / "infra" / "sites" / "reference-400mw.toml"
-
-
-def scaled(site: SiteConfig, sim: SimSpec, scale: float) -> tuple[SiteConfig, SimSpec]:
-    """The site with ``scale`` x its devices (and power), same shape."""
-
-    def n(x: int) -> int:
-        return max(1, round(x * scale))
-
-    site = msgspec.structs.replace(
-        site,
-        gpu_pools=[msgspec.structs.replace(p, nodes=n(p.nodes)) for p in site.gpu_pools],
-        asic_models=[msgspec.structs.replace(m, count=n(m.count)) for m in site.asic_models],
-        interconnection_limit_mw=site.interconnection_limit_mw * scale,
-        overhead_fixed_mw=site.overhead_fixed_mw * scale,
-        contract=[
-            ContractBlock(
-                start_s=c.start_s,
-                end_s=c.end_s,
-                mw=c.mw * scale,
-                price_usd_per_mwh=c.price_usd_per_mwh,
-            )
-            for c in site.contract
-        ],
-    )
-    pools = {p.name: p.nodes for p in site.gpu_pools}
-    jobs, used = [], dict.fromkeys(pools, 0)
-    for j in sim.jobs:
-        k = min(n(j.nodes), pools[j.pool] - used[j.pool])
-        if k > 0:
-            jobs.append(msgspec.structs.replace(j, nodes=k))
-            used[j.pool] += k
-    return site, msgspec.structs.replace(sim, jobs=jobs)
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -155,8 +122,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         update={"topic_namespace": f"bench{uuid.uuid4().hex[:8]}", "max_age_s": 86400.0}
     )
     provision(settings)
-    loaded = load_site_file(REFERENCE)
-    site, sim = scaled(loaded.site, loaded.sim, args.scale)
+    loaded = scale_site(load_site_file(REFERENCE), args.scale)
+    site, sim = loaded.site, loaded.sim
     publish_site(settings, site)
     model = SiteModel(site, sim)
     enc = FrameEncoder(model)
@@ -232,6 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "p50": round(percentile(from_end, 50), 3),
                 "p99": round(percentile(from_end, 99), 3),
             },
+            "latency_by_second_s": [round(x, 3) for x in from_start],
             "late_readings_backlog": sum(p.late_readings for p in drained),
             "late_readings_live": sum(p.late_readings for p in live),
         }

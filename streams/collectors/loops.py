@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
@@ -36,6 +36,25 @@ def rack_frames(
     return out
 
 
+async def _paced(
+    scrape_once: Callable[[int], Awaitable[None]],
+    producer: Sink,
+    period_s: float,
+    iterations: int | None,
+) -> int:
+    """Call ``scrape_once(seq)`` every ``period_s`` (no drift: the schedule is absolute, a
+    slow scrape shortens the next wait), then flush; returns the scrapes done."""
+    seq = 0
+    next_at = time.monotonic()
+    while iterations is None or seq < iterations:
+        await scrape_once(seq)
+        seq += 1
+        next_at += period_s
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    producer.flush()
+    return seq
+
+
 async def run_asic(
     fleet: Fleet,
     producer: Sink,
@@ -45,20 +64,15 @@ async def run_asic(
     iterations: int | None = None,
     report: Callable[[str], None] = log.info,
 ) -> int:
-    seq = 0
-    next_at = time.monotonic()
-    while iterations is None or seq < iterations:
+    async def once(seq: int) -> None:
         ts = time.time()
         readings = await poll_fleet(fleet.miners, timeout_s, concurrency)
         for rack, value in rack_frames(readings, fleet, ts, seq):
             producer.send("telemetry.asic.v1", value, rack.encode())
         bad = sum(r.state in ("offline", "unknown") for r in readings)
         report(f"scrape {seq}: {len(readings)} miners, {bad} offline/unknown")
-        seq += 1
-        next_at += period_s
-        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-    producer.flush()
-    return seq
+
+    return await _paced(once, producer, period_s, iterations)
 
 
 async def run_meters(
@@ -69,9 +83,7 @@ async def run_meters(
     iterations: int | None = None,
     report: Callable[[str], None] = log.info,
 ) -> int:
-    seq = 0
-    next_at = time.monotonic()
-    while iterations is None or seq < iterations:
+    async def once(seq: int) -> None:
         frame, errors = await scrape(
             cfg.meters, cfg.site_id, cfg.source_id, time.time(), seq, timeout_s
         )
@@ -79,11 +91,8 @@ async def run_meters(
             producer.send("telemetry.meter.v1", _ENC.encode(frame), cfg.source_id.encode())
         for meter, why in errors.items():
             report(f"meter {meter}: {why}")
-        seq += 1
-        next_at += period_s
-        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-    producer.flush()
-    return seq
+
+    return await _paced(once, producer, period_s, iterations)
 
 
 def run_nvml(

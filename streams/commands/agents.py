@@ -60,6 +60,12 @@ def register(sub: Subparsers) -> None:
         help="seconds of event time a lagging partition may hold the others open (300); "
         "raise it for accelerated replays",
     )
+    parser.add_argument(
+        "--wait-lateness",
+        action="store_true",
+        help="close a second only after its lateness, even when every source has reported "
+        "(default: close it as soon as it is complete)",
+    )
     parser.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info"))
     parser.set_defaults(func=_run)
 
@@ -85,6 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         metrics_port=args.metrics_port,
         max_open_s=args.max_open,
+        close_complete=not args.wait_lateness,
     )
     ns = settings.topic_namespace or "(none)"
     say(f"agents: namespace {ns} on {settings.kafka_bootstrap_servers}")

@@ -335,6 +335,24 @@ def _check_curtailments(c: _Ctx, now_s: float) -> None:
             )
 
 
+_UNDERHASH = "miner_underhashing/"
+
+
+def _all_hashing_well(c: _Ctx, f: AsicFrame, nominal: dict[str, float]) -> bool:
+    """The common case, checked at C speed: one known model per frame, every miner at or
+    above its floor, and no underhash count or alert to carry on or resolve."""
+    models = set(f.model)
+    if len(models) != 1 or not f.hashrate_ths:
+        return False
+    floor = nominal.get(models.pop())
+    if floor is None or min(f.hashrate_ths) < floor:
+        return False
+    state = c.state
+    return not any(k.startswith(_UNDERHASH) for k in state.bad_count) and not any(
+        k.startswith(_UNDERHASH) for k in state.firing
+    )
+
+
 def _on_asic(c: _Ctx, f: AsicFrame) -> None:
     cfg = c.cfg
     firing = c.state.firing
@@ -356,6 +374,8 @@ def _on_asic(c: _Ctx, f: AsicFrame) -> None:
             elif t <= cfg.temp_clear_c:
                 c.resolve("miner_over_temperature", miner, f.ts_s, f"miner {miner} at {t:.1f} C")
     nominal = {m.model: m.hashrate_ths * cfg.underhash_fraction for m in c.site.asic_models}
+    if _all_hashing_well(c, f, nominal):
+        return
     for miner, model, h, st in zip(f.miner_id, f.model, f.hashrate_ths, f.state, strict=True):
         floor = nominal.get(model)
         if floor is None or st != "hashing":

@@ -59,6 +59,8 @@ class SiteIndex(msgspec.Struct, kw_only=True, frozen=True):
     default_node_overhead_w: float
     """For nodes whose id matches no pool: node-weighted mean of the pools."""
     meters_by_role: dict[str, list[str]]
+    node_cache: dict[str, float] = msgspec.field(default_factory=dict)
+    """Node id -> overhead W, filled as node ids are seen (the prefix lookup, once per node)."""
 
     @property
     def site_id(self) -> str:
@@ -117,12 +119,22 @@ class FoldOutput(msgspec.Struct, kw_only=True):
     """ASIC model -> readings of models not in the site config (no power estimate)."""
 
 
+_NODE_CACHE_MAX = 1_000_000
+"""Far above any site's node count: only a stream of made-up node ids reaches it."""
+
+
 def _node_overhead_w(idx: SiteIndex, node_ids: list[str]) -> float:
-    total = 0.0
-    for node in set(node_ids):
-        prefix = node.rsplit("-", 1)[0]
-        total += idx.node_overhead_w.get(prefix, idx.default_node_overhead_w)
-    return total
+    cache = idx.node_cache
+    nodes = set(node_ids)
+    try:
+        return sum(map(cache.__getitem__, nodes))
+    except KeyError:
+        if len(cache) > _NODE_CACHE_MAX:
+            cache.clear()
+        for node in nodes:
+            prefix = node.rsplit("-", 1)[0]
+            cache[node] = idx.node_overhead_w.get(prefix, idx.default_node_overhead_w)
+        return sum(map(cache.__getitem__, nodes))
 
 
 def _asic_power(idx: SiteIndex, f: AsicFrame, unknown: dict[str, int]) -> tuple[float, float]:
@@ -211,6 +223,7 @@ def fold_partials(
             )
         touched[(f.site_id, sec)] = p
         p.readings += n
+        p.frames += 1
         if f.ts_s > p.max_reading_ts_s:
             p.max_reading_ts_s = f.ts_s
         if isinstance(f, GpuFrame):
@@ -272,6 +285,12 @@ class CombineConfig(msgspec.Struct, kw_only=True, frozen=True):
     """Bound on the seconds held open (newest - first unclosed): a partition that lags
     further behind than this cannot keep the others' seconds, and so the state, growing
     without end; what it sends for seconds closed this way counts as late. None: no bound."""
+    close_complete: bool = False
+    """Also close a second as soon as it is complete: every live partition (see the
+    watermark rules above) has sent at least as many frames for it as it sent for the last
+    closed second it was in. Seconds then close on their last frame instead of waiting
+    ``lateness_s`` and the next second; the other rules stay as the backstop for sources
+    that fall silent or late. With partition_watermarks only."""
     startup_hold_wall_s: float = 0.0
     """Close nothing of a site until this many seconds of wall clock after its first
     partial: a partition not seen yet cannot hold seconds open, and at startup on a
@@ -299,6 +318,8 @@ class SiteCombine(msgspec.Struct, kw_only=True):
     """Source partition -> wall clock (``now_s``) of its latest partial."""
     first_arrived_s: float = -math.inf
     """Wall clock (``now_s``) of the site's first partial."""
+    expected_frames: dict[str, int] = {}
+    """Source partition -> frames it sent for the last closed second it was in."""
 
 
 class CombineState(msgspec.Struct, kw_only=True):
@@ -382,22 +403,53 @@ def combine(
             close_before = max(close_before, math.floor(now_s - config.idle_close_s) + 1)
         if close_before > sc.next_s:
             _close(site_id, sc, sites[site_id], close_before, now_s, config, out)
+        if config.close_complete and config.partition_watermarks:
+            complete_before = _complete_before(sc, config, now_s)
+            if complete_before > sc.next_s:
+                _close(site_id, sc, sites[site_id], complete_before, now_s, config, out)
     return state, out
 
 
-def _watermark(sc: SiteCombine, config: CombineConfig, now_s: float) -> int:
+def _live_partitions(sc: SiteCombine, config: CombineConfig, now_s: float) -> list[str]:
     idle = config.partition_idle_s
     if idle is None:
         idle = max(30, 10 * config.lateness_s)
     wall = config.partition_idle_wall_s
     arrived = sc.partition_arrived_s
-    live = [
-        t
+    return [
+        part
         for part, t in sc.partition_newest.items()
         if t >= sc.newest_s - idle
         or (wall is not None and now_s - arrived.get(part, -math.inf) <= wall)
     ]
-    return min(live) if live else sc.newest_s
+
+
+def _watermark(sc: SiteCombine, config: CombineConfig, now_s: float) -> int:
+    live = _live_partitions(sc, config, now_s)
+    return min(sc.partition_newest[p] for p in live) if live else sc.newest_s
+
+
+def _complete_before(sc: SiteCombine, config: CombineConfig, now_s: float) -> int:
+    """First second from ``next_s`` on that is not complete (see ``close_complete``)."""
+    live = _live_partitions(sc, config, now_s)
+    sec = sc.next_s
+    if not live or not sc.emitted_any:
+        return sec  # what to expect is learnt from the seconds closed the usual way
+    while True:
+        nxt = sec
+        if nxt not in sc.open:
+            # Seconds with no data at all before a complete one are a gap: the sources that
+            # completed the later second have moved on.
+            later = [s for s in sc.open if s > sec]
+            if not later:
+                return sec
+            nxt = min(later)
+        parts = sc.open[nxt]
+        for part in live:
+            got = parts.get(part)
+            if got is None or got.frames < max(1, sc.expected_frames.get(part, 1)):
+                return sec
+        sec = nxt + 1
 
 
 def _count_late(sc: SiteCombine, p: SitePowerPartial, out: CombineOutput) -> None:
@@ -444,6 +496,8 @@ def _close(
         out.powers.append(power)
         out.reconciliations.extend(recs)
         sc.counted[sec] = {k: v.readings for k, v in by_partition.items()}
+        for part, partial in by_partition.items():
+            sc.expected_frames[part] = partial.frames
         sc.next_s = sec + 1
         sc.emitted_any = True
     if close_before > sc.next_s and sc.emitted_any:

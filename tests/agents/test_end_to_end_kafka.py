@@ -136,6 +136,11 @@ def reference(run: Run, site: SiteConfig) -> dict[str, list[Any]]:
         )
         assert not combined.late and not combined.gaps
         powers.extend(combined.powers)
+    # The agents close the last seconds as soon as they are complete: close them here too.
+    last = run.frames[-1][0]
+    everything = CombineConfig(lateness_s=LATENESS, idle_close_s=0.0)
+    cstate, combined = combine(cstate, [], idx, now_s=last + 1.0, config=everything)
+    powers.extend(combined.powers)
     inputs: list[ControllerInput] = []
     grid = sorted(run.controller_inputs, key=lambda x: x[0])
     for i, p in enumerate(powers):
@@ -250,7 +255,7 @@ def test_scenario_gives_exactly_the_reference_decisions(
 
     # Independent reference: every output, field by field (emitted_s is wall clock).
     powers = got["site.power.v1"]
-    assert [p.ts_s for p in powers] == [int(t0) + i for i in range(37)]
+    assert [p.ts_s for p in powers] == [int(t0) + i for i in range(40)]
     for a, b in zip(powers, want["site.power.v1"], strict=True):
         assert _close(_plain(a, ("emitted_s",)), _plain(b, ("emitted_s",))), (a, b)
     for topic in ("surplus.events.v1", "curtailment.events.v1", "miners.commands.v1", "alerts.v1"):

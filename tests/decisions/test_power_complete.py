@@ -1,0 +1,111 @@
+"""Closing a second as soon as it is complete (``CombineConfig.close_complete``)."""
+
+from __future__ import annotations
+
+from schemas.events import SitePowerPartial
+from streams.decisions.power import (
+    CombineConfig,
+    CombineState,
+    PartialState,
+    SiteIndex,
+    combine,
+    fold_partials,
+)
+
+from .conftest import T0
+from .helpers import gpus
+
+CFG = CombineConfig(lateness_s=2, partition_watermarks=True, close_complete=True)
+
+
+def partial(sec: int, part: str, frames: int) -> SitePowerPartial:
+    return SitePowerPartial(
+        site_id="s1", ts_s=T0 + sec, source_partition=part, readings=frames, frames=frames
+    )
+
+
+def run(
+    index: SiteIndex, batches: list[list[tuple[int, str, int]]], cfg: CombineConfig = CFG
+) -> list[list[int]]:
+    """Seconds emitted after each batch of (second, partition, frames) partials."""
+    state = CombineState()
+    emitted = []
+    for batch in batches:
+        parts = [partial(s, p, n) for s, p, n in batch]
+        state, out = combine(state, parts, {"s1": index}, now_s=0.0, config=cfg)
+        emitted.append([p.ts_s - T0 for p in out.powers])
+    return emitted
+
+
+WARM = [(s, p, n) for s in range(4) for p, n in (("a", 2), ("b", 1))]
+"""Seconds 0..3 from partitions a (2 frames) and b (1): 0 closes by lateness (newest 3 - 2),
+which teaches what to expect; 1 to 3 are then complete."""
+
+
+def test_a_complete_second_closes_without_waiting(index: SiteIndex) -> None:
+    # Second 2 is complete once a has its 2 frames and b its 1, with nothing newer.
+    got = run(index, [WARM, [(4, "a", 1)], [(4, "a", 2)], [(4, "b", 1)]])
+    assert got == [[0, 1, 2, 3], [], [], [4]]
+
+
+def test_without_close_complete_the_second_waits_for_lateness(index: SiteIndex) -> None:
+    cfg = CombineConfig(lateness_s=2, partition_watermarks=True)
+    got = run(index, [WARM, [(4, "a", 2), (4, "b", 1)], [(5, "a", 2), (5, "b", 1)]], cfg)
+    assert got == [[0], [1], [2]]
+
+
+def test_a_missing_partition_holds_the_second(index: SiteIndex) -> None:
+    got = run(index, [WARM, [(4, "a", 2)], [(5, "a", 2)], [(4, "b", 1)]])
+    assert got == [[0, 1, 2, 3], [], [], [4]]
+
+
+def test_fewer_frames_wait_for_lateness_then_become_the_expectation(index: SiteIndex) -> None:
+    # One of b's two sources falls silent at second 4.
+    warm = [(s, p, n) for s in range(4) for p, n in (("a", 2), ("b", 2))]
+    got = run(
+        index,
+        [
+            warm,
+            [(4, "a", 2), (4, "b", 1)],
+            [(5, "a", 2), (5, "b", 1)],
+            [(6, "a", 2)],
+            [(7, "a", 2), (7, "b", 1)],
+            [(6, "b", 1)],
+        ],
+    )
+    # 4 waits for lateness (closed when 7 arrives); from then on b's 1 frame is complete, so
+    # 5 closes with it, and 6 and 7 as soon as b's partial for 6 comes.
+    assert got == [[0, 1, 2, 3], [], [], [], [4, 5], [6, 7]]
+
+
+def test_nothing_closes_complete_before_a_second_closed_the_usual_way(
+    index: SiteIndex,
+) -> None:
+    assert run(index, [[(0, "a", 2), (0, "b", 1)], [(1, "a", 2), (1, "b", 1)]]) == [[], []]
+
+
+def test_partials_without_a_frame_count_never_close_early(index: SiteIndex) -> None:
+    warm = [(s, p, 0) for s in range(4) for p in ("a", "b")]
+    assert run(index, [warm, [(4, "a", 0), (4, "b", 0)]]) == [[0], [1]]
+
+
+def test_fold_counts_distinct_frames(index: SiteIndex) -> None:
+    frames = [gpus(T0 + 0.1, "n1", [1.0], seq=1), gpus(T0 + 0.1, "n1", [1.0], seq=1)]
+    frames.append(gpus(T0 + 0.2, "n2", [1.0], seq=1))
+    _, out = fold_partials(PartialState(), frames, {"s1": index}, source_partition="t:0")
+    assert [p.frames for p in out.partials] == [2]
+    assert out.duplicate_frames == 1
+
+
+def test_a_gap_before_a_complete_second_closes_with_it(index: SiteIndex) -> None:
+    state = CombineState()
+    parts = [partial(s, p, n) for s, p, n in WARM]
+    state, _ = combine(state, parts, {"s1": index}, now_s=0.0, config=CFG)
+    # Nothing for 4 and 5; 6 comes in full: 4 and 5 are reported as a gap at once.
+    held = [partial(6, "a", 2)]
+    state, out = combine(state, held, {"s1": index}, now_s=0.0, config=CFG)
+    assert out.powers == [] and out.gaps == []
+    state, out = combine(state, [partial(6, "b", 1)], {"s1": index}, now_s=0.0, config=CFG)
+    assert [p.ts_s - T0 for p in out.powers] == [6]
+    assert [(g.start_s - T0, g.end_s - T0) for g in out.gaps] == [(4, 6)]
+    assert "gap" in out.powers[0].flags
