@@ -410,6 +410,23 @@ def combine(
     return state, out
 
 
+def close_all(
+    state: CombineState,
+    sites: Mapping[str, SiteIndex],
+    *,
+    now_s: float,
+    config: CombineConfig | None = None,
+) -> tuple[CombineState, CombineOutput]:
+    """End of input: close every open second, as the agents do once each is complete (an
+    offline computation over a finished stream uses this after its last ``combine``)."""
+    config = config or _DEFAULT_COMBINE
+    out = CombineOutput(powers=[], late=[], gaps=[], reconciliations=[])
+    for site_id, sc in state.sites.items():
+        if sc.open:
+            _close(site_id, sc, sites[site_id], max(sc.open) + 1, now_s, config, out)
+    return state, out
+
+
 def _live_partitions(sc: SiteCombine, config: CombineConfig, now_s: float) -> list[str]:
     idle = config.partition_idle_s
     if idle is None:

@@ -28,6 +28,7 @@ from streams.decisions.power import (
     CombineConfig,
     CombineState,
     PartialState,
+    close_all,
     combine,
     fold_partials,
     index_site,
@@ -85,6 +86,9 @@ def compute_truth(scenario: Scenario, lateness_s: int) -> Truth:
             )
         cstate, combined = combine(cstate, folded.partials, idx, now_s=0.0, config=cfg)
         powers.extend(combined.powers)
+    # The agents close the last seconds as soon as they are complete.
+    cstate, combined = close_all(cstate, idx, now_s=0.0, config=cfg)
+    powers.extend(combined.powers)
     _, surplus = surplus_step(SurplusState(site_id=site.site_id), powers)
     inputs: list[ControllerInput] = [*scenario.prices, *powers]
     _, decided = controller_step(

@@ -40,6 +40,7 @@ from streams.decisions.power import (
     CombineConfig,
     CombineState,
     PartialState,
+    close_all,
     combine,
     fold_partials,
     index_site,
@@ -137,9 +138,7 @@ def reference(run: Run, site: SiteConfig) -> dict[str, list[Any]]:
         assert not combined.late and not combined.gaps
         powers.extend(combined.powers)
     # The agents close the last seconds as soon as they are complete: close them here too.
-    last = run.frames[-1][0]
-    everything = CombineConfig(lateness_s=LATENESS, idle_close_s=0.0)
-    cstate, combined = combine(cstate, [], idx, now_s=last + 1.0, config=everything)
+    cstate, combined = close_all(cstate, idx, now_s=0.0)
     powers.extend(combined.powers)
     inputs: list[ControllerInput] = []
     grid = sorted(run.controller_inputs, key=lambda x: x[0])

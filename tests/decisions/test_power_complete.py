@@ -8,6 +8,7 @@ from streams.decisions.power import (
     CombineState,
     PartialState,
     SiteIndex,
+    close_all,
     combine,
     fold_partials,
 )
@@ -109,3 +110,19 @@ def test_a_gap_before_a_complete_second_closes_with_it(index: SiteIndex) -> None
     assert [p.ts_s - T0 for p in out.powers] == [6]
     assert [(g.start_s - T0, g.end_s - T0) for g in out.gaps] == [(4, 6)]
     assert "gap" in out.powers[0].flags
+
+
+def test_close_all_closes_every_open_second_at_the_end(index: SiteIndex) -> None:
+    cfg = CombineConfig(lateness_s=2)
+    state, out = combine(
+        CombineState(),
+        [partial(s, "a", 1) for s in (0, 1, 2, 4)],
+        {"s1": index},
+        now_s=0.0,
+        config=cfg,
+    )
+    assert [p.ts_s - T0 for p in out.powers] == [0, 1]
+    state, out = close_all(state, {"s1": index}, now_s=0.0, config=cfg)
+    assert [p.ts_s - T0 for p in out.powers] == [2, 4]
+    assert [(g.start_s - T0, g.end_s - T0) for g in out.gaps] == [(3, 4)]
+    assert state.sites["s1"].open == {}
