@@ -3,6 +3,11 @@
 Frames are columnar (one list per field, all of equal length, like an Arrow record batch):
 decoding a frame is one C call per column instead of one Python object per reading, which
 is what lets one process take 300,000 readings a second.
+
+Frame size matters as much: the stream processor pays a fixed cost per Kafka message (about
+half a millisecond in faust here), so a frame should carry a few hundred readings. The
+reference site sends one GpuFrame per DGX SuperPOD scalable unit (32 nodes, 256 GPUs) and one
+AsicFrame per container (150 miners): about 1,200 messages for its 277,000 readings a second.
 """
 
 from __future__ import annotations

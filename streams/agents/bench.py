@@ -7,11 +7,13 @@
    restored its tables and emitted a second); then the frames are sent as fast as the
    producer goes. Readings per second = backlog readings / (emission of the backlog's last
    SitePower - start of sending).
-2. Latency: ``--live-seconds`` more are produced live, each second's frames stamped with
-   the real time at the start of that second; per SitePower, the latency is
-   ``emitted_s - ts_s`` (from the start of the second) and ``emitted_s - (ts_s + 1)``
-   (from the end of the second, when its last reading exists: the pipeline's own delay,
-   including the ``--lateness`` wait).
+2. Latency: ``--live-seconds`` more are produced live: every reading of a second is stamped
+   with the real time at the start of that second, and the second's frames are sent at that
+   moment (as collectors sampling on the second do). Per SitePower, the latency is
+   ``emitted_s - ts_s``: from the readings' timestamp to the decision they complete. A
+   second closes once every partition has sent it in full (``--lateness`` only bounds the
+   wait for sources that fall silent). ``emitted_s - (ts_s + 1)`` is also given: from the
+   end of the second (negative when it closed before the second was over).
 
 Everything runs in a private topic namespace that is deleted afterwards (``--keep`` keeps
 it). ``--profile FILE`` runs the worker under py-spy (``pip install py-spy``).

@@ -16,7 +16,7 @@ from streams.settings import Settings
 
 def agents_row(scale: float, seconds: int, live_seconds: int = 10) -> dict[str, Any]:
     """The real agents (one worker process) on the same simulated site and seed: throughput
-    on a backlog, then latency from each second's end to its SitePower, live."""
+    on a backlog, then latency from the readings' timestamp to their SitePower, live."""
     from streams.agents import bench
 
     args = argparse.Namespace(

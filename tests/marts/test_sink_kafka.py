@@ -160,6 +160,28 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(fresh_namespace_settings
 
 
 @pytest.mark.slow
+def _published_seconds(views: Path) -> int:
+    try:
+        con = duckdb.connect(str(views), read_only=True)
+    except duckdb.Error:
+        return -1  # being replaced by the next publication
+    try:
+        row = con.execute("SELECT count(*) FROM site_power").fetchone()
+        return int(row[0]) if row else 0
+    except duckdb.Error:
+        return -1
+    finally:
+        con.close()
+
+
+def _wait_published(views: Path, seconds: int, timeout_s: float) -> None:
+    """Until the sink has published all ``seconds`` (or the timeout: the test then fails on
+    the final count, with the sink's output)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _published_seconds(views) < seconds:
+        time.sleep(0.25)
+
+
 def test_bi_reads_published_marts_while_the_sink_writes(fresh_namespace_settings: Settings,
                                                         tmp_path: Path) -> None:
     s = fresh_namespace_settings
@@ -192,7 +214,7 @@ def test_bi_reads_published_marts_while_the_sink_writes(fresh_namespace_settings
         assert reader is not None
         out, err = reader.communicate(timeout=60)
     finally:
-        time.sleep(8.0)  # let the sink take and publish the last chunk (slow CI machines)
+        _wait_published(marts / "views.duckdb", seconds, 60.0)
         sink.send_signal(signal.SIGTERM)
         sink_out, sink_err = sink.communicate(timeout=60)
     assert sink.returncode == 0, sink_err
