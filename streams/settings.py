@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     """Run the local broker secured: SASL_SSL with SCRAM-SHA-512 users, ACLs, TLS certificates
     made on first start (``infra.security``). Clients then need the kafka_* security fields."""
 
+    sink_memory_mb: int = Field(default=1024, ge=64)
+    """DuckDB memory limit of the mart sink (its buffer cache otherwise grows toward 80% of
+    RAM as the database grows); spills to disk beyond it."""
+
     doctor_max_lag_messages: int = Field(default=10_000, ge=0)
     """``spillway doctor`` reports a Spillway consumer group lagging by more than this."""
 

@@ -129,7 +129,7 @@ class MartSink:
     ) -> None:
         self.settings = settings
         self.db_path = db_path or sink_db_path(settings)
-        self.con = open_store(self.db_path)
+        self.con = open_store(self.db_path, settings.sink_memory_mb)
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
         self.producer = TopicProducer(settings)

@@ -23,8 +23,9 @@ class StoreError(RuntimeError):
     """The sink's DuckDB file could not be opened or written (see the message for which)."""
 
 
-def open_store(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the sink database read-write, with every table."""
+def open_store(path: Path, memory_mb: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the sink database read-write, with every table;
+    ``memory_mb`` caps DuckDB's memory (None: DuckDB's default, 80% of RAM)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path))
@@ -33,6 +34,8 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
             f"cannot open the sink database {path} for writing (is another sink "
             f"running? DuckDB allows one writer process): {exc}"
         ) from exc
+    if memory_mb is not None:
+        con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
     for ddl in (*BOOKKEEPING_DDL, *(t.ddl() for t in (*TABLES, REVISIONS))):
         con.execute(ddl)
     return con

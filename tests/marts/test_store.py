@@ -153,3 +153,10 @@ def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     assert out.returncode == 3, out.stderr
     assert "one writer process" in out.stdout
     assert issubclass(StoreError, RuntimeError)
+
+
+def test_the_sink_store_caps_duckdb_memory(tmp_path: Path) -> None:
+    c = open_store(tmp_path / "sink.duckdb", memory_mb=256)
+    limit = c.execute("SELECT current_setting('memory_limit')").fetchone()
+    c.close()
+    assert limit == ("244.1 MiB",)  # 256 MB in DuckDB's binary units
