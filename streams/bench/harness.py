@@ -119,3 +119,23 @@ def run_bench(
     }
     delete_namespace(settings)
     return result
+
+
+def scaling_rows(scales: list[float], seconds: int, say: Say = _quiet) -> list[dict[str, Any]]:
+    """The real agents (one worker) at each fraction of the site: how throughput and latency
+    move with the load."""
+    rows = []
+    for scale in scales:
+        say(f"scaling: the agents at {scale:g} of the site")
+        r = agents_row(scale, seconds)
+        rows.append(
+            {
+                "scale": scale,
+                "readings_per_site_second": r["readings_per_site_second"],
+                "readings_per_s": r["readings_per_s"],
+                "latency_p50_ms": round(r["latency_from_second_start_s"]["p50"] * 1000),
+                "latency_p99_ms": round(r["latency_from_second_start_s"]["p99"] * 1000),
+                "late_readings": r["late_readings_backlog"] + r["late_readings_live"],
+            }
+        )
+    return rows

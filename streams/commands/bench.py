@@ -32,7 +32,14 @@ def register(sub: Subparsers) -> None:
     parser.add_argument(
         "--scaling",
         action="store_true",
-        help="also run at 1%%, 10%% and 100%% of the site and print a scaling row",
+        help="also run the agents at 1%%, 10%% and 100%% of the site (--scaling-at) and print "
+        "a scaling row",
+    )
+    parser.add_argument(
+        "--scaling-at",
+        default="0.01,0.1,1",
+        metavar="F,F,...",
+        help="site fractions of the scaling row (0.01,0.1,1)",
     )
     parser.add_argument(
         "--soak",
@@ -45,17 +52,48 @@ def register(sub: Subparsers) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from streams.bench.harness import run_bench
-
     settings = get_settings()
-    result = run_bench(
-        settings, scale=args.scale, seconds=args.seconds, naive_max_s=args.naive_max_s, say=say
-    )
+    if args.soak is not None:
+        from streams.bench.soak import soak
+
+        if args.soak <= 0:
+            raise ValueError(f"bench: --soak takes minutes > 0, got {args.soak}")
+        result = soak(settings, args.soak, args.scale, say)
+    else:
+        from streams.bench.harness import run_bench, scaling_rows
+
+        result = run_bench(
+            settings, scale=args.scale, seconds=args.seconds, naive_max_s=args.naive_max_s, say=say
+        )
+        if args.scaling:
+            scales = _fractions(args.scaling_at)
+            result["scaling"] = scaling_rows(scales, args.seconds, say)
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:
-        for key, value in result.items():
-            print(
-                f"{key:32} {value:>14,}" if isinstance(value, int | float) else f"{key:32} {value}"
-            )
+        _print(result)
     return 0
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        scales = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(
+            f"bench: --scaling-at takes fractions like 0.01,0.1,1; got {text!r}"
+        ) from None
+    if not scales or any(not 0 < x <= 10 for x in scales):
+        raise ValueError(f"bench: --scaling-at fractions must be in (0, 10]; got {text!r}")
+    return scales
+
+
+def _print(result: dict[str, object]) -> None:
+    for key, value in result.items():
+        if isinstance(value, list):
+            print(key)
+            for row in value:
+                print("  " + "  ".join(f"{k}={v}" for k, v in dict(row).items()))
+        elif isinstance(value, int | float):
+            print(f"{key:32} {value:>14,}")
+        else:
+            print(f"{key:32} {value}")

@@ -40,15 +40,16 @@ def empty_site_power() -> pl.DataFrame:
 def day_interval_energy(
     site_power: pl.DataFrame, day: date, last_ts_by_site: pl.DataFrame
 ) -> pl.DataFrame:
-    """Interval energy of ``day`` (UTC) for intervals that are over: the site has a second
-    at or after the interval's end. ``last_ts_by_site``: ``[site_id, last_ts_s]``."""
+    """Interval energy of ``day`` (UTC) for intervals that are over: the site has the
+    interval's last second or a later one (the agents close seconds in order, so every second
+    before it is closed too). ``last_ts_by_site``: ``[site_id, last_ts_s]``."""
     start, end = day_bounds(day)
     energy = interval_energy(site_power.select(SITE_POWER_COLUMNS))
     return (
         energy.join(last_ts_by_site, on="site_id", how="inner")
         .filter(
             pl.col("interval_start_s").is_between(start, end, closed="left"),
-            pl.col("interval_start_s") + INTERVAL_S <= pl.col("last_ts_s"),
+            pl.col("interval_start_s") + INTERVAL_S - 1 <= pl.col("last_ts_s"),
         )
         .drop("last_ts_s")
     )

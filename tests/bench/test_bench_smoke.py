@@ -59,3 +59,42 @@ def test_bench_json_smoke(kafka_base_settings: Settings, tmp_path: Path) -> None
         assert result[key] > 0, key
     assert result["readings"] > 0 and result["messages"] > 0
     assert result["latency_p99_ms"] >= result["latency_p50_ms"] >= 0
+
+
+def _bench(settings: Settings, tmp_path: Path, *args: str) -> dict[str, object]:
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        SPILLWAY_HOME=str(tmp_path),
+    )
+    exe = str(Path(sys.executable).with_name("spillway"))
+    done = subprocess.run(
+        [exe, "bench", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_bench_soak_reports_rss_over_time(kafka_base_settings: Settings, tmp_path: Path) -> None:
+    result = _bench(kafka_base_settings, tmp_path, "--soak", "0.5", "--scale", "0.01")
+    samples = result["samples"]
+    assert isinstance(samples, list) and len(samples) >= 2
+    assert all(s["agents_rss_mb"] > 0 and s["sink_rss_mb"] > 0 for s in samples)
+    assert "agents_rss_growth_mb_second_half_vs_first" in result
+
+
+def test_bench_scaling_row(kafka_base_settings: Settings, tmp_path: Path) -> None:
+    result = _bench(
+        kafka_base_settings, tmp_path, "--scale", "0.01", "--seconds", "5",
+        "--naive-max-s", "5", "--scaling", "--scaling-at", "0.01,0.02",
+    )
+    rows = result["scaling"]
+    assert isinstance(rows, list) and [r["scale"] for r in rows] == [0.01, 0.02]
+    assert rows[1]["readings_per_site_second"] > rows[0]["readings_per_site_second"] > 0
+    assert all(r["readings_per_s"] > 0 for r in rows)
