@@ -32,8 +32,9 @@ AsicWatts = Annotated[float, Meta(ge=0.0, le=ASIC_MAX_W)]
 MeterWatts = Annotated[float, Meta(ge=-MAX_POWER_W, le=MAX_POWER_W)]
 Percent = Annotated[float, Meta(ge=0.0, le=100.0)]
 Hashrate = Annotated[float, Meta(ge=0.0, le=ASIC_MAX_THS)]
-Counter64 = Annotated[int, Meta(ge=0)]
-"""An energy counter (the full path also takes counters past int64, up to 2**64 - 1)."""
+Counter64 = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+"""An energy counter. msgspec bounds stop at int64 (and would take any larger integer
+without one); counters from 2**63 to 2**64 - 1 take the full path, which accepts them."""
 
 
 class BoundedMeterFrame(MeterFrame, kw_only=True):

@@ -18,8 +18,14 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
 
 def _default_home() -> Path:
+    """``.spillway`` of the source checkout Spillway runs from (where ``infra/run.sh`` and
+    ``infra/test.sh`` put the broker and the marts), else the user's data folder."""
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "infra").is_dir():
+        return _CHECKOUT / ".spillway"
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "spillway"
 
 
