@@ -49,6 +49,26 @@ def sink_db_path(settings: Settings) -> Path:
     return settings.marts_dir / SINK_DB
 
 
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+"""Bytes of messages written per transaction: with frames of hundreds of readings, 20,000
+messages would be millions of rows in memory at once."""
+
+
+def byte_chunks(msgs: Sequence[Message], max_bytes: int) -> list[Sequence[Message]]:
+    """``msgs`` in order, cut into runs of at most ``max_bytes`` of values (at least one
+    message per run). Each run is written with its own offsets, so order is all it needs."""
+    chunks: list[Sequence[Message]] = []
+    start, size = 0, 0
+    for i, m in enumerate(msgs):
+        n = len(m.value() or b"")
+        if i > start and size + n > max_bytes:
+            chunks.append(msgs[start:i])
+            start, size = i, 0
+        size += n
+    chunks.append(msgs[start:])
+    return chunks
+
+
 @dataclass
 class SinkStats:
     messages: int = 0
@@ -124,6 +144,7 @@ class MartSink:
         group_id: str = DEFAULT_GROUP,
         topics: Sequence[str] = SINK_TOPICS,
         batch_size: int = 20_000,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
         poll_timeout_s: float = 0.5,
         consumer_overrides: dict[str, Any] | None = None,
     ) -> None:
@@ -131,6 +152,7 @@ class MartSink:
         self.db_path = db_path or sink_db_path(settings)
         self.con = open_store(self.db_path, settings.sink_memory_mb)
         self.batch_size = batch_size
+        self.max_batch_bytes = max_batch_bytes
         self.poll_timeout_s = poll_timeout_s
         self.producer = TopicProducer(settings)
         lenient = settings.model_copy(update={"max_age_s": max(settings.max_age_s, SINK_MAX_AGE_S)})
@@ -173,7 +195,8 @@ class MartSink:
         ]
         if not msgs:
             return 0
-        self.handle(msgs, before_commit)
+        for chunk in byte_chunks(msgs, self.max_batch_bytes):
+            self.handle(chunk, before_commit)
         return len(msgs)
 
     def handle(
