@@ -1,0 +1,83 @@
+"""Benchmark: stage 1 without Kafka or faust (decode, validate, dead-letter, fold), one core.
+
+``python -m streams.agents.bench_stage1 [--scale 1.0] [--seconds 10]``
+
+Frames of the reference site come from the simulator's encoder (the bytes the agents read);
+they are handed to ``process_partition`` in batches of 500 per topic, as the agent does. The
+figure is the ceiling of one worker's own work; the gap to ``streams.agents.bench`` is what
+the faust runtime and Kafka cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+from schemas.validation import Limits
+from streams.agents.bench import REFERENCE, _encode_steps
+from streams.agents.messages import Stage1State
+from streams.agents.sites import SiteEntry
+from streams.agents.stage1 import RawMessage, process_partition
+from streams.bench.scale import scale_site
+from streams.decisions.fleet import fleet_roster
+from streams.decisions.power import index_site
+from streams.sim.encode import FrameEncoder
+from streams.sim.model import SiteModel
+from streams.site_file import load_site_file
+
+
+def stage1_rate(scale: float, seconds: int) -> dict[str, float]:
+    sf = scale_site(load_site_file(REFERENCE), scale)
+    model = SiteModel(sf.site, sf.sim)
+    now = math.floor(time.time())
+    msgs, readings = _encode_steps(
+        model, FrameEncoder(model), [float(now - seconds - 5 + i) for i in range(seconds)]
+    )
+    site = sf.site
+    sites = {site.site_id: SiteEntry(site, index_site(site), fleet_roster(site))}
+    by_topic: dict[str, list[RawMessage]] = {}
+    for topic, key, value in msgs:
+        part = by_topic.setdefault(topic, [])
+        part.append(RawMessage(offset=len(part), key=key, value=value))
+    limits = Limits(now_s=time.time())
+    start = time.perf_counter()
+    for topic, part in by_topic.items():
+        state = Stage1State()
+        for i in range(0, len(part), 500):
+            state, out = process_partition(
+                state,
+                part[i : i + 500],
+                sites,
+                base_topic=topic,
+                topic=topic,
+                partition=0,
+                limits=limits,
+                lateness_s=2,
+                consumer="bench",
+            )
+            assert not out.letters, out.letters[:1]
+    wall = time.perf_counter() - start
+    return {
+        "frames": len(msgs),
+        "readings": readings,
+        "wall_s": wall,
+        "readings_per_s": readings / wall,
+        "frames_per_s": len(msgs) / wall,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m streams.agents.bench_stage1", description=__doc__)
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--seconds", type=int, default=10)
+    args = p.parse_args()
+    r = stage1_rate(args.scale, args.seconds)
+    print(
+        f"stage 1 (no Kafka): {r['readings']:,} readings in {r['frames']:,} frames, "
+        f"{r['readings_per_s']:,.0f} readings/s ({r['frames_per_s']:,.0f} frames/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
