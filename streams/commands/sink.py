@@ -16,7 +16,7 @@ from streams.commands import Subparsers, add_parser, say
 from streams.io.kafka import TopicProducer
 from streams.marts.docs import render_markdown
 from streams.marts.publish import publish
-from streams.marts.sink import DEFAULT_GROUP, run_sink, sink_db_path
+from streams.marts.sink import DEFAULT_GROUP, default_group, run_sink, sink_db_path
 from streams.marts.store import open_store
 from streams.observe.metrics import start_metrics_server
 from streams.settings import Settings, get_settings
@@ -34,7 +34,11 @@ def register(sub: Subparsers) -> None:
         help="with --once: seconds without messages that end the run (5)",
     )
     parser.add_argument("--batch", type=int, default=20_000, help="messages per batch (20000)")
-    parser.add_argument("--group", default=DEFAULT_GROUP, help="Kafka consumer group id")
+    parser.add_argument(
+        "--group",
+        default=None,
+        help=f"Kafka consumer group id (default {DEFAULT_GROUP}.<namespace>)",
+    )
     parser.add_argument(
         "--publish-every", type=float, default=60.0, help="seconds between publications (60)"
     )
@@ -99,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         start_metrics_server(args.metrics_port)
         say(f"metrics on http://127.0.0.1:{args.metrics_port}/metrics")
-    say(f"sink -> {args.db or sink_db_path(settings)} (group {args.group})")
+    group = args.group or default_group(settings)
+    say(f"sink -> {args.db or sink_db_path(settings)} (group {group})")
     stats = run_sink(
         settings,
         stop,

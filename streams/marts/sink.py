@@ -14,6 +14,7 @@ below their source's watermark are dropped (``frames.accept_frames``).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import Counter
@@ -38,6 +39,16 @@ from streams.observe import metrics
 from streams.settings import Settings
 
 DEFAULT_GROUP = "spillway-mart-sink"
+
+
+def default_group(settings: Settings) -> str:
+    """The sink's group: one per topic namespace (a static member keeps its assignment across
+    restarts, so one group shared by namespaces would hand a new sink an old namespace's
+    partitions). The namespace goes last: the sink's ACL is a prefix on ``DEFAULT_GROUP``."""
+    ns = settings.topic_namespace
+    return f"{DEFAULT_GROUP}.{ns}" if ns else DEFAULT_GROUP
+
+
 SINK_DB = "sink.duckdb"
 SINK_MAX_AGE_S = 3650 * 86_400.0
 """The sink stores whatever Kafka still retains (grid topics keep 400 days): a sink catching
@@ -141,7 +152,7 @@ class MartSink:
         settings: Settings,
         *,
         db_path: Path | None = None,
-        group_id: str = DEFAULT_GROUP,
+        group_id: str | None = None,
         topics: Sequence[str] = SINK_TOPICS,
         batch_size: int = 20_000,
         max_batch_bytes: int = MAX_BATCH_BYTES,
@@ -156,6 +167,7 @@ class MartSink:
         self.poll_timeout_s = poll_timeout_s
         self.producer = TopicProducer(settings)
         lenient = settings.model_copy(update={"max_age_s": max(settings.max_age_s, SINK_MAX_AGE_S)})
+        group_id = group_id or default_group(settings)
         self.group_id = group_id
         self.validator = CountingValidator(lenient, self.producer, group_id)
         self.marks = load_marks(self.con)
@@ -163,7 +175,10 @@ class MartSink:
         self.stats = SinkStats()
         # Static membership: a sink restarted after a crash (same group, same instance id)
         # gets its partitions back at once instead of waiting out the dead member's session.
-        overrides = {"group.instance.id": f"{group_id}-writer", **(consumer_overrides or {})}
+        # The instance id names the database too: two sinks writing two databases in one
+        # group are two members, not one fencing the other.
+        writer = hashlib.sha256(str(self.db_path.resolve()).encode()).hexdigest()[:12]
+        overrides = {"group.instance.id": f"{group_id}-{writer}", **(consumer_overrides or {})}
         self.consumer: Consumer = make_consumer(settings, group_id, **overrides)
         names = [full_name(t, settings.topic_namespace) for t in topics]
         self.consumer.subscribe(names, on_assign=self._on_assign)
@@ -273,7 +288,7 @@ def run_sink(
     stop_event: threading.Event,
     *,
     db_path: Path | None = None,
-    group_id: str = DEFAULT_GROUP,
+    group_id: str | None = None,
     topics: Sequence[str] = SINK_TOPICS,
     batch_size: int = 20_000,
     once: bool = False,
