@@ -307,24 +307,56 @@ class SpillwayAgents:
         log.info("site directory: %s", ", ".join(sorted(self.directory.sites)) or "no sites")
 
     def create_internal_topic(self, timeout_s: float = 30.0) -> None:
-        """Create ``<app id>-site-inputs`` unless it exists (faust does not create a topic
-        that is only consumed through a multi-topic subscription)."""
-        name = self.site_inputs.get_topic_name()
+        """Create ``<app id>-site-inputs`` and every table's changelog unless they exist, and
+        wait until the broker's metadata shows them. faust does not create a topic that is
+        only consumed through a multi-topic subscription, and it creates changelogs itself
+        only as the worker starts: on a loaded broker their metadata can lag, and faust's
+        partition check then crashes the stage-2 agent (found by the fault suite)."""
         admin = AdminClient(self.settings.librdkafka_config())
-        if name in admin.list_topics(timeout=timeout_s).topics:
-            return
-        topic = NewTopic(
-            name,
-            num_partitions=spec(PARTIAL_TOPIC).partitions,
-            replication_factor=self.settings.topic_replication_factor,
-            config={"retention.ms": str(24 * 3600 * 1000)},
-        )
-        for fut in admin.create_topics([topic], request_timeout=timeout_s).values():
-            try:
-                fut.result(timeout_s)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise RuntimeError(f"agents: cannot create topic {name}: {exc}") from exc
+        wanted = {
+            self.site_inputs.get_topic_name(): (
+                spec(PARTIAL_TOPIC).partitions,
+                {"retention.ms": str(24 * 3600 * 1000)},
+            )
+        }
+        tables = [*self.stage1_tables.values(), *self.tables.values()]
+        for table in tables:
+            name = table.changelog_topic.get_topic_name()
+            wanted[name] = (table.partitions or 1, {"cleanup.policy": "compact"})
+        existing = admin.list_topics(timeout=timeout_s).topics
+        new = [
+            NewTopic(
+                name,
+                num_partitions=n,
+                replication_factor=self.settings.topic_replication_factor,
+                config=config,
+            )
+            for name, (n, config) in wanted.items()
+            if name not in existing
+        ]
+        if new:
+            for name, fut in admin.create_topics(new, request_timeout=timeout_s).items():
+                try:
+                    fut.result(timeout_s)
+                except KafkaException as exc:
+                    if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                        raise RuntimeError(f"agents: cannot create topic {name}: {exc}") from exc
+        deadline = time.monotonic() + timeout_s
+        while True:
+            topics = admin.list_topics(timeout=timeout_s).topics
+            missing = [
+                name
+                for name, (n, _) in wanted.items()
+                if name not in topics or len(topics[name].partitions) != n
+            ]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"agents: topics not visible with their partitions after {timeout_s:.0f} s: "
+                    + ", ".join(missing)
+                )
+            time.sleep(0.2)
 
     def limits(self) -> Limits:
         s = self.settings
