@@ -100,8 +100,7 @@ def run_bench(
         "readings_per_s": round(spill),
         # Every reading of a second is stamped with the second's start and sent then: the
         # latency from a reading's timestamp to the SitePower it completes.
-        "latency_p50_ms": round(agents["latency_from_second_start_s"]["p50"] * 1000),
-        "latency_p99_ms": round(agents["latency_from_second_start_s"]["p99"] * 1000),
+        **latency_ms(agents),
         "latency_p99_from_second_end_ms": round(agents["latency_from_second_end_s"]["p99"] * 1000),
         "agents_lateness_s": agents["lateness_s"],
         "sink_rows_per_s": round(sink["rows_per_s"]),
@@ -121,6 +120,12 @@ def run_bench(
     return result
 
 
+def latency_ms(agents: dict[str, Any]) -> dict[str, int]:
+    """p50 and p99 from the readings' timestamp to their SitePower, in ms."""
+    q = agents["latency_from_second_start_s"]
+    return {"latency_p50_ms": round(q["p50"] * 1000), "latency_p99_ms": round(q["p99"] * 1000)}
+
+
 def scaling_rows(scales: list[float], seconds: int, say: Say = _quiet) -> list[dict[str, Any]]:
     """The real agents (one worker) at each fraction of the site: how throughput and latency
     move with the load."""
@@ -133,8 +138,7 @@ def scaling_rows(scales: list[float], seconds: int, say: Say = _quiet) -> list[d
                 "scale": scale,
                 "readings_per_site_second": r["readings_per_site_second"],
                 "readings_per_s": r["readings_per_s"],
-                "latency_p50_ms": round(r["latency_from_second_start_s"]["p50"] * 1000),
-                "latency_p99_ms": round(r["latency_from_second_start_s"]["p99"] * 1000),
+                **latency_ms(r),
                 "late_readings": r["late_readings_backlog"] + r["late_readings_live"],
             }
         )

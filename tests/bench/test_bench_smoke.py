@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,22 +33,9 @@ KEYS = {
 
 
 def test_bench_json_smoke(kafka_base_settings: Settings, tmp_path: Path) -> None:
-    env = dict(
-        os.environ,
-        KAFKA_BOOTSTRAP_SERVERS=kafka_base_settings.kafka_bootstrap_servers,
-        SPILLWAY_HOME=str(tmp_path),
+    result: dict[str, Any] = _bench(
+        kafka_base_settings, tmp_path, "--scale", "0.05", "--seconds", "5", "--naive-max-s", "10"
     )
-    exe = str(Path(sys.executable).with_name("spillway"))
-    done = subprocess.run(
-        [exe, "bench", "--scale", "0.05", "--seconds", "5", "--naive-max-s", "10", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(result), KEYS - set(result)
     for key in (
         "readings_per_s",
@@ -61,7 +49,7 @@ def test_bench_json_smoke(kafka_base_settings: Settings, tmp_path: Path) -> None
     assert result["latency_p99_ms"] >= result["latency_p50_ms"] >= 0
 
 
-def _bench(settings: Settings, tmp_path: Path, *args: str) -> dict[str, object]:
+def _bench(settings: Settings, tmp_path: Path, *args: str) -> dict[str, Any]:
     env = dict(
         os.environ,
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
@@ -77,7 +65,7 @@ def _bench(settings: Settings, tmp_path: Path, *args: str) -> dict[str, object]:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
