@@ -20,12 +20,13 @@ with the same partition count), so a worker restores exactly the partitions it o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from schemas.registry import CONTRACTS
 from schemas.site import SiteConfig
 from schemas.validation import Limits, Rejection
 from streams import deadletter
+from streams.agents.continuity import check_batch
 from streams.agents.messages import (
     SiteInput,
     Stage1State,
@@ -52,6 +54,7 @@ from streams.agents.messages import (
     decode_state,
     encode,
 )
+from streams.agents.readback import read_range
 from streams.agents.routing import grid_targets
 from streams.agents.sites import SiteDirectory, publish_site
 from streams.agents.stage1 import RawMessage, process_partition
@@ -65,7 +68,7 @@ from streams.agents.stage2 import (
 )
 from streams.decisions.alerts import AlertState
 from streams.decisions.curtailment import ControllerState
-from streams.decisions.power import CombineConfig, CombineState
+from streams.decisions.power import CombineConfig, CombineState, refresh_liveness
 from streams.decisions.surplus import SurplusState
 from streams.observe import metrics
 from streams.settings import Settings
@@ -75,6 +78,9 @@ log = logging.getLogger(__name__)
 PARTIAL_TOPIC = "site.power.partial.v1"
 GRID_INPUT_TOPICS = ("grid.prices.v1", "grid.dispatch.v1", "grid.frequency.v1")
 MAX_MINERS_PER_COMMAND = 10_000
+PAUSE_S = 5.0
+"""Stage 2 gets a tick at least every second; a longer wait between its batches means this
+worker was not running (stopped, stalled, swapped out), and partition liveness restarts."""
 """Larger commands are split (``<command_id>.<k>``) to stay well under Kafka's 1 MB."""
 
 S = TypeVar("S")
@@ -133,6 +139,10 @@ class AgentStats:
     rejected: Counter[str] = field(default_factory=Counter)
     """Base topic -> messages sent to the dead-letter topic."""
     readings: int = 0
+    redelivered: int = 0
+    """Messages faust delivered again that were processed already (dropped)."""
+    read_back: int = 0
+    """Messages faust skipped that the agents read back from Kafka themselves."""
     partials: int = 0
     powers: int = 0
     commands: int = 0
@@ -197,6 +207,9 @@ class SpillwayAgents:
         )
         self._cache: dict[tuple[str, bytes], Any] = {}
         self._clocks: dict[str, TickClock] = {}
+        self._running_sites: set[str] = set()
+        """Sites stage 2 has run since this worker got its partitions."""
+        self._last_stage2_s: float | None = None
         data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="spillway-agents-"))
         self.app = faust.App(
             self.app_id,
@@ -276,6 +289,8 @@ class SpillwayAgents:
             kind: self._table(f"site-{kind}", partial_n)
             for kind in ("combine", "surplus", "controller", "alerts")
         }
+        # Stage 2's next input offset per partition (stage 1 keeps its own in Stage1State).
+        self.stage2_offsets = self._table("stage2-offsets", partial_n)
         app.agent(self.telemetry, name=f"{self.app_id}.stage1", concurrency=1)(self._stage1)
         app.agent(self.grid, name=f"{self.app_id}.grid", concurrency=1)(self._grid)
         app.agent(self.stage2_in, name=f"{self.app_id}.stage2", concurrency=1)(self._stage2)
@@ -287,6 +302,7 @@ class SpillwayAgents:
         # After a rebalance the tables hold what the changelogs say, not our cache.
         self._cache.clear()
         self._clocks.clear()
+        self._running_sites.clear()
 
     # ------------------------------------------------------------------ start
 
@@ -319,7 +335,7 @@ class SpillwayAgents:
                 {"retention.ms": str(24 * 3600 * 1000)},
             )
         }
-        tables = [*self.stage1_tables.values(), *self.tables.values()]
+        tables = [*self.stage1_tables.values(), *self.tables.values(), self.stage2_offsets]
         for table in tables:
             name = table.changelog_topic.get_topic_name()
             wanted[name] = (table.partitions or 1, {"cleanup.policy": "compact"})
@@ -385,14 +401,16 @@ class SpillwayAgents:
 
     # ------------------------------------------------------------------ sending
 
-    async def _send(self, base: str, key: bytes, value: bytes) -> None:
-        await self.out[base].send(key=key, value=value)
+    async def _send(self, base: str, key: bytes, value: bytes) -> Awaitable[Any]:
+        # force: never attach to an event (faust would hold it until the next commit).
+        return await self.out[base].send(key=key, value=value, force=True)
 
-    async def _dead_letter(self, ev: EventT[bytes], base: str, rejection: Rejection) -> None:
-        msg = ev.message
+    async def _dead_letter(
+        self, topic: str, partition: int, msg: RawMessage, base: str, rejection: Rejection
+    ) -> Awaitable[Any]:
         letter = deadletter.envelope(
-            topic=msg.topic,
-            partition=msg.partition,
+            topic=topic,
+            partition=partition,
             offset=msg.offset,
             key=msg.key,
             value=msg.value,
@@ -402,10 +420,44 @@ class SpillwayAgents:
         )
         self.stats.rejected[base] += 1
         metrics.count_deadletters(base, {rejection.kind: 1})
-        await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
+        return await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
 
-    async def _send_input(self, site_id: str, item: SiteInput) -> None:
-        await self.site_inputs.send(key=site_id.encode(), value=encode(item))
+    async def _in_sequence(
+        self, expected: int | None, topic: str, partition: int, msgs: list[RawMessage]
+    ) -> list[RawMessage]:
+        """``msgs`` (one partition, ascending) lined up with the next offset ``expected``:
+        re-deliveries dropped, offsets faust skipped read back from Kafka in front."""
+        line = check_batch(expected, [m.offset for m in msgs])
+        self.stats.redelivered += line.drop
+        name = self.options.consumer_name
+        metrics.count_out_of_sequence(name, topic, "redelivered", line.drop)
+        msgs = msgs[line.drop :]
+        if line.gap is None:
+            return msgs
+        start, end = line.gap
+        back = await asyncio.to_thread(read_range, self.settings, topic, partition, start, end)
+        self.stats.read_back += len(back.messages)
+        metrics.count_out_of_sequence(name, topic, "read_back", len(back.messages))
+        metrics.count_out_of_sequence(name, topic, "lost", back.missing)
+        log.warning(
+            "%s:%d: the consumer skipped offsets %d..%d; read %d of them back from Kafka",
+            topic,
+            partition,
+            start,
+            end - 1,
+            len(back.messages),
+        )
+        if back.missing:
+            log.error(
+                "%s:%d: %d skipped offsets are no longer on the broker (retention): lost",
+                topic,
+                partition,
+                back.missing,
+            )
+        return [RawMessage(offset=o, key=k, value=v) for o, k, v in back.messages] + msgs
+
+    async def _send_input(self, site_id: str, item: SiteInput) -> Awaitable[Any]:
+        return await self.site_inputs.send(key=site_id.encode(), value=encode(item), force=True)
 
     # ------------------------------------------------------------------ agents
 
@@ -418,6 +470,8 @@ class SpillwayAgents:
             by_tp: dict[tuple[str, int], list[EventT[bytes]]] = {}
             for ev in events:
                 by_tp.setdefault((ev.message.topic, ev.message.partition), []).append(ev)
+            sent: list[Awaitable[Any]] = []
+            new_states: list[tuple[EventT[bytes], TableT[bytes, bytes], bytes, Stage1State]] = []
             for (topic, partition), evs in by_tp.items():
                 base = base_name(topic, self.namespace)
                 table = self.stage1_tables[base]
@@ -428,18 +482,21 @@ class SpillwayAgents:
                 ]
                 with acting_for(evs[-1]):
                     state = self._load(table, key, Stage1State, Stage1State())
-                    state, out = process_partition(
-                        state,
-                        raw,
-                        self.directory.sites,
-                        base_topic=base,
-                        topic=topic,
-                        partition=partition,
-                        limits=limits,
-                        lateness_s=opts.lateness_s,
-                        consumer=opts.consumer_name,
-                    )
-                    self._save(table, key, state)
+                raw = await self._in_sequence(state.next_offset, topic, partition, raw)
+                if not raw:
+                    continue
+                state, out = process_partition(
+                    state,
+                    raw,
+                    self.directory.sites,
+                    base_topic=base,
+                    topic=topic,
+                    partition=partition,
+                    limits=limits,
+                    lateness_s=opts.lateness_s,
+                    consumer=opts.consumer_name,
+                )
+                new_states.append((evs[-1], table, key, state))
                 self.stats.accepted[base] += out.accepted
                 self.stats.rejected[base] += sum(out.rejected.values())
                 self.stats.readings += out.readings
@@ -449,14 +506,35 @@ class SpillwayAgents:
                 metrics.count_deadletters(base, out.rejected)
                 metrics.count_decisions(alerts=out.alerts)
                 for letter in out.letters:
-                    await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
+                    sent.append(
+                        await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
+                    )
                 for p in out.partials:
-                    await self._send(PARTIAL_TOPIC, p.site_id.encode(), msgspec.json.encode(p))
+                    sent.append(
+                        await self._send(PARTIAL_TOPIC, p.site_id.encode(), msgspec.json.encode(p))
+                    )
                 for site_id, item in out.site_inputs:
-                    await self._send_input(site_id, item)
+                    sent.append(await self._send_input(site_id, item))
                 for a in out.alerts:
-                    await self._send("alerts.v1", a.site_id.encode(), msgspec.json.encode(a))
+                    enc_a = msgspec.json.encode(a)
+                    sent.append(await self._send("alerts.v1", a.site_id.encode(), enc_a))
+            await self._delivered(sent)
+            for ev, table, key, state in new_states:
+                with acting_for(ev):
+                    self._save(table, key, state)
             yield None
+
+    async def _delivered(self, sent: Sequence[Awaitable[Any]]) -> None:
+        """Wait until the broker has acknowledged every message in ``sent``.
+
+        State is saved only after what it produced is delivered: a state that is ahead of
+        its output (the changelog says a second closed, its SitePower never reached the
+        broker) loses that output for good on a crash, while output ahead of state is
+        only re-sent after a restart, and every consumer is idempotent on it (found by the
+        fault suite: one second missing from ``site_power`` after a SIGKILL).
+        """
+        if sent:
+            await asyncio.gather(*sent)
 
     async def _grid(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
         async for events in cast(faust.Stream[bytes], stream).take_events(
@@ -471,7 +549,9 @@ class SpillwayAgents:
                 base = base_name(ev.message.topic, self.namespace)
                 decoded = CONTRACTS[base].decode(ev.message.value, limits)
                 if isinstance(decoded, Rejection):
-                    await self._dead_letter(ev, base, decoded)
+                    msg = ev.message
+                    raw = RawMessage(offset=msg.offset, key=msg.key, value=msg.value)
+                    await self._dead_letter(msg.topic, msg.partition, raw, base, decoded)
                     continue
                 self.stats.accepted[base] += 1
                 configs = {k: e.config for k, e in self.directory.sites.items()}
@@ -491,9 +571,10 @@ class SpillwayAgents:
                 consumed = "site-inputs" if topic == inputs_topic else PARTIAL_TOPIC
                 metrics.count_consumed(opts.consumer_name, consumed, n)
             by_site: dict[str, list[tuple[EventT[bytes], Stage2Item]]] = {}
-            for ev in events:
-                msg = ev.message
-                base = PARTIAL_TOPIC if msg.topic != self.site_inputs.get_topic_name() else None
+            letters: list[Awaitable[Any]] = []
+            lined, positions = await self._stage2_in_sequence(events)
+            for ev, topic, partition, msg in lined:
+                base = PARTIAL_TOPIC if topic != inputs_topic else None
                 item: Stage2Item | Rejection
                 if base is not None:
                     item = partial_contract.decode(msg.value, limits)
@@ -507,21 +588,74 @@ class SpillwayAgents:
                 if not isinstance(item, Rejection) and site_id not in self.directory.sites:
                     item = Rejection("unknown_site", f"site_id {site_id!r} has no config")
                 if isinstance(item, Rejection):
-                    await self._dead_letter(ev, base or "site-inputs", item)
+                    kind = base or "site-inputs"
+                    letters.append(await self._dead_letter(topic, partition, msg, kind, item))
                     continue
                 by_site.setdefault(site_id, []).append((ev, item))
             now = time.time()
+            paused = self._last_stage2_s is not None and now - self._last_stage2_s > PAUSE_S
+            self._last_stage2_s = now
             for site_id, pairs in by_site.items():
-                await self._run_site(site_id, pairs, now)
+                resumed = paused or site_id not in self._running_sites
+                self._running_sites.add(site_id)
+                await self._run_site(site_id, pairs, now, resumed=resumed)
+            await self._delivered(letters)
+            for ev, key, next_offset in positions:
+                with acting_for(ev):
+                    self.stage2_offsets[key] = str(next_offset).encode()
             yield None
 
+    async def _stage2_in_sequence(
+        self, events: Sequence[EventT[bytes]]
+    ) -> tuple[
+        list[tuple[EventT[bytes], str, int, RawMessage]], list[tuple[EventT[bytes], bytes, int]]
+    ]:
+        """The batch in arrival order, each partition lined up with stage 2's next offset
+        (``_in_sequence``), and per partition (last event, table key, next offset)."""
+        by_tp: dict[tuple[str, int], list[EventT[bytes]]] = {}
+        for ev in events:
+            by_tp.setdefault((ev.message.topic, ev.message.partition), []).append(ev)
+        kept: dict[tuple[str, int], list[RawMessage]] = {}
+        positions: list[tuple[EventT[bytes], bytes, int]] = []
+        for (topic, partition), evs in by_tp.items():
+            key = f"{topic}:{partition}".encode()
+            with acting_for(evs[-1]):
+                stored = self.stage2_offsets.get(key)
+            raw = [
+                RawMessage(offset=e.message.offset, key=e.message.key, value=e.message.value)
+                for e in evs
+            ]
+            expected = int(stored) if stored is not None else None
+            kept[(topic, partition)] = await self._in_sequence(expected, topic, partition, raw)
+            if kept[(topic, partition)]:
+                positions.append((evs[-1], key, kept[(topic, partition)][-1].offset + 1))
+        lined: list[tuple[EventT[bytes], str, int, RawMessage]] = []
+        at = dict.fromkeys(kept, 0)
+        for ev in events:
+            tp = (ev.message.topic, ev.message.partition)
+            msgs, i = kept[tp], at[tp]
+            # Read-back messages sit in front of the first delivered one still wanted.
+            while i < len(msgs) and msgs[i].offset <= ev.message.offset:
+                lined.append((ev, tp[0], tp[1], msgs[i]))
+                i += 1
+            at[tp] = i
+        return lined, positions
+
     async def _run_site(
-        self, site_id: str, pairs: Sequence[tuple[EventT[bytes], Stage2Item]], now: float
+        self,
+        site_id: str,
+        pairs: Sequence[tuple[EventT[bytes], Stage2Item]],
+        now: float,
+        *,
+        resumed: bool = False,
     ) -> None:
+        """Run stage 2 for one site; ``resumed``: the first batch since this worker started,
+        got the site back, or was not running (see ``refresh_liveness``)."""
         entry = self.directory.sites[site_id]
         key = site_id.encode()
         t = self.tables
-        with acting_for(pairs[-1][0]):
+        last = pairs[-1][0]
+        with acting_for(last):
             states = SiteStates(
                 combine=self._load(t["combine"], key, CombineState, CombineState()),
                 surplus=self._load(t["surplus"], key, SurplusState, SurplusState(site_id=site_id)),
@@ -530,19 +664,17 @@ class SpillwayAgents:
                 ),
                 alerts=self._load(t["alerts"], key, AlertState, AlertState(site_id=site_id)),
             )
-            clock = self._clocks.setdefault(site_id, TickClock())
-            states, out = process_site(
-                states,
-                [item for _, item in pairs],
-                entry,
-                now_s=now,
-                config=self.stage2_config,
-                clock=clock,
-            )
-            self._save(t["combine"], key, states.combine)
-            self._save(t["surplus"], key, states.surplus)
-            self._save(t["controller"], key, states.controller)
-            self._save(t["alerts"], key, states.alerts)
+        if resumed:
+            refresh_liveness(states.combine, now)
+        clock = self._clocks.setdefault(site_id, TickClock())
+        states, out = process_site(
+            states,
+            [item for _, item in pairs],
+            entry,
+            now_s=now,
+            config=self.stage2_config,
+            clock=clock,
+        )
         st = self.stats
         st.powers += len(out.powers)
         st.surplus += len(out.surplus)
@@ -557,17 +689,24 @@ class SpillwayAgents:
             alerts=out.alerts,
         )
         enc = msgspec.json.encode
+        sent: list[Awaitable[Any]] = []
         for p in out.powers:
-            await self._send("site.power.v1", key, enc(p))
+            sent.append(await self._send("site.power.v1", key, enc(p)))
         for s in out.surplus:
-            await self._send("surplus.events.v1", key, enc(s))
+            sent.append(await self._send("surplus.events.v1", key, enc(s)))
         for c in out.commands:
             for part in split_command(c, self.options.max_miners_per_command):
-                await self._send("miners.commands.v1", key, enc(part))
+                sent.append(await self._send("miners.commands.v1", key, enc(part)))
         for e in out.curtailments:
-            await self._send("curtailment.events.v1", key, enc(e))
+            sent.append(await self._send("curtailment.events.v1", key, enc(e)))
         for a in out.alerts:
-            await self._send("alerts.v1", key, enc(a))
+            sent.append(await self._send("alerts.v1", key, enc(a)))
+        await self._delivered(sent)
+        with acting_for(last):
+            self._save(t["combine"], key, states.combine)
+            self._save(t["surplus"], key, states.surplus)
+            self._save(t["controller"], key, states.controller)
+            self._save(t["alerts"], key, states.alerts)
 
     # ------------------------------------------------------------------ timer
 

@@ -57,6 +57,8 @@ class Stage1State(msgspec.Struct, kw_only=True):
     """State of one telemetry partition."""
 
     partial: PartialState = msgspec.field(default_factory=PartialState)
+    next_offset: int | None = None
+    """Offset after the last message of this partition processed (see ``continuity``)."""
     alerts: dict[str, AlertState] = {}
     """site id -> alerts on the ASIC frames of this partition (temperature, hashrate)."""
 

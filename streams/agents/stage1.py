@@ -60,6 +60,8 @@ def process_partition(
 ) -> tuple[Stage1State, Stage1Output]:
     """Fold one batch of one partition (``topic`` is the full name, for dead letters)."""
     out = Stage1Output()
+    if messages:
+        state.next_offset = messages[-1].offset + 1
     contract = CONTRACTS[base_topic]
     frames: list[Frame] = []
     for m in messages:

@@ -26,6 +26,7 @@ from streams.site_file import load_site_file
 REFERENCE_SITE = Path(__file__).resolve().parents[2] / "infra" / "sites" / "reference-400mw.toml"
 
 Say = Callable[[str], None]
+NAIVE_APP = "streams.bench.naive_app"
 
 
 def _quiet(_: str) -> None:
@@ -74,8 +75,24 @@ def run_bench(
     limit["readings_per_s"] = limit["messages"] * per_msg / limit["wall_s"]
 
     workdir = Path(tempfile.mkdtemp(prefix="spillway-bench-"))
-    say(f"naive: per-event faust agent (at most {naive_max_s:.0f} s)")
-    naive = time_faust_worker(settings, "streams.bench.naive_app", workdir, readings, naive_max_s)
+    say(f"naive: per-event faust agent, state in a faust Table (at most {naive_max_s:.0f} s)")
+    naive = time_faust_worker(
+        settings,
+        NAIVE_APP,
+        workdir,
+        readings,
+        naive_max_s,
+        env={"SPILLWAY_BENCH_NAIVE_STATE": "table"},
+    )
+    say(f"naive, state in a dict (lost on a crash; at most {naive_max_s:.0f} s)")
+    naive_dict = time_faust_worker(
+        settings,
+        NAIVE_APP,
+        workdir,
+        readings,
+        naive_max_s,
+        env={"SPILLWAY_BENCH_NAIVE_STATE": "dict"},
+    )
 
     say("sink: DuckDB mart sink over the same telemetry")
     sink = sink_row(settings)
@@ -97,6 +114,8 @@ def run_bench(
         "naive_readings_per_s": round(naive["readings_per_s"]),
         "naive_cpu_s": round(naive["cpu_s"], 2),
         "naive_peak_rss_mb": round(naive["peak_rss_mb"], 1),
+        "naive_dict_readings_per_s": round(naive_dict["readings_per_s"]),
+        "naive_dict_cpu_s": round(naive_dict["cpu_s"], 2),
         "readings_per_s": round(spill),
         # Every reading of a second is stamped with the second's start and sent then: the
         # latency from a reading's timestamp to the SitePower it completes.
@@ -114,6 +133,9 @@ def run_bench(
         else None,
         "ratio_spillway_to_naive": round(spill / naive["readings_per_s"], 2)
         if naive["readings_per_s"]
+        else None,
+        "ratio_spillway_to_naive_dict": round(spill / naive_dict["readings_per_s"], 2)
+        if naive_dict["readings_per_s"]
         else None,
     }
     delete_namespace(settings)

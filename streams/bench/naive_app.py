@@ -1,6 +1,13 @@
 """The naive baseline: a per-event faust agent that decodes each frame with ``json`` and
 updates per-second site power one reading at a time. Run as a faust worker by the bench.
 
+``SPILLWAY_BENCH_NAIVE_STATE`` picks where that per-second power lives:
+
+- ``table`` (the baseline): a faust Table, as faust's own examples keep per-key state
+  (``counts[word] += 1``); it survives a restart through its changelog, like the real
+  agents' state, and every update is a changelog write.
+- ``dict``: a plain dict, lost on a crash; shown next to it, as the lower bar.
+
 It writes its progress (readings, first and last event wall time) to the JSON file named by
 ``SPILLWAY_BENCH_STATS`` once a second, so the bench can time it from outside.
 """
@@ -11,11 +18,12 @@ import json
 import os
 import time
 from collections import defaultdict
+from collections.abc import MutableMapping
 from typing import Any
 
 import faust
 
-from infra.topics import TELEMETRY_TOPICS, full_name
+from infra.topics import TELEMETRY_TOPICS, full_name, spec
 from streams.settings import get_settings
 
 settings = get_settings()
@@ -31,21 +39,35 @@ app = faust.App(
 topics = [
     app.topic(full_name(t, settings.topic_namespace), value_type=bytes) for t in TELEMETRY_TOPICS
 ]
-power_by_second: dict[tuple[str, int], float] = defaultdict(float)
+STATE = os.environ.get("SPILLWAY_BENCH_NAIVE_STATE", "table")
+# faust writes a table's changelog to the partition of the event being processed, so a
+# table must have as many partitions as the topics that update it: one per count.
+_volatile: MutableMapping[Any, float] = defaultdict(float)
+_by_count: dict[int, MutableMapping[Any, float]] = {}
+power_by_second: dict[str, MutableMapping[Any, float]] = {}
+for _base in TELEMETRY_TOPICS:
+    _n = spec(_base).partitions
+    if STATE == "table" and _n not in _by_count:
+        _by_count[_n] = app.Table(f"naive-site-power-p{_n}", default=float, partitions=_n)
+    power_by_second[full_name(_base, settings.topic_namespace)] = (
+        _by_count[_n] if STATE == "table" else _volatile
+    )
 progress: dict[str, Any] = {"readings": 0, "messages": 0, "first_s": None, "last_s": None}
 STATS = os.environ.get("SPILLWAY_BENCH_STATS", "naive-stats.json")
 
 
 @app.agent(app.topic(*[t.get_topic_name() for t in topics], value_type=bytes))
 async def naive(stream: Any) -> None:
-    async for raw in stream:  # one event at a time
+    async for event in stream.events():  # one event at a time
+        raw = event.value
+        table = power_by_second[event.message.topic]
         now = time.time()
         if progress["first_s"] is None:
             progress["first_s"] = now
         frame = json.loads(raw)
         second = int(frame["ts_s"])
         for power in frame["power_w"]:  # one reading at a time
-            power_by_second[(frame["site_id"], second)] += power or 0.0
+            table[f"{frame['site_id']}:{second}"] += power or 0.0
             progress["readings"] += 1
         progress["messages"] += 1
         progress["last_s"] = now

@@ -24,16 +24,22 @@ def _env(settings: Settings, stats: Path, run: str) -> dict[str, str]:
 
 
 def time_faust_worker(
-    settings: Settings, app: str, workdir: Path, expected_readings: int, max_s: float
+    settings: Settings,
+    app: str,
+    workdir: Path,
+    expected_readings: int,
+    max_s: float,
+    env: dict[str, str] | None = None,
 ) -> dict[str, float]:
-    """Start ``faust -A app worker``; wait until it has read ``expected_readings`` or ``max_s``
-    has passed since its first event; return its rate, CPU and peak RSS."""
-    stats = workdir / f"{app.rsplit('.', 1)[-1]}-stats.json"
+    """Start ``faust -A app worker`` (with ``env`` added to its environment); wait until it
+    has read ``expected_readings`` or ``max_s`` has passed since its first event; return its
+    rate, CPU and peak RSS."""
     run = str(int(time.time() * 1000))
+    stats = workdir / f"{app.rsplit('.', 1)[-1]}-{run}-stats.json"
     faust_bin = str(Path(sys.executable).with_name("faust"))
     proc = subprocess.Popen(  # noqa: S603 - fixed argv
         [faust_bin, "-A", app, "--datadir", str(workdir / f"faust-{run}"), "worker", "-l", "warn"],
-        env=_env(settings, stats, run),
+        env={**_env(settings, stats, run), **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / f"{run}.log", "wb"),  # noqa: SIM115 - closed with the process
         cwd=workdir,

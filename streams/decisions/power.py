@@ -427,6 +427,21 @@ def close_all(
     return state, out
 
 
+def refresh_liveness(state: CombineState, now_s: float) -> None:
+    """Count every partition a site knows as heard from at ``now_s``.
+
+    The wall-clock liveness rule (``partition_idle_wall_s``) reads silence as a stalled
+    source, which is only true while this worker keeps up. After the worker itself was not
+    running (restarted, stopped, or stalled past its session) the silence was its own: a
+    partition still behind in its backlog would be taken for dead and the seconds closed
+    without it (found by the fault suite: 73 seconds closed with two partitions of five
+    after a SIGSTOP). The agents call this then; the partitions get a fresh window.
+    """
+    for sc in state.sites.values():
+        for part in sc.partition_newest:
+            sc.partition_arrived_s[part] = max(sc.partition_arrived_s.get(part, now_s), now_s)
+
+
 def _live_partitions(sc: SiteCombine, config: CombineConfig, now_s: float) -> list[str]:
     idle = config.partition_idle_s
     if idle is None:

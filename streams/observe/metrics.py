@@ -50,6 +50,13 @@ CONSUMER_LAG = Gauge(
     "Messages behind the partition's end, summed over partitions",
     ["consumer", "topic"],
 )
+OUT_OF_SEQUENCE = Counter(
+    "spillway_out_of_sequence_messages_total",
+    "Messages the consumer delivered out of sequence: 'redelivered' (processed already, "
+    "dropped), 'read_back' (skipped by the consumer, read back from Kafka), 'lost' (skipped "
+    "and no longer on the broker)",
+    ["consumer", "topic", "kind"],
+)
 DEADLETTERS = Counter(
     "spillway_deadletters_total",
     "Messages rejected to the dead-letter topic",
@@ -94,6 +101,12 @@ def count_consumed(consumer: str, topic: str, messages: int, readings: int = 0) 
         MESSAGES_IN.labels(consumer, topic).inc(messages)
     if readings:
         READINGS_IN.labels(topic).inc(readings)
+
+
+def count_out_of_sequence(consumer: str, topic: str, kind: str, messages: int) -> None:
+    """See ``OUT_OF_SEQUENCE``; ``topic`` is the full topic name."""
+    if messages:
+        OUT_OF_SEQUENCE.labels(consumer, topic, kind).inc(messages)
 
 
 def count_deadletters(source_topic: str, by_kind: Mapping[str, int]) -> None:

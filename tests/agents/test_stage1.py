@@ -142,3 +142,10 @@ def test_asic_checks(model: str, temp: float, finding: str | None, alert: str | 
             partition=2,
         )
         assert again.alerts == []  # still firing: not sent twice
+
+
+def test_the_state_remembers_the_next_offset_even_for_a_batch_of_dead_letters() -> None:
+    state, _ = run(Stage1State(), [gpu(NOW, 1), gpu(NOW, 2)])
+    assert state.next_offset == 102
+    state, out = run(state, [b"{not json"])
+    assert state.next_offset == 101 and out.rejected == {"not_json": 1}

@@ -23,6 +23,7 @@ KEYS = {
     "readings_per_s",
     "limit_readings_per_s",
     "naive_readings_per_s",
+    "naive_dict_readings_per_s",
     "sink_rows_per_s",
     "latency_p50_ms",
     "latency_p99_ms",
@@ -41,6 +42,7 @@ def test_bench_json_smoke(kafka_base_settings: Settings, tmp_path: Path) -> None
         "readings_per_s",
         "limit_readings_per_s",
         "naive_readings_per_s",
+        "naive_dict_readings_per_s",
         "sink_rows_per_s",
         "peak_rss_mb",
     ):

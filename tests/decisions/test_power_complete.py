@@ -11,6 +11,7 @@ from streams.decisions.power import (
     close_all,
     combine,
     fold_partials,
+    refresh_liveness,
 )
 
 from .conftest import T0
@@ -126,3 +127,33 @@ def test_close_all_closes_every_open_second_at_the_end(index: SiteIndex) -> None
     assert [p.ts_s - T0 for p in out.powers] == [2, 4]
     assert [(g.start_s - T0, g.end_s - T0) for g in out.gaps] == [(3, 4)]
     assert state.sites["s1"].open == {}
+
+
+def test_after_the_worker_was_away_a_lagging_partition_still_holds_its_seconds(
+    index: SiteIndex,
+) -> None:
+    """b lags 60 s of event time behind a (a backlog) and was last heard 40 s of wall clock
+    ago because this worker was stopped: without a refresh b counts as dead and a's seconds
+    close without it; after ``refresh_liveness`` they wait for b."""
+    cfg = CombineConfig(
+        lateness_s=2, partition_watermarks=True, close_complete=True, partition_idle_wall_s=30
+    )
+
+    def after_pause(refresh: bool) -> list[int]:
+        state = CombineState()
+        warm = [partial(s, p, n) for s, p, n in WARM]
+        state, _ = combine(state, warm, {"s1": index}, now_s=1000.0, config=cfg)
+        state, _ = combine(
+            state,
+            [partial(s, "a", 2) for s in range(4, 64)],
+            {"s1": index},
+            now_s=1001.0,
+            config=cfg,
+        )
+        if refresh:
+            refresh_liveness(state, 1041.0)
+        state, out = combine(state, [partial(64, "a", 2)], {"s1": index}, now_s=1041.0, config=cfg)
+        return [p.ts_s - T0 for p in out.powers]
+
+    assert after_pause(refresh=False)[:1] == [4]  # closed without b: the failure
+    assert after_pause(refresh=True) == []

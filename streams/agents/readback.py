@@ -1,0 +1,55 @@
+"""Read a range of offsets of one partition straight from Kafka (no consumer group).
+
+Used by the agents to fill a gap that faust left in a partition's offsets (see
+``streams.agents.continuity``). Blocking: call it from a thread.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import TopicPartition
+
+from streams.io.kafka import make_consumer
+from streams.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBack:
+    messages: list[tuple[int, bytes | None, bytes | None]]
+    """(offset, key, value) in offset order."""
+    missing: int
+    """Offsets of the range the broker no longer holds (retention) or never had."""
+
+
+def read_range(
+    settings: Settings, topic: str, partition: int, start: int, end: int, timeout_s: float = 30.0
+) -> ReadBack:
+    """Messages with ``start <= offset < end`` of ``topic``/``partition``."""
+    # A group id librdkafka insists on; assign() never joins it and nothing is committed.
+    consumer = make_consumer(settings, f"spillway-readback-{uuid.uuid4().hex[:8]}")
+    try:
+        tp = TopicPartition(topic, partition)
+        low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+        first = max(start, low)
+        last = min(end, high)
+        out: list[tuple[int, bytes | None, bytes | None]] = []
+        if first < last:
+            consumer.assign([TopicPartition(topic, partition, first)])
+            while True:
+                msg = consumer.poll(timeout_s)
+                if msg is None:
+                    where = f"{topic}:{partition} [{first}, {last})"
+                    raise TimeoutError(f"read back {where}: nothing for {timeout_s:.0f} s")
+                if msg.error() is not None:
+                    raise RuntimeError(f"read back {topic}:{partition}: {msg.error()}")
+                offset = msg.offset() or 0  # never None for a fetched message
+                if offset >= last:
+                    break
+                out.append((offset, msg.key(), msg.value()))
+                if offset == last - 1:
+                    break
+        return ReadBack(messages=out, missing=(end - start) - len(out))
+    finally:
+        consumer.close()
