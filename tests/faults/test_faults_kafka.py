@@ -74,13 +74,6 @@ def test_clean_run_equals_the_truth(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(
-    reason="finding (issue 8) of an earlier long run: after an agents kill, a stall or a "
-    "broker restart, the agents lost readings of a second without counting them late. Every "
-    "run since seconds close once complete (short and long forms) has been clean; kept "
-    "non-strict until more runs show it gone",
-    strict=False,
-)
 def test_short_form_kills_broker_restart_and_stall_change_nothing(tmp_path: Path) -> None:
     _run(tmp_path, seconds=240, speed=2.0, kills_agents=3, kills_sink=3, broker_restarts=1,
          stalls=1, seed=1)
