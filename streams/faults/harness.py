@@ -10,12 +10,13 @@ second by an idempotent producer (a broker restart neither loses nor repeats inp
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,15 @@ class RunConfig:
     drain_s: float = 150.0
 
 
+_READ_BACK = re.compile(r"the consumer skipped offsets \d+\.\.\d+; read (\d+) of them back")
+
+
+def skips_read_back(lines: Iterable[str]) -> tuple[int, int]:
+    """(times, messages) the agents read skipped offsets back, from their log lines."""
+    found = [int(m.group(1)) for line in lines if (m := _READ_BACK.search(line))]
+    return len(found), sum(found)
+
+
 @dataclass
 class FaultReport:
     config: RunConfig
@@ -82,6 +92,8 @@ class FaultReport:
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
     """Groups that did not drain (a stuck consumer)."""
+    read_back: tuple[int, int] = (0, 0)
+    """(times, messages): offsets the agents' consumer skipped and they read back."""
 
     @property
     def ok(self) -> bool:
@@ -95,6 +107,7 @@ class FaultReport:
             ("broker restarts survived", self.survived["broker_restart"]),
             ("stalls (SIGSTOP > session)", self.survived["stall_agents"]),
             ("rebalances observed", self.rebalances),
+            ("skips read back (times/msgs)", "{} / {}".format(*self.read_back)),
             ("unexpected child exits", len(self.unexpected_exits)),
             ("messages produced", c.produced),
             ("in marts", c.in_marts),
@@ -502,6 +515,11 @@ def run_faults(base: Settings, cfg: RunConfig, say: Say) -> tuple[FaultReport, T
                     f"{limit:.0f} s (worker alive, partitions assigned)"
                 )
         procs.stop()
+        report.read_back = skips_read_back(
+            line
+            for log in sorted((cfg.home / "logs").glob("agents.*.log"))
+            for line in log.read_text(errors="replace").splitlines()
+        )
         marts = read_marts(procs.db)
         letters = [
             msgspec.json.decode(v, type=DeadLetter) for _, v in read_topic(settings, DEADLETTER)
