@@ -423,38 +423,51 @@ class SpillwayAgents:
         return await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
 
     async def _in_sequence(
-        self, expected: int | None, topic: str, partition: int, msgs: list[RawMessage]
+        self,
+        expected: int | None,
+        topic: str,
+        partition: int,
+        msgs: list[RawMessage],
+        *,
+        drop_redelivered: bool = True,
     ) -> list[RawMessage]:
-        """``msgs`` (one partition, ascending) lined up with the next offset ``expected``:
-        re-deliveries dropped, offsets faust skipped read back from Kafka in front."""
+        """``msgs`` (one partition, in delivery order) lined up with the next offset
+        ``expected``: in offset order, each offset once, every offset faust skipped read
+        back from Kafka and put in place. Re-deliveries (below ``expected``) are dropped
+        when ``drop_redelivered`` (only where ``expected`` is saved in one value with the
+        state it describes: stage 1's), else put first."""
         line = check_batch(expected, [m.offset for m in msgs])
-        self.stats.redelivered += line.drop
+        again = [msgs[i] for i in line.again]
+        kept = [msgs[i] for i in line.keep]
+        self.stats.redelivered += len(again)
         name = self.options.consumer_name
-        metrics.count_out_of_sequence(name, topic, "redelivered", line.drop)
-        msgs = msgs[line.drop :]
-        if line.gap is None:
-            return msgs
-        start, end = line.gap
-        back = await asyncio.to_thread(read_range, self.settings, topic, partition, start, end)
-        self.stats.read_back += len(back.messages)
-        metrics.count_out_of_sequence(name, topic, "read_back", len(back.messages))
-        metrics.count_out_of_sequence(name, topic, "lost", back.missing)
-        log.warning(
-            "%s:%d: the consumer skipped offsets %d..%d; read %d of them back from Kafka",
-            topic,
-            partition,
-            start,
-            end - 1,
-            len(back.messages),
-        )
-        if back.missing:
-            log.error(
-                "%s:%d: %d skipped offsets are no longer on the broker (retention): lost",
-                topic,
-                partition,
-                back.missing,
-            )
-        return [RawMessage(offset=o, key=k, value=v) for o, k, v in back.messages] + msgs
+        metrics.count_out_of_sequence(name, topic, "redelivered", len(again))
+        if line.gaps:
+            for start, end in line.gaps:
+                back = await asyncio.to_thread(
+                    read_range, self.settings, topic, partition, start, end
+                )
+                self.stats.read_back += len(back.messages)
+                metrics.count_out_of_sequence(name, topic, "read_back", len(back.messages))
+                metrics.count_out_of_sequence(name, topic, "lost", back.missing)
+                log.warning(
+                    "%s:%d: the consumer skipped offsets %d..%d; read %d of them back from Kafka",
+                    topic,
+                    partition,
+                    start,
+                    end - 1,
+                    len(back.messages),
+                )
+                if back.missing:
+                    log.error(
+                        "%s:%d: %d skipped offsets are no longer on the broker (retention): lost",
+                        topic,
+                        partition,
+                        back.missing,
+                    )
+                kept += [RawMessage(offset=o, key=k, value=v) for o, k, v in back.messages]
+            kept.sort(key=lambda m: m.offset)
+        return kept if drop_redelivered else again + kept
 
     async def _send_input(self, site_id: str, item: SiteInput) -> Awaitable[Any]:
         return await self.site_inputs.send(key=site_id.encode(), value=encode(item), force=True)
@@ -626,9 +639,14 @@ class SpillwayAgents:
                 for e in evs
             ]
             expected = int(stored) if stored is not None else None
-            kept[(topic, partition)] = await self._in_sequence(expected, topic, partition, raw)
-            if kept[(topic, partition)]:
-                positions.append((evs[-1], key, kept[(topic, partition)][-1].offset + 1))
+            # Stage 2's offsets live in a table of their own, saved apart from the site
+            # states: re-deliveries are processed again (stage 2 is idempotent on them),
+            # only skipped offsets are read back.
+            msgs = await self._in_sequence(expected, topic, partition, raw, drop_redelivered=False)
+            kept[(topic, partition)] = msgs
+            if msgs:
+                next_offset = max(expected or 0, msgs[-1].offset + 1)
+                positions.append((evs[-1], key, next_offset))
         lined: list[tuple[EventT[bytes], str, int, RawMessage]] = []
         at = dict.fromkeys(kept, 0)
         for ev in events:

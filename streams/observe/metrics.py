@@ -52,9 +52,9 @@ CONSUMER_LAG = Gauge(
 )
 OUT_OF_SEQUENCE = Counter(
     "spillway_out_of_sequence_messages_total",
-    "Messages the consumer delivered out of sequence: 'redelivered' (processed already, "
-    "dropped), 'read_back' (skipped by the consumer, read back from Kafka), 'lost' (skipped "
-    "and no longer on the broker)",
+    "Messages the consumer delivered out of sequence: 'redelivered' (processed already; "
+    "stage 1 drops them, stage 2 runs them again), 'read_back' (skipped by the consumer, "
+    "read back from Kafka), 'lost' (skipped and no longer on the broker)",
     ["consumer", "topic", "kind"],
 )
 DEADLETTERS = Counter(
