@@ -78,10 +78,10 @@ log = logging.getLogger(__name__)
 PARTIAL_TOPIC = "site.power.partial.v1"
 GRID_INPUT_TOPICS = ("grid.prices.v1", "grid.dispatch.v1", "grid.frequency.v1")
 MAX_MINERS_PER_COMMAND = 10_000
+"""Larger commands are split (``<command_id>.<k>``) to stay well under Kafka's 1 MB."""
 PAUSE_S = 5.0
 """Stage 2 gets a tick at least every second; a longer wait between its batches means this
 worker was not running (stopped, stalled, swapped out), and partition liveness restarts."""
-"""Larger commands are split (``<command_id>.<k>``) to stay well under Kafka's 1 MB."""
 
 S = TypeVar("S")
 
@@ -140,7 +140,7 @@ class AgentStats:
     """Base topic -> messages sent to the dead-letter topic."""
     readings: int = 0
     redelivered: int = 0
-    """Messages faust delivered again that were processed already (dropped)."""
+    """Messages faust delivered again that were processed already (stage 1 drops them)."""
     read_back: int = 0
     """Messages faust skipped that the agents read back from Kafka themselves."""
     partials: int = 0
@@ -149,6 +149,19 @@ class AgentStats:
     curtailments: int = 0
     surplus: int = 0
     alerts: int = 0
+
+
+def by_partition(events: Sequence[EventT[bytes]]) -> dict[tuple[str, int], list[EventT[bytes]]]:
+    """The batch's events per (topic, partition), in delivery order."""
+    out: dict[tuple[str, int], list[EventT[bytes]]] = {}
+    for ev in events:
+        out.setdefault((ev.message.topic, ev.message.partition), []).append(ev)
+    return out
+
+
+def raw_message(ev: EventT[bytes]) -> RawMessage:
+    msg = ev.message
+    return RawMessage(offset=msg.offset, key=msg.key, value=msg.value)
 
 
 @contextmanager
@@ -480,22 +493,17 @@ class SpillwayAgents:
             opts.batch_max, within=opts.batch_within_s
         ):
             limits = self.limits()
-            by_tp: dict[tuple[str, int], list[EventT[bytes]]] = {}
-            for ev in events:
-                by_tp.setdefault((ev.message.topic, ev.message.partition), []).append(ev)
             sent: list[Awaitable[Any]] = []
             new_states: list[tuple[EventT[bytes], TableT[bytes, bytes], bytes, Stage1State]] = []
-            for (topic, partition), evs in by_tp.items():
+            for (topic, partition), evs in by_partition(events).items():
                 base = base_name(topic, self.namespace)
                 table = self.stage1_tables[base]
                 key = f"{base}:{partition}".encode()
-                raw = [
-                    RawMessage(offset=e.message.offset, key=e.message.key, value=e.message.value)
-                    for e in evs
-                ]
                 with acting_for(evs[-1]):
                     state = self._load(table, key, Stage1State, Stage1State())
-                raw = await self._in_sequence(state.next_offset, topic, partition, raw)
+                raw = await self._in_sequence(
+                    state.next_offset, topic, partition, [raw_message(e) for e in evs]
+                )
                 if not raw:
                     continue
                 state, out = process_partition(
@@ -563,8 +571,9 @@ class SpillwayAgents:
                 decoded = CONTRACTS[base].decode(ev.message.value, limits)
                 if isinstance(decoded, Rejection):
                     msg = ev.message
-                    raw = RawMessage(offset=msg.offset, key=msg.key, value=msg.value)
-                    await self._dead_letter(msg.topic, msg.partition, raw, base, decoded)
+                    await self._dead_letter(
+                        msg.topic, msg.partition, raw_message(ev), base, decoded
+                    )
                     continue
                 self.stats.accepted[base] += 1
                 configs = {k: e.config for k, e in self.directory.sites.items()}
@@ -625,19 +634,13 @@ class SpillwayAgents:
     ]:
         """The batch in arrival order, each partition lined up with stage 2's next offset
         (``_in_sequence``), and per partition (last event, table key, next offset)."""
-        by_tp: dict[tuple[str, int], list[EventT[bytes]]] = {}
-        for ev in events:
-            by_tp.setdefault((ev.message.topic, ev.message.partition), []).append(ev)
         kept: dict[tuple[str, int], list[RawMessage]] = {}
         positions: list[tuple[EventT[bytes], bytes, int]] = []
-        for (topic, partition), evs in by_tp.items():
+        for (topic, partition), evs in by_partition(events).items():
             key = f"{topic}:{partition}".encode()
             with acting_for(evs[-1]):
                 stored = self.stage2_offsets.get(key)
-            raw = [
-                RawMessage(offset=e.message.offset, key=e.message.key, value=e.message.value)
-                for e in evs
-            ]
+            raw = [raw_message(e) for e in evs]
             expected = int(stored) if stored is not None else None
             # Stage 2's offsets live in a table of their own, saved apart from the site
             # states: re-deliveries are processed again (stage 2 is idempotent on them),
