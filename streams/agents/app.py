@@ -46,6 +46,7 @@ from schemas.site import SiteConfig
 from schemas.validation import Limits, Rejection
 from streams import deadletter
 from streams.agents.continuity import check_batch
+from streams.agents.fast_consumer import SpillwayFaustApp
 from streams.agents.messages import (
     SiteInput,
     Stage1State,
@@ -70,6 +71,7 @@ from streams.decisions.alerts import AlertState
 from streams.decisions.curtailment import ControllerState
 from streams.decisions.power import CombineConfig, CombineState, refresh_liveness
 from streams.decisions.surplus import SurplusState
+from streams.gc_tuning import tune_for_throughput
 from streams.observe import metrics
 from streams.settings import Settings
 
@@ -224,7 +226,7 @@ class SpillwayAgents:
         """Sites stage 2 has run since this worker got its partitions."""
         self._last_stage2_s: float | None = None
         data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="spillway-agents-"))
-        self.app = faust.App(
+        self.app = SpillwayFaustApp(
             self.app_id,
             broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
             store=options.store,
@@ -757,6 +759,7 @@ def run_worker(
     settings: Settings, options: AgentOptions | None = None, *, loglevel: str = "warn"
 ) -> None:
     """Run one worker until it is stopped (SIGINT/SIGTERM); never returns normally."""
+    tune_for_throughput()
     agents = make_app(settings, options)
     agents.prepare()
     port = agents.options.metrics_port
@@ -765,6 +768,10 @@ def run_worker(
         metrics.start_metrics_server(port)
         log.info("metrics on http://127.0.0.1:%d/metrics", port)
     worker = faust.Worker(agents.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # faust's terminal spinner puts the root logger at DEBUG so that it sees every record:
+    # every debug call in faust and aiokafka then builds a LogRecord (3% of a busy worker)
+    # and escape codes land in the log. The level asked for is the root's level.
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     finally:

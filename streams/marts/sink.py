@@ -28,6 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from infra.topics import base_name, full_name
 from schemas.validation import Rejection
+from streams.gc_tuning import throughput_gc
 from streams.io.kafka import TopicProducer, check, make_consumer
 from streams.io.validated import Validator
 from streams.marts.configs import SITE_CONFIG_TOPIC, ConfigMessage, site_config_frame
@@ -315,32 +316,33 @@ def run_sink(
     last_msg: float | None = None
     last_pub = last_note = time.monotonic()
     try:
-        while not stop_event.is_set():
-            now = time.monotonic()
-            if max_s is not None and now - stats.started >= max_s:
-                break
-            n = sink.step()
-            now = time.monotonic()
-            if n or (last_msg is None and sink.assigned):
-                last_msg = now
-            if once and last_msg is not None and now - last_msg >= idle_s:
-                break
-            if (
-                publisher is not None
-                and publish_every_s is not None
-                and now - last_pub >= publish_every_s
-            ):
+        with throughput_gc():
+            while not stop_event.is_set():
+                now = time.monotonic()
+                if max_s is not None and now - stats.started >= max_s:
+                    break
+                n = sink.step()
+                now = time.monotonic()
+                if n or (last_msg is None and sink.assigned):
+                    last_msg = now
+                if once and last_msg is not None and now - last_msg >= idle_s:
+                    break
+                if (
+                    publisher is not None
+                    and publish_every_s is not None
+                    and now - last_pub >= publish_every_s
+                ):
+                    note_publication(publisher(sink.con), time.time())
+                    stats.publications += 1
+                    last_pub = now
+                if progress is not None and now - last_note >= progress_every_s:
+                    progress(stats.line())
+                    last_note = now
+            if publisher is not None:
                 note_publication(publisher(sink.con), time.time())
                 stats.publications += 1
-                last_pub = now
-            if progress is not None and now - last_note >= progress_every_s:
+            if progress is not None:
                 progress(stats.line())
-                last_note = now
-        if publisher is not None:
-            note_publication(publisher(sink.con), time.time())
-            stats.publications += 1
-        if progress is not None:
-            progress(stats.line())
     finally:
         sink.close()
     return stats
