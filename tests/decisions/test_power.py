@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from schemas.events import SitePowerPartial
-from schemas.telemetry import AsicFrame
+from schemas.telemetry import AsicFrame, GpuFrame
 from streams.decisions.power import (
     CombineConfig,
     CombineState,
@@ -62,6 +62,29 @@ def test_gpu_frame_adds_node_overhead(
     assert p.ts_s == T0
     assert p.ai_w == pytest.approx(ai_w)
     assert p.readings == len(powers)
+
+
+def test_node_overhead_follows_a_source_whose_nodes_change(index: SiteIndex) -> None:
+    """The overhead of a source's node column is remembered; a changed column is not."""
+
+    def frame(sec: int, nodes: list[str]) -> GpuFrame:
+        return msgspec.structs.replace(
+            gpus(T0 + sec + 0.4, "rack-1", [500.0] * len(nodes), seq=sec),
+            node_id=nodes,
+            gpu_index=list(range(len(nodes))),
+        )
+
+    a, b = "s1-h100-00000", "s1-l40-00000"
+    steps = [
+        ([a, a], 1_000.0),  # one h100 node
+        ([a, a], 1_000.0),  # the same column again: remembered
+        ([a, b], 1_400.0),  # an l40 node joins the same source: recomputed
+        (["elsewhere-1"], 800.0),  # unknown pool: the mean
+    ]
+    for sec, (nodes, overhead) in enumerate(steps):
+        _, out = fold(index, [frame(sec, nodes)])
+        (p,) = out.partials
+        assert p.ai_w == pytest.approx(500.0 * len(nodes) + overhead)
 
 
 @pytest.mark.parametrize(
