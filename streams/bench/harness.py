@@ -55,6 +55,7 @@ def run_bench(
     scale: float = 1.0,
     seconds: int = 60,
     naive_max_s: float = 60.0,
+    workers: int = 1,
     say: Say = _quiet,
 ) -> dict[str, Any]:
     settings = base.model_copy(
@@ -98,8 +99,8 @@ def run_bench(
     sink = sink_row(settings)
     sink_readings_per_s = sink["messages"] * per_msg / sink["busy_s"] if sink["busy_s"] else 0.0
 
-    say("spillway: the real agents (one worker) on the same site and seed")
-    agents = agents_row(scale, seconds)
+    say(f"spillway: the real agents ({_workers(workers)}) on the same site and seed")
+    agents = agents_row(scale, seconds, workers=workers)
     spill = float(agents["readings_per_s"])
 
     result: dict[str, Any] = {
@@ -116,6 +117,7 @@ def run_bench(
         "naive_peak_rss_mb": round(naive["peak_rss_mb"], 1),
         "naive_dict_readings_per_s": round(naive_dict["readings_per_s"]),
         "naive_dict_cpu_s": round(naive_dict["cpu_s"], 2),
+        "workers": workers,
         "readings_per_s": round(spill),
         # Every reading of a second is stamped with the second's start and sent then: the
         # latency from a reading's timestamp to the SitePower it completes.
@@ -148,16 +150,23 @@ def latency_ms(agents: dict[str, Any]) -> dict[str, int]:
     return {"latency_p50_ms": round(q["p50"] * 1000), "latency_p99_ms": round(q["p99"] * 1000)}
 
 
-def scaling_rows(scales: list[float], seconds: int, say: Say = _quiet) -> list[dict[str, Any]]:
-    """The real agents (one worker) at each fraction of the site: how throughput and latency
-    move with the load."""
+def _workers(n: int) -> str:
+    return "one worker" if n == 1 else f"{n} workers"
+
+
+def scaling_rows(
+    scales: list[float], seconds: int, say: Say = _quiet, workers: int = 1
+) -> list[dict[str, Any]]:
+    """The real agents at each fraction of the site: how throughput and latency move with
+    the load."""
     rows = []
     for scale in scales:
-        say(f"scaling: the agents at {scale:g} of the site")
-        r = agents_row(scale, seconds)
+        say(f"scaling: the agents ({_workers(workers)}) at {scale:g} of the site")
+        r = agents_row(scale, seconds, workers=workers)
         rows.append(
             {
                 "scale": scale,
+                "workers": workers,
                 "readings_per_site_second": r["readings_per_site_second"],
                 "readings_per_s": r["readings_per_s"],
                 **latency_ms(r),

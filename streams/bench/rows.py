@@ -14,9 +14,12 @@ from streams.bench.procstats import proc_stats
 from streams.settings import Settings
 
 
-def agents_row(scale: float, seconds: int, live_seconds: int = 10) -> dict[str, Any]:
-    """The real agents (one worker process) on the same simulated site and seed: throughput
-    on a backlog, then latency from the readings' timestamp to their SitePower, live."""
+def agents_row(
+    scale: float, seconds: int, live_seconds: int = 10, workers: int = 1
+) -> dict[str, Any]:
+    """The real agents (``workers`` worker processes, one group) on the same simulated site
+    and seed: throughput on a backlog, then latency from the readings' timestamp to their
+    SitePower, live."""
     from streams.agents import bench
 
     args = argparse.Namespace(
@@ -24,7 +27,7 @@ def agents_row(scale: float, seconds: int, live_seconds: int = 10) -> dict[str, 
         scale=scale,
         live_seconds=live_seconds,
         lateness=2,
-        workers=1,
+        workers=workers,
         timeout=300.0,
         profile=None,
         keep=False,

@@ -42,6 +42,13 @@ def register(sub: Subparsers) -> None:
         help="site fractions of the scaling row (0.01,0.1,1)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="agent worker processes in the spillway and scaling rows (1); one per core is "
+        "how a site is run",
+    )
+    parser.add_argument(
         "--soak",
         type=float,
         metavar="MINUTES",
@@ -62,12 +69,19 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         from streams.bench.harness import run_bench, scaling_rows
 
+        if not 1 <= args.workers <= 64:
+            raise ValueError(f"bench: --workers takes 1 to 64, got {args.workers}")
         result = run_bench(
-            settings, scale=args.scale, seconds=args.seconds, naive_max_s=args.naive_max_s, say=say
+            settings,
+            scale=args.scale,
+            seconds=args.seconds,
+            naive_max_s=args.naive_max_s,
+            workers=args.workers,
+            say=say,
         )
         if args.scaling:
             scales = _fractions(args.scaling_at)
-            result["scaling"] = scaling_rows(scales, args.seconds, say)
+            result["scaling"] = scaling_rows(scales, args.seconds, say, workers=args.workers)
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:

@@ -82,9 +82,11 @@ def test_bench_soak_reports_rss_over_time(kafka_base_settings: Settings, tmp_pat
 def test_bench_scaling_row(kafka_base_settings: Settings, tmp_path: Path) -> None:
     result = _bench(
         kafka_base_settings, tmp_path, "--scale", "0.01", "--seconds", "5",
-        "--naive-max-s", "5", "--scaling", "--scaling-at", "0.01,0.02",
+        "--naive-max-s", "5", "--scaling", "--scaling-at", "0.01,0.02", "--workers", "2",
     )
+    assert result["workers"] == 2
     rows = result["scaling"]
+    assert [r["workers"] for r in rows] == [2, 2]
     assert isinstance(rows, list) and [r["scale"] for r in rows] == [0.01, 0.02]
     assert rows[1]["readings_per_site_second"] > rows[0]["readings_per_site_second"] > 0
     assert all(r["readings_per_s"] > 0 for r in rows)
