@@ -155,3 +155,14 @@ def test_resumed_drives_a_started_coroutine_like_yield_from(
         assert steps == ["start", "after first"]
 
     loop.run_until_complete(main())
+
+
+def test_faust_fetch_loop_still_has_the_shape_the_fast_path_assumes() -> None:
+    """The fast path serves one call in faust's fetch loop; if an upgrade of faust changes
+    it, this fails so that the fast path is looked at again (it would fall back, unused)."""
+    import inspect
+
+    from faust.transport.consumer import Consumer
+
+    source = " ".join(inspect.getsource(Consumer._drain_messages).split())
+    assert "await self.wait_first( callback(message), self.suspend_flow.wait() )" in source
