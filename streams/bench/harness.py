@@ -62,6 +62,16 @@ def run_bench(
         update={"topic_namespace": f"bench{uuid.uuid4().hex[:8]}", "max_age_s": 30 * 86400.0}
     )
     provision(settings)
+    try:
+        return _measure(settings, scale, seconds, naive_max_s, workers, say)
+    finally:
+        # Also after a failure: a benchmark leaves no topics behind (gigabytes at scale 1).
+        delete_namespace(settings)
+
+
+def _measure(
+    settings: Settings, scale: float, seconds: int, naive_max_s: float, workers: int, say: Say
+) -> dict[str, Any]:
     say(f"pre-producing {seconds} s of the site at scale {scale} into {settings.topic_namespace}")
     produced = preproduce(settings, scale, seconds)
     readings = int(produced["readings"])
@@ -140,7 +150,6 @@ def run_bench(
         if naive_dict["readings_per_s"]
         else None,
     }
-    delete_namespace(settings)
     return result
 
 
