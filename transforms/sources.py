@@ -20,12 +20,26 @@ Time conventions found in the files:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
 from transforms.calendar import MARKET_TZ, settlement_intervals
+
+
+def shared_data_dir() -> Path:
+    """``shared/data`` beside the checkout (where CI puts ``shared``), else this machine's
+    ``/work/shared/data``; ``SPILLWAY_SHARED_DATA`` names another place."""
+    named = os.environ.get("SPILLWAY_SHARED_DATA")
+    if named:
+        return Path(named)
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return beside if beside.is_dir() else Path("/work/shared/data")
+
+
+SHARED_DATA = shared_data_dir()
 
 PRICE = pl.Decimal(18, 6)
 """Price dtype: USD/MWh with 6 decimals (ERCOT publishes 2)."""

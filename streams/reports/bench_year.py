@@ -36,9 +36,9 @@ from schemas.site import ContractBlock, CurtailmentPolicy, SiteConfig
 from streams.reports.common import quiet
 from streams.reports.month_close import close_carbon, close_settlement
 from streams.reports.period import Period
-from transforms.sources import read_emaps_carbon_hourly, read_ercot_dam_hourly
+from transforms.sources import SHARED_DATA, read_emaps_carbon_hourly, read_ercot_dam_hourly
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 DAM = DATA / "ercot_dam_hb_hubavg_hourly" / "ERCOT_DAM_HB_HUBAVG_2023.csv"
 EMAPS = DATA / "ercot_carbon_intensity_hourly_emaps" / "US-TEX-ERCO_2023_hourly.csv"
 SITE_ID = "bench400"

@@ -163,7 +163,9 @@ def job_series(
 
 
 def main(argv: list[str]) -> int:
-    data = Path(argv[0]) if argv else Path("/work/shared/data")
+    from transforms.sources import SHARED_DATA  # polars: only for this command
+
+    data = Path(argv[0]) if argv else SHARED_DATA
     tpl = derive_templates(
         data / "gpu" / "h100_nvml_trace.csv",
         data / "gpu_power_traces" / "h100_8gpu_gpt_training_nvidia_smi_100ms_part1.csv",

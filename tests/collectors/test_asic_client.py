@@ -7,19 +7,19 @@ import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from streams.collectors.asic_client import Endpoint, cgminer_call, poll_fleet
 from streams.collectors.asic_parse import ParseError
 from tests.collectors.fake_miner import FakeBraiins, FakeCgminer, closed_port
+from transforms.sources import SHARED_DATA
 
 # The fake miners live in the session event loop (the project's fixture loop scope), so
 # the tests must run in that loop too.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-ASIC = Path("/work/shared/data/asic_miner_api")
+ASIC = SHARED_DATA / "asic_miner_api"
 FOLDERS = {
     "antminer": ASIC / "antminer_s19pro_stock_bmminer",
     "avalon": ASIC / "avalon_cgminer",

@@ -4,7 +4,6 @@ test and converted with the unit rules of each firmware (GH/s or MH/s -> TH/s)."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,9 @@ from streams.collectors.asic_parse import (
     to_frame,
 )
 from streams.replay.asic_scrapes import command_file
+from transforms.sources import SHARED_DATA
 
-ASIC = Path("/work/shared/data/asic_miner_api")
+ASIC = SHARED_DATA / "asic_miner_api"
 
 
 def replies(folder: str, kind: str) -> dict[str, Any]:

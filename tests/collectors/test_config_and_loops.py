@@ -15,10 +15,11 @@ from streams.collectors.config import ConfigError, Fleet, load_fleet, load_meter
 from streams.collectors.loops import rack_frames, run_asic
 from streams.collectors.modbus_meter import Register
 from tests.collectors.fake_miner import FakeCgminer, closed_port
+from transforms.sources import SHARED_DATA
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-ASIC = Path("/work/shared/data/asic_miner_api")
+ASIC = SHARED_DATA / "asic_miner_api"
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -9,9 +9,10 @@ import pytest
 
 from streams.replay.files import UnknownFormat, detect, detect_header, file_sources, scrape_kind
 from streams.replay.records import merge
+from transforms.sources import SHARED_DATA
 
 FIX = Path(__file__).parents[1] / "fixtures"
-ASIC = Path("/work/shared/data/asic_miner_api")
+ASIC = SHARED_DATA / "asic_miner_api"
 
 
 @pytest.mark.parametrize(

@@ -20,13 +20,12 @@ from streams.replay.gpu_traces import (
     read_nvidia_smi_csv,
     read_nvml_csv,
 )
+from transforms.sources import SHARED_DATA
 
 FIX = Path(__file__).parents[1] / "fixtures"
 NVML = FIX / "h100_nvml_trace_head.csv"
 SMI = FIX / "nvidia_smi_query_gpu.csv"
-SHARED_SMI = Path(
-    "/work/shared/data/gpu_power_traces/h100_8gpu_gpt_training_nvidia_smi_100ms_part1.csv"
-)
+SHARED_SMI = SHARED_DATA / "gpu_power_traces" / "h100_8gpu_gpt_training_nvidia_smi_100ms_part1.csv"
 
 ROWS = list(csv.DictReader(NVML.open()))
 E0 = int(ROWS[0]["energy_mj"])

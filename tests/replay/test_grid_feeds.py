@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Literal
 
 import msgspec
@@ -21,8 +20,9 @@ from streams.collectors.grid_feeds import (
     read_fuel_mix,
     read_prices,
 )
+from transforms.sources import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 RTM = DATA / "ercot_rtm_spp_15min/ERCOT_RTM_SPP_hubs_loadzones_15min_2025-07-01_to_2025-07-03.csv"
 API = DATA / "ercot_public_api_format_samples"
 FUEL = DATA / "ercot_fuel_mix_15min/IntGenByFuel202107.tsv"

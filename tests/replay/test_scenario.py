@@ -15,11 +15,12 @@ from schemas.grid import CarbonIntensity, DispatchSignal, FuelMix, PriceSignal
 from schemas.telemetry import GpuFrame
 from streams.replay import scenario
 from streams.replay.records import merge
+from transforms.sources import SHARED_DATA
 
 FIX = Path(__file__).parents[1] / "fixtures"
 SMALL = FIX / "scenario" / "small.toml"
 EXAMPLE = Path(__file__).parents[2] / "infra" / "scenarios" / "h100-ercot-day.toml"
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 BUNDLED = Path(__file__).parents[2] / "infra" / "data"
 T0 = datetime(2025, 7, 1, 5, tzinfo=UTC).timestamp()
 

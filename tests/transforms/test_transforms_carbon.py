@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -14,10 +13,10 @@ from transforms.carbon import (
     build_carbon_hourly,
     intensity_from_fuel_mix,
 )
-from transforms.sources import read_eia_fuel_mix_hourly, read_ercot_fuel_mix_15min
+from transforms.sources import SHARED_DATA, read_eia_fuel_mix_hourly, read_ercot_fuel_mix_15min
 
-EIA = Path("/work/shared/data/ercot_hourly_fuelmix_carbon_2022/ERCO_NG_avgCI_2022.csv")
-MIX15 = Path("/work/shared/data/ercot_fuel_mix_15min/IntGenByFuel202107.tsv")
+EIA = SHARED_DATA / "ercot_hourly_fuelmix_carbon_2022" / "ERCO_NG_avgCI_2022.csv"
+MIX15 = SHARED_DATA / "ercot_fuel_mix_15min" / "IntGenByFuel202107.tsv"
 
 
 def test_factor_table_reproduces_eia_avg_ci() -> None:

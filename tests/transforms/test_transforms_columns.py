@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -16,8 +15,9 @@ from transforms.carbon import build_carbon_hourly, intensity_from_fuel_mix
 from transforms.columns import COLUMNS
 from transforms.energy import counter_interval_energy, interval_energy
 from transforms.settlement import build_settlement, hashprice_from_network
+from transforms.sources import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 
 
 def _energy() -> pl.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -14,8 +13,9 @@ from transforms.energy import (
     counter_steps,
     interval_energy,
 )
+from transforms.sources import SHARED_DATA
 
-NVML = Path("/work/shared/data/gpu/h100_nvml_trace.csv")
+NVML = SHARED_DATA / "gpu" / "h100_nvml_trace.csv"
 
 
 @pytest.mark.parametrize(

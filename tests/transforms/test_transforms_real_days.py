@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +24,9 @@ import pytest
 from transforms.carbon import build_carbon_hourly
 from transforms.energy import interval_energy
 from transforms.settlement import build_settlement
-from transforms.sources import read_emaps_carbon_hourly, read_ercot_rtm_spp_15min
+from transforms.sources import SHARED_DATA, read_emaps_carbon_hourly, read_ercot_rtm_spp_15min
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 RTM = DATA / "ercot_rtm_spp_15min/ERCOT_RTM_SPP_hubs_loadzones_15min_2025-07-01_to_2025-07-03.csv"
 EMAPS = DATA / "ercot_carbon_intensity_hourly_emaps/US-TEX-ERCO_2023_hourly.csv"
 CHICAGO = ZoneInfo("America/Chicago")

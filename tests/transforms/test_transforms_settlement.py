@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -17,10 +16,11 @@ from transforms.settlement import (
     hashprice_from_network,
     hashprice_usd_per_ph_day,
 )
-from transforms.sources import read_coinmetrics_btc_daily
+from transforms.sources import SHARED_DATA, read_coinmetrics_btc_daily
 
-COINMETRICS = Path("/work/shared/data/bitcoin_network/"
-                   "coinmetrics_btc_daily_2020-02-23_to_2020-03-29.csv")
+COINMETRICS = (
+    SHARED_DATA / "bitcoin_network" / "coinmetrics_btc_daily_2020-02-23_to_2020-03-29.csv"
+)
 
 
 def test_hashprice_worked_example() -> None:

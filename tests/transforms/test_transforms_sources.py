@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from transforms.sources import (
+    SHARED_DATA,
     SourceError,
     read_braiins_insights,
     read_coinmetrics_btc_daily,
@@ -24,7 +25,7 @@ from transforms.sources import (
     read_ercot_rtm_spp_15min,
 )
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 RTM = DATA / "ercot_rtm_spp_15min/ERCOT_RTM_SPP_hubs_loadzones_15min_2025-07-01_to_2025-07-03.csv"
 API = DATA / "ercot_public_api_format_samples"
 UTC = ZoneInfo("UTC")
@@ -216,3 +217,13 @@ def test_rt_api_dst_flag_places_the_repeated_hour(tmp_path: Path, flag: str,
                     f"SettlementPointType,SettlementPointPrice,DSTFlag\n"
                     f"11/02/2025,2,1,LZ_WEST,LZ,20.11,{flag}\n")
     assert read_ercot_rt_spp_api(path)["interval_start_s"][0] == utc_s(2025, 11, 2, hour_utc)
+
+
+def test_shared_data_is_found_beside_the_checkout_or_where_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from transforms.sources import shared_data_dir
+
+    assert (shared_data_dir() / "SOURCES.md").is_file()
+    monkeypatch.setenv("SPILLWAY_SHARED_DATA", str(tmp_path))
+    assert shared_data_dir() == tmp_path
