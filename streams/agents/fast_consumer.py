@@ -10,7 +10,9 @@ CPU at the reference site (py-spy).
 ``DirectCallbackConsumer.wait_first`` first runs the callback inline. Only if it has to wait
 (a full queue, flow control, a producer buffer to drain) does the rest of it race the other
 waitables exactly as before, as a task, through ``Resumed``. A message is handed over in the
-same order and with the same result; the fast path only skips the tasks.
+same order and with the same result; the fast path only skips the tasks. The callback then
+runs in the fetch loop's task rather than its own: faust's conductor, channels and topics
+neither look at the current task nor set context variables (0.15.3).
 """
 
 from __future__ import annotations
