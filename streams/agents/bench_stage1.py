@@ -85,5 +85,6 @@ def main() -> None:
         )
     print(f"worker gc / default gc: {tuned['readings_per_s'] / default['readings_per_s']:.2f}")
 
+
 if __name__ == "__main__":
     main()
