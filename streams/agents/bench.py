@@ -32,7 +32,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 from confluent_kafka import ConsumerGroupState, KafkaException
@@ -80,6 +80,45 @@ class PowerReader:
             if m.error() is None:
                 p = self.dec.decode(m.value() or b"")
                 self.powers.setdefault(p.ts_s, p)
+
+
+def py_spy() -> str:
+    return shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+
+
+def dump_stacks(pid: int, log: BinaryIO) -> None:
+    """Append the Python stacks of worker ``pid`` to ``log``: its asyncio tasks (mode's
+    worker prints them on SIGUSR1) and its threads (py-spy)."""
+    os.kill(pid, signal.SIGUSR1)
+    time.sleep(2)
+    spy = py_spy()
+    log.write(f"\n--- py-spy dump of worker {pid} (bench timed out) ---\n".encode())
+    log.flush()
+    try:
+        subprocess.run(  # noqa: S603 - fixed argv
+            [spy, "dump", "--pid", str(pid)], stdout=log, stderr=subprocess.STDOUT, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.write(f"py-spy dump failed: {exc}\n".encode())
+
+
+def group_positions(settings: Settings, group: str) -> list[str]:
+    """``topic[partition] committed/end`` of every partition ``group`` has committed."""
+    from kafka import TopicPartition
+    from kafka.admin import KafkaAdminClient, OffsetSpec
+
+    admin = KafkaAdminClient(client_id="spillway-bench", **settings.kafka_python_config())
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+        ends = admin.list_partition_offsets(
+            {TopicPartition(tp.topic, tp.partition): OffsetSpec.LATEST for tp in offsets}
+        )
+        return [
+            f"{tp.topic}[{tp.partition}] committed {o.offset} of {ends[tp].offset}"
+            for tp, o in sorted(offsets.items())
+        ]
+    finally:
+        admin.close()
 
 
 def wait_for_group(settings: Settings, group: str, members: int, timeout_s: float) -> float:
@@ -144,10 +183,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     env["KAFKA_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap_servers
     env["SPILLWAY_MAX_AGE_S"] = str(settings.max_age_s)
     cmd = [sys.executable, "-m", "streams.agents", "--site", site.site_id, "--tick", "off"]
-    cmd += ["--lateness", str(args.lateness), "--loglevel", "warn"]
+    cmd += ["--lateness", str(args.lateness), "--loglevel", args.loglevel]
     if args.profile:
-        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        cmd = [spy, "record", "-o", args.profile, "--format", "speedscope", "--", *cmd]
+        cmd = [py_spy(), "record", "-o", args.profile, "--format", "speedscope", "--", *cmd]
     logs = [open(f"{args.log}.{i}", "wb") for i in range(args.workers)]  # noqa: SIM115
     workers = [subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs]
     try:
@@ -205,6 +243,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "late_readings_backlog": sum(p.late_readings for p in drained),
             "late_readings_live": sum(p.late_readings for p in live),
         }
+    except TimeoutError:
+        # A stalled worker is diagnosed while it still hangs: its stacks go into its log.
+        for w, log in zip(workers, logs, strict=True):
+            dump_stacks(w.pid, log)
+        for line in group_positions(settings, f"{settings.topic_namespace}.spillway-agents"):
+            print(line, file=sys.stderr)
+        raise
     finally:
         for w in workers:
             w.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
@@ -231,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log", default="/tmp/spillway-bench-worker.log", help="(+ .<n>)")
     p.add_argument("--profile", default=None, help="py-spy speedscope output file")
     p.add_argument("--keep", action="store_true", help="keep the bench topics")
+    p.add_argument("--loglevel", default="warn", help="workers' log level (warn)")
     args = p.parse_args(argv)
     if args.profile and args.workers != 1:
         p.error("--profile needs --workers 1")

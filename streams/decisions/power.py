@@ -390,6 +390,11 @@ def combine(
                 newest_s=p.ts_s, next_s=p.ts_s, first_arrived_s=now_s
             )
         sc.partition_arrived_s[p.source_partition] = now_s
+        # A late partial still makes its partition a known source: otherwise a partition
+        # first heard of after the seconds it sent had closed (the other worker's, at a
+        # rebalance) never holds a second open, and stays late for good.
+        if p.ts_s > sc.partition_newest.get(p.source_partition, -1):
+            sc.partition_newest[p.source_partition] = p.ts_s
         if p.ts_s < sc.next_s:
             if sc.emitted_any:
                 _count_late(sc, p, out)
@@ -398,8 +403,6 @@ def combine(
         sc.open.setdefault(p.ts_s, {})[p.source_partition] = p
         if p.ts_s > sc.newest_s:
             sc.newest_s = p.ts_s
-        if p.ts_s > sc.partition_newest.get(p.source_partition, -1):
-            sc.partition_newest[p.source_partition] = p.ts_s
     for site_id, sc in state.sites.items():
         if not sc.emitted_any and now_s - sc.first_arrived_s < config.startup_hold_wall_s:
             continue

@@ -157,3 +157,11 @@ def test_after_the_worker_was_away_a_lagging_partition_still_holds_its_seconds(
 
     assert after_pause(refresh=False)[:1] == [4]  # closed without b: the failure
     assert after_pause(refresh=True) == []
+
+
+def test_a_partition_first_heard_late_holds_the_next_seconds(index: SiteIndex) -> None:
+    # c's first partial is for second 2, closed already (a rebalance moved c to a worker
+    # that was still catching up): late, but c is a source from now on, so second 4 waits
+    # for it instead of closing on a and b alone and making every c partial late again.
+    got = run(index, [WARM, [(2, "c", 1)], [(4, "a", 2), (4, "b", 1)], [(4, "c", 1)]])
+    assert got == [[0, 1, 2, 3], [], [], [4]]
