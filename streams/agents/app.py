@@ -54,7 +54,7 @@ from streams.agents.messages import (
     decode_state,
     encode,
 )
-from streams.agents.readback import read_range
+from streams.agents.readback import read_range, start_offset
 from streams.agents.routing import grid_targets
 from streams.agents.sites import SiteDirectory, publish_site
 from streams.agents.stage1 import RawMessage, process_partition
@@ -450,6 +450,12 @@ class SpillwayAgents:
         back from Kafka and put in place. Re-deliveries (below ``expected``) are dropped
         when ``drop_redelivered`` (only where ``expected`` is saved in one value with the
         state it describes: stage 1's), else put first."""
+        if expected is None and msgs:
+            # No state for this partition yet: it starts where the group does, so offsets
+            # faust skips before the first one it delivers are a gap as well.
+            expected = await asyncio.to_thread(
+                start_offset, self.settings, self.app_id, topic, partition
+            )
         line = check_batch(expected, [m.offset for m in msgs])
         again = [msgs[i] for i in line.again]
         kept = [msgs[i] for i in line.keep]

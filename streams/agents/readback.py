@@ -53,3 +53,22 @@ def read_range(
         return ReadBack(messages=out, missing=(end - start) - len(out))
     finally:
         consumer.close()
+
+
+def start_offset(
+    settings: Settings, group: str, topic: str, partition: int, timeout_s: float = 30.0
+) -> int:
+    """Where ``group`` starts reading ``topic``/``partition`` when it has no state for it:
+    its committed offset, else the earliest offset the broker still holds (the agents'
+    ``auto_offset_reset`` is earliest). The expected offset of a partition's first batch,
+    so that offsets faust skips before it are a gap too."""
+    consumer = make_consumer(settings, group)  # committed() reads; it never joins the group
+    try:
+        tp = TopicPartition(topic, partition)
+        committed = consumer.committed([tp], timeout=timeout_s)[0].offset
+        if committed >= 0:
+            return int(committed)
+        low, _ = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+        return int(low)
+    finally:
+        consumer.close()

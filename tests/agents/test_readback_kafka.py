@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from confluent_kafka import TopicPartition
 
 from infra.topics import full_name
-from streams.agents.readback import read_range
-from streams.io.kafka import make_producer
+from streams.agents.readback import read_range, start_offset
+from streams.io.kafka import make_consumer, make_producer
 from streams.settings import Settings
 
 pytestmark = [pytest.mark.kafka]
@@ -39,3 +40,18 @@ def test_offsets_the_broker_never_had_are_counted_missing(
     back = read_range(s, produce(s, 0, 3), 0, 1, 10)
     assert [o for o, _, _ in back.messages] == [1, 2]
     assert back.missing == 7
+
+
+def test_a_group_without_offsets_starts_at_the_earliest_then_at_its_commit(
+    fresh_namespace_settings: Settings,
+) -> None:
+    s = fresh_namespace_settings
+    topic = produce(s, 2, 5)
+    group = f"{s.topic_namespace}.start-offset-test"
+    assert start_offset(s, group, topic, 2) == 0
+    consumer = make_consumer(s, group)
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, 2, 3)], asynchronous=False)
+    finally:
+        consumer.close()
+    assert start_offset(s, group, topic, 2) == 3
