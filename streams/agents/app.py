@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import tempfile
 import time
 import weakref
@@ -66,6 +67,7 @@ from streams.agents.stage2 import (
     TickMode,
     process_site,
 )
+from streams.agents.tail_watch import TailWatch
 from streams.decisions.alerts import AlertState
 from streams.decisions.curtailment import ControllerState
 from streams.decisions.power import CombineConfig, CombineState, refresh_liveness
@@ -220,6 +222,8 @@ class SpillwayAgents:
             hashprice_usd_per_ph_day=options.hashprice_usd_per_ph_day,
         )
         self._cache: dict[tuple[str, bytes], Any] = {}
+        self.tails = TailWatch()
+        self._last_batch_s = -math.inf
         self._clocks: dict[str, TickClock] = {}
         self._running_sites: set[str] = set()
         """Sites stage 2 has run since this worker got its partitions."""
@@ -309,6 +313,7 @@ class SpillwayAgents:
         app.agent(self.grid, name=f"{self.app_id}.grid", concurrency=1)(self._grid)
         app.agent(self.stage2_in, name=f"{self.app_id}.stage2", concurrency=1)(self._stage2)
         app.timer(1.0, name=f"{self.app_id}.tick")(self._tick)
+        app.timer(1.0, name=f"{self.app_id}.tails")(self._watch_tails)
         app.on_partitions_revoked.connect(self._forget)  # type: ignore[arg-type]
         app.on_partitions_assigned.connect(self._forget)  # type: ignore[arg-type]
 
@@ -317,6 +322,7 @@ class SpillwayAgents:
         self._cache.clear()
         self._clocks.clear()
         self._running_sites.clear()
+        self.tails.forget()
 
     # ------------------------------------------------------------------ start
 
@@ -525,6 +531,7 @@ class SpillwayAgents:
                     consumer=opts.consumer_name,
                 )
                 new_states.append((evs[-1], table, key, state))
+                self.tails.processed((topic, partition), state.next_offset, time.monotonic())
                 self.stats.accepted[base] += out.accepted
                 self.stats.rejected[base] += sum(out.rejected.values())
                 self.stats.readings += out.readings
@@ -547,6 +554,7 @@ class SpillwayAgents:
                     enc_a = msgspec.json.encode(a)
                     sent.append(await self._send("alerts.v1", a.site_id.encode(), enc_a))
             await self._delivered(sent)
+            self._last_batch_s = time.monotonic()
             for ev, table, key, state in new_states:
                 with acting_for(ev):
                     self._save(table, key, state)
@@ -742,6 +750,33 @@ class SpillwayAgents:
         """True on the worker that reads the grid topics (it sends the ticks)."""
         tp = TP(full_name(GRID_INPUT_TOPICS[0], self.namespace), 0)
         return tp in self.app.assignor.assigned_actives()
+
+    async def _watch_tails(self) -> None:
+        """Seek back partitions whose last frames faust fetched but never delivered (see
+        ``streams.agents.tail_watch``)."""
+        consumer = self.app.consumer
+        if self.app.rebalancing or not getattr(consumer, "flow_active", True):
+            return
+        highwaters: dict[tuple[str, int], int | None] = {}
+        for key in self.tails.watched():
+            try:
+                highwaters[key] = consumer.highwater(TP(*key))
+            except Exception:  # noqa: BLE001 - revoked meanwhile: the new owner watches it
+                continue
+        now = time.monotonic()
+        busy = now - self._last_batch_s < self.tails.stall_s
+        for (topic, partition), offset in self.tails.due(highwaters, now, busy=busy):
+            log.warning(
+                "%s:%d: offsets %d..%d are on the broker but were not delivered for %.0f s; "
+                "seeking back to %d",
+                topic,
+                partition,
+                offset,
+                (highwaters[(topic, partition)] or 0) - 1,
+                self.tails.busy_stall_s if busy else self.tails.stall_s,
+                offset,
+            )
+            await consumer.seek(TP(topic, partition), offset)
 
     async def _tick(self) -> None:
         self.directory.poll()
