@@ -31,6 +31,7 @@ def agents_row(
         timeout=300.0,
         profile=None,
         keep=False,
+        loglevel="warn",
         log=str(Path(tempfile.mkdtemp(prefix="spillway-bench-agents-")) / "worker.log"),
     )
     return bench.run(args)
