@@ -228,3 +228,13 @@ def wait_for_members(settings: Settings, group: str, n: int, timeout_s: float) -
             return members
         time.sleep(0.5)
     raise AssertionError(f"group {group}: expected {n} members with partitions, got {members}")
+
+
+@contextmanager
+def log_tails_on_failure(logs: list[Path], chars: int = 3000) -> Iterator[None]:
+    """An ``AssertionError`` raised inside gets the tail of each worker log appended."""
+    try:
+        yield
+    except AssertionError as exc:
+        tails = "\n".join(f"--- {p.name} ---\n{p.read_text()[-chars:]}" for p in logs)
+        raise AssertionError(f"{exc}\n{tails}") from None

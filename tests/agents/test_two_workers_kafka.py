@@ -19,6 +19,7 @@ from tests.agents.helpers import (
     Collector,
     Second,
     frames,
+    log_tails_on_failure,
     produce,
     small_site,
     wait_for_members,
@@ -39,6 +40,16 @@ def collector(settings: Settings) -> Collector:
             "deadletter.v1": DeadLetter,
         },
     )
+
+
+def until_closed(col: Collector, last_closed: int, timeout_s: float) -> dict[str, list[Any]]:
+    """Everything collected once the SitePower of ``last_closed`` is out and all is quiet."""
+    col.until(
+        lambda g: any(p.ts_s == last_closed for p in g["site.power.v1"]),
+        timeout_s,
+        f"SitePower {last_closed}",
+    )
+    return col.settle(2.0)
 
 
 def worker_args(site_id: str) -> tuple[str, ...]:
@@ -63,6 +74,7 @@ def test_two_workers_share_the_partitions(
     expected: dict[int, int] = {}
     try:
         with (
+            log_tails_on_failure(logs),
             worker(settings, *common, log=logs[0]) as w1,
             worker(settings, *common, log=logs[1]) as w2,
         ):
@@ -75,16 +87,8 @@ def test_two_workers_share_the_partitions(
                 expected[int(t0) + i] = sum(n for *_, n in out)
                 time.sleep(0.1)
             last_closed = int(t0) + SECONDS - 1 - 10 - 1
-            col.until(
-                lambda g: any(p.ts_s == last_closed for p in g["site.power.v1"]),
-                60,
-                f"SitePower {last_closed}",
-            )
-            got = col.settle(2.0)
+            got = until_closed(col, last_closed, 60)
             assert w1.poll() is None and w2.poll() is None
-    except AssertionError as exc:
-        tails = "\n".join(f"--- {p.name} ---\n{p.read_text()[-2000:]}" for p in logs)
-        raise AssertionError(f"{exc}\n{tails}") from None
     finally:
         col.close()
 
@@ -143,27 +147,20 @@ def test_no_reading_lost_when_frames_arrive_during_the_rebalance(
         batches.append([(t, k, v) for t, k, v, _ in out])
         expected[int(t0) + i] = sum(n for *_, n in out)
     try:
-        with (
-            worker(settings, *common, log=logs[0]) as w1,
-            worker(settings, *common, log=logs[1]) as w2,
-        ):
-            wait_for_members(settings, group, 2, 90)
-            produce(settings, [m for batch in batches[:burst] for m in batch])
-            for batch in batches[burst:]:
-                produce(settings, batch)
-                time.sleep(0.1)
-            last_closed = int(t0) + seconds - 1 - 10 - 1
-            col.until(
-                lambda g: any(p.ts_s == last_closed for p in g["site.power.v1"]),
-                90,
-                f"SitePower {last_closed}",
-            )
-            got = col.settle(2.0)
-            assert w1.poll() is None and w2.poll() is None
-        check_complete(got, expected, int(t0))
-    except AssertionError as exc:
-        tails = "\n".join(f"--- {p.name} ---\n{p.read_text()[-3000:]}" for p in logs)
-        raise AssertionError(f"{exc}\n{tails}") from None
+        with log_tails_on_failure(logs):
+            with (
+                worker(settings, *common, log=logs[0]) as w1,
+                worker(settings, *common, log=logs[1]) as w2,
+            ):
+                wait_for_members(settings, group, 2, 90)
+                produce(settings, [m for batch in batches[:burst] for m in batch])
+                for batch in batches[burst:]:
+                    produce(settings, batch)
+                    time.sleep(0.1)
+                last_closed = int(t0) + seconds - 1 - 10 - 1
+                got = until_closed(col, last_closed, 90)
+                assert w1.poll() is None and w2.poll() is None
+            check_complete(got, expected, int(t0))
     finally:
         col.close()
 
