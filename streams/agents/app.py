@@ -47,6 +47,7 @@ from schemas.site import SiteConfig
 from schemas.validation import Limits, Rejection
 from streams import deadletter
 from streams.agents.continuity import check_batch
+from streams.agents.lean_wait import SpillwayFaustApp
 from streams.agents.messages import (
     SiteInput,
     Stage1State,
@@ -229,7 +230,7 @@ class SpillwayAgents:
         """Sites stage 2 has run since this worker got its partitions."""
         self._last_stage2_s: float | None = None
         data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="spillway-agents-"))
-        self.app = faust.App(
+        self.app = SpillwayFaustApp(
             self.app_id,
             broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
             store=options.store,

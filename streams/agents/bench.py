@@ -9,7 +9,9 @@
    SitePower - start of sending).
 2. Latency: ``--live-seconds`` more are produced live: every reading of a second is stamped
    with the real time at the start of that second, and the second's frames are sent at that
-   moment (as collectors sampling on the second do). Per SitePower, the latency is
+   moment (as collectors sampling on the second do); they are simulated and encoded before
+   the first of them, so that the simulator does not take CPU from the workers while they
+   work through a second (collectors run on other machines). Per SitePower, the latency is
    ``emitted_s - ts_s``: from the readings' timestamp to the decision they complete. A
    second closes once every partition has sent it in full (``--lateness`` only bounds the
    wait for sources that fall silent). ``emitted_s - (ts_s + 1)`` is also given: from the
@@ -41,6 +43,7 @@ from confluent_kafka.admin import AdminClient
 from infra.provision import delete_namespace, provision
 from schemas.events import SitePower
 from streams.agents.sites import publish_site
+from streams.bench.procstats import proc_stats
 from streams.bench.scale import scale_site
 from streams.io.kafka import TopicProducer, make_consumer
 from streams.settings import Settings, load_settings
@@ -176,7 +179,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     backlog_ts = [float(first + warm_n + i) for i in range(args.seconds)]
     # Frames are simulated and encoded before anything is timed.
     warm, _ = _encode_steps(model, enc, warm_ts)
+    encode_started = time.perf_counter()
     backlog, readings = _encode_steps(model, enc, backlog_ts)
+    encode_s_per_second = (time.perf_counter() - encode_started) / max(1, args.seconds)
     reader = PowerReader(settings)
     env = dict(os.environ)
     env["SPILLWAY_TOPIC_NAMESPACE"] = settings.topic_namespace
@@ -195,6 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         producer.flush(60)
         reader.until(int(warm_ts[0]), args.timeout)
         # Throughput: the backlog as fast as the producer sends it.
+        cpu_before = sum(proc_stats(w.pid).cpu_s for w in workers)
         started = time.time()
         _send(producer, backlog)
         producer.flush(120)
@@ -203,16 +209,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         reader.until(last_backlog, args.timeout)
         drained = [reader.powers[int(ts)] for ts in backlog_ts if int(ts) <= last_backlog]
         span = drained[-1].emitted_s - started
+        # CPU is steadier than wall time on a shared machine: the workers' own seconds.
+        cpu_s = sum(proc_stats(w.pid).cpu_s for w in workers) - cpu_before
         throughput = readings / span if span > 0 else math.nan
-        # Live: one second of frames at the start of each real second.
-        live_ts: list[int] = []
-        for _ in range(args.live_seconds):
-            nxt = math.floor(time.time()) + 1
-            msgs, _ = _encode_steps(model, enc, [float(nxt)])
-            time.sleep(max(0.0, nxt - time.time()))
+        # Live: one second of frames at the start of each real second, encoded beforehand
+        # for seconds far enough ahead (twice the measured encoding time, plus one).
+        ahead = math.ceil(2 * encode_s_per_second * args.live_seconds) + 1
+        live_ts = [math.floor(time.time()) + ahead + i for i in range(args.live_seconds)]
+        live_msgs = [_encode_steps(model, enc, [float(ts)])[0] for ts in live_ts]
+        for ts, msgs in zip(live_ts, live_msgs, strict=True):
+            time.sleep(max(0.0, ts - time.time()))
             _send(producer, msgs)
             producer.producer.poll(0)
-            live_ts.append(nxt)
         producer.flush(60)
         if live_ts and live_ts[-1] - args.lateness - 1 >= live_ts[0]:
             reader.until(live_ts[-1] - args.lateness - 1, args.timeout)
@@ -229,6 +237,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "producer_s": round(sent_s, 2),
             "drain_s": round(span, 2),
             "readings_per_s": round(throughput),
+            "workers_cpu_s": round(cpu_s, 2),
+            "readings_per_cpu_s": round(readings / cpu_s) if cpu_s > 0 else None,
             "lateness_s": args.lateness,
             "live_seconds": len(live),
             "latency_from_second_start_s": {

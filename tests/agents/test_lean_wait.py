@@ -1,0 +1,117 @@
+"""race_callback: the callback runs as a task, raced against events, as mode's wait_first."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from mode.utils.locks import Event as ModeEvent
+
+from streams.agents.lean_wait import race_callback
+
+
+def events() -> tuple[asyncio.Event, ModeEvent, ModeEvent]:
+    # faust's suspend_flow is asyncio's Event; mode's services stop and crash on its own.
+    return asyncio.Event(), ModeEvent(), ModeEvent()
+
+
+def test_a_finished_callback_returns_its_result_and_leaves_no_waiters() -> None:
+    async def main() -> None:
+        evs = events()
+
+        async def callback() -> int:
+            await asyncio.sleep(0)
+            return 7
+
+        assert await race_callback(callback(), evs) == (True, 7)
+        assert all(not e._waiters for e in evs)
+
+    asyncio.run(main())
+
+
+def test_the_callback_runs_as_its_own_task() -> None:
+    async def main() -> None:
+        outer = asyncio.current_task()
+        seen: list[asyncio.Task[object] | None] = []
+
+        async def callback() -> None:
+            seen.append(asyncio.current_task())
+
+        await race_callback(callback(), events())
+        assert seen and seen[0] is not outer
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_an_event_set_first_cancels_a_blocked_callback(which: int) -> None:
+    async def main() -> None:
+        evs = events()
+        blocked = asyncio.Event()
+        cancelled = asyncio.Event()
+
+        async def callback() -> None:
+            try:
+                await blocked.wait()  # a full stream queue
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        async def rebalance() -> None:
+            await asyncio.sleep(0.01)
+            evs[which].set()
+
+        setter = asyncio.create_task(rebalance())
+        assert await race_callback(callback(), evs) == (False, None)
+        await setter
+        assert cancelled.is_set()
+        assert all(not e._waiters for e in evs)
+
+    asyncio.run(main())
+
+
+def test_the_callbacks_exception_is_raised_in_the_caller() -> None:
+    async def main() -> None:
+        async def callback() -> None:
+            raise ValueError("bad frame")
+
+        with pytest.raises(ValueError, match="bad frame"):
+            await race_callback(callback(), events())
+
+    asyncio.run(main())
+
+
+def test_cancelling_the_caller_cancels_the_callback_and_propagates() -> None:
+    async def main() -> None:
+        evs = events()
+        cancelled = asyncio.Event()
+
+        async def callback() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        caller = asyncio.create_task(race_callback(callback(), evs))
+        await asyncio.sleep(0.01)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert cancelled.is_set()
+        assert all(not e._waiters for e in evs)
+
+    asyncio.run(main())
+
+
+def test_a_callback_that_finishes_as_the_event_is_set_still_counts_as_done() -> None:
+    async def main() -> None:
+        evs = events()
+
+        async def callback() -> str:
+            evs[0].set()  # the rebalance starts while the message is being handed over
+            return "delivered"
+
+        assert await race_callback(callback(), evs) == (True, "delivered")
+
+    asyncio.run(main())
