@@ -56,7 +56,7 @@ from streams.agents.messages import (
     decode_state,
     encode,
 )
-from streams.agents.readback import read_range, start_offset
+from streams.agents.readback import read_range, start_offsets
 from streams.agents.routing import grid_targets
 from streams.agents.sites import SiteDirectory, publish_site
 from streams.agents.stage1 import RawMessage, process_partition
@@ -460,9 +460,7 @@ class SpillwayAgents:
         if expected is None and msgs:
             # No state for this partition yet: it starts where the group does, so offsets
             # faust skips before the first one it delivers are a gap as well.
-            expected = await asyncio.to_thread(
-                start_offset, self.settings, self.app_id, topic, partition
-            )
+            expected = (await self._start_offsets([(topic, partition)]))[(topic, partition)]
         line = check_batch(expected, [m.offset for m in msgs])
         again = [msgs[i] for i in line.again]
         kept = [msgs[i] for i in line.keep]
@@ -496,6 +494,12 @@ class SpillwayAgents:
             kept.sort(key=lambda m: m.offset)
         return kept if drop_redelivered else again + kept
 
+    async def _start_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """``readback.start_offsets`` for partitions with no state, all in one request."""
+        if not partitions:
+            return {}
+        return await asyncio.to_thread(start_offsets, self.settings, self.app_id, partitions)
+
     async def _send_input(self, site_id: str, item: SiteInput) -> Awaitable[Any]:
         return await self.site_inputs.send(key=site_id.encode(), value=encode(item), force=True)
 
@@ -509,14 +513,23 @@ class SpillwayAgents:
             limits = self.limits()
             sent: list[Awaitable[Any]] = []
             new_states: list[tuple[EventT[bytes], TableT[bytes, bytes], bytes, Stage1State]] = []
+            loaded = []
             for (topic, partition), evs in by_partition(events).items():
                 base = base_name(topic, self.namespace)
                 table = self.stage1_tables[base]
                 key = f"{base}:{partition}".encode()
                 with acting_for(evs[-1]):
                     state = self._load(table, key, Stage1State, Stage1State())
+                loaded.append((topic, partition, evs, base, table, key, state))
+            starts = await self._start_offsets(
+                [(t, p) for t, p, _, _, _, _, st in loaded if st.next_offset is None]
+            )
+            for topic, partition, evs, base, table, key, state in loaded:
+                expected = state.next_offset
+                if expected is None:
+                    expected = starts[(topic, partition)]
                 raw = await self._in_sequence(
-                    state.next_offset, topic, partition, [raw_message(e) for e in evs]
+                    expected, topic, partition, [raw_message(e) for e in evs]
                 )
                 if not raw:
                     continue

@@ -7,6 +7,7 @@ Used by the agents to fill a gap that faust left in a partition's offsets (see
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import TopicPartition
@@ -55,20 +56,39 @@ def read_range(
         consumer.close()
 
 
+def start_offsets(
+    settings: Settings,
+    group: str,
+    partitions: Sequence[tuple[str, int]],
+    timeout_s: float = 30.0,
+) -> dict[tuple[str, int], int]:
+    """Where ``group`` starts reading each (topic, partition) when it has no state for it:
+    its committed offset, else the earliest offset the broker still holds (the agents'
+    ``auto_offset_reset`` is earliest). The expected offset of a partition's first batch,
+    so that offsets faust skips before it are a gap too.
+
+    One consumer and one request for all of them: a worker's first batch holds up to every
+    telemetry partition, and one lookup after another (a consumer each) held the last of
+    them back for seconds, long enough for stage 2 to close seconds without them."""
+    if not partitions:
+        return {}
+    consumer = make_consumer(settings, group)  # committed() reads; it never joins the group
+    try:
+        tps = [TopicPartition(topic, partition) for topic, partition in partitions]
+        out: dict[tuple[str, int], int] = {}
+        for tp in consumer.committed(tps, timeout=timeout_s):
+            if tp.offset >= 0:
+                out[(tp.topic, tp.partition)] = int(tp.offset)
+            else:
+                low, _ = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+                out[(tp.topic, tp.partition)] = int(low)
+        return out
+    finally:
+        consumer.close()
+
+
 def start_offset(
     settings: Settings, group: str, topic: str, partition: int, timeout_s: float = 30.0
 ) -> int:
-    """Where ``group`` starts reading ``topic``/``partition`` when it has no state for it:
-    its committed offset, else the earliest offset the broker still holds (the agents'
-    ``auto_offset_reset`` is earliest). The expected offset of a partition's first batch,
-    so that offsets faust skips before it are a gap too."""
-    consumer = make_consumer(settings, group)  # committed() reads; it never joins the group
-    try:
-        tp = TopicPartition(topic, partition)
-        committed = consumer.committed([tp], timeout=timeout_s)[0].offset
-        if committed >= 0:
-            return int(committed)
-        low, _ = consumer.get_watermark_offsets(tp, timeout=timeout_s)
-        return int(low)
-    finally:
-        consumer.close()
+    """``start_offsets`` of one partition."""
+    return start_offsets(settings, group, [(topic, partition)], timeout_s)[(topic, partition)]

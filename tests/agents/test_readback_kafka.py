@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from infra.topics import full_name
-from streams.agents.readback import read_range, start_offset
+from streams.agents.readback import read_range, start_offset, start_offsets
 from streams.io.kafka import make_consumer, make_producer
 from streams.settings import Settings
 
@@ -55,3 +55,21 @@ def test_a_group_without_offsets_starts_at_the_earliest_then_at_its_commit(
     finally:
         consumer.close()
     assert start_offset(s, group, topic, 2) == 3
+
+
+def test_start_offsets_of_many_partitions_in_one_call(
+    fresh_namespace_settings: Settings,
+) -> None:
+    s = fresh_namespace_settings
+    topic = produce(s, 0, 4)
+    produce(s, 1, 6)
+    group = f"{s.topic_namespace}.start-offsets-test"
+    consumer = make_consumer(s, group)
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, 1, 5)], asynchronous=False)
+    finally:
+        consumer.close()
+    # Partition 0: nothing committed, the earliest; 1: committed; 2: empty, the earliest.
+    got = start_offsets(s, group, [(topic, 0), (topic, 1), (topic, 2)])
+    assert got == {(topic, 0): 0, (topic, 1): 5, (topic, 2): 0}
+    assert start_offsets(s, group, []) == {}
