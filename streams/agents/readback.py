@@ -85,10 +85,3 @@ def start_offsets(
         return out
     finally:
         consumer.close()
-
-
-def start_offset(
-    settings: Settings, group: str, topic: str, partition: int, timeout_s: float = 30.0
-) -> int:
-    """``start_offsets`` of one partition."""
-    return start_offsets(settings, group, [(topic, partition)], timeout_s)[(topic, partition)]

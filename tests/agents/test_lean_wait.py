@@ -15,6 +15,15 @@ def events() -> tuple[asyncio.Event, ModeEvent, ModeEvent]:
     return asyncio.Event(), ModeEvent(), ModeEvent()
 
 
+async def blocked_until_cancelled(cancelled: asyncio.Event) -> None:
+    """A callback that never finishes (a full stream queue); ``cancelled`` says it was."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise
+
+
 def test_a_finished_callback_returns_its_result_and_leaves_no_waiters() -> None:
     async def main() -> None:
         evs = events()
@@ -47,22 +56,14 @@ def test_the_callback_runs_as_its_own_task() -> None:
 def test_an_event_set_first_cancels_a_blocked_callback(which: int) -> None:
     async def main() -> None:
         evs = events()
-        blocked = asyncio.Event()
         cancelled = asyncio.Event()
-
-        async def callback() -> None:
-            try:
-                await blocked.wait()  # a full stream queue
-            except asyncio.CancelledError:
-                cancelled.set()
-                raise
 
         async def rebalance() -> None:
             await asyncio.sleep(0.01)
             evs[which].set()
 
         setter = asyncio.create_task(rebalance())
-        assert await race_callback(callback(), evs) == (False, None)
+        assert await race_callback(blocked_until_cancelled(cancelled), evs) == (False, None)
         await setter
         assert cancelled.is_set()
         assert all(not e._waiters for e in evs)
@@ -85,15 +86,7 @@ def test_cancelling_the_caller_cancels_the_callback_and_propagates() -> None:
     async def main() -> None:
         evs = events()
         cancelled = asyncio.Event()
-
-        async def callback() -> None:
-            try:
-                await asyncio.Event().wait()
-            except asyncio.CancelledError:
-                cancelled.set()
-                raise
-
-        caller = asyncio.create_task(race_callback(callback(), evs))
+        caller = asyncio.create_task(race_callback(blocked_until_cancelled(cancelled), evs))
         await asyncio.sleep(0.01)
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from infra.topics import full_name
-from streams.agents.readback import read_range, start_offset, start_offsets
+from streams.agents.readback import read_range, start_offsets
 from streams.io.kafka import make_consumer, make_producer
 from streams.settings import Settings
 
@@ -48,13 +48,13 @@ def test_a_group_without_offsets_starts_at_the_earliest_then_at_its_commit(
     s = fresh_namespace_settings
     topic = produce(s, 2, 5)
     group = f"{s.topic_namespace}.start-offset-test"
-    assert start_offset(s, group, topic, 2) == 0
+    assert start_offsets(s, group, [(topic, 2)]) == {(topic, 2): 0}
     consumer = make_consumer(s, group)
     try:
         consumer.commit(offsets=[TopicPartition(topic, 2, 3)], asynchronous=False)
     finally:
         consumer.close()
-    assert start_offset(s, group, topic, 2) == 3
+    assert start_offsets(s, group, [(topic, 2)]) == {(topic, 2): 3}
 
 
 def test_start_offsets_of_many_partitions_in_one_call(
