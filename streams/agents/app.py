@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import faust
 import msgspec
@@ -163,6 +163,20 @@ def by_partition(events: Sequence[EventT[bytes]]) -> dict[tuple[str, int], list[
     return out
 
 
+class PartitionBatch(NamedTuple):
+    """One partition's events of a stage-1 batch, with where its state lives."""
+
+    topic: str
+    partition: int
+    events: list[EventT[bytes]]
+    base: str
+    """Topic name without the namespace."""
+    table: TableT[bytes, bytes]
+    key: bytes
+    state: Stage1State
+    """As loaded before the batch."""
+
+
 def raw_message(ev: EventT[bytes]) -> RawMessage:
     msg = ev.message
     return RawMessage(offset=msg.offset, key=msg.key, value=msg.value)
@@ -192,6 +206,28 @@ def split_command(cmd: MinerCommand, max_ids: int) -> list[MinerCommand]:
         )
         for k, i in enumerate(range(0, len(cmd.miner_ids), max_ids))
     ]
+
+
+def new_faust_app(
+    app_id: str, settings: Settings, *, store: str, data_dir: Path, batch_max: int
+) -> SpillwayFaustApp:
+    """The faust app with the agents' settings (also the bench's faust floor)."""
+    return SpillwayFaustApp(
+        app_id,
+        broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
+        store=store,
+        datadir=str(data_dir),
+        topic_replication_factor=settings.topic_replication_factor,
+        topic_partitions=spec(PARTIAL_TOPIC).partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        producer_max_request_size=4_000_000,
+        consumer_max_fetch_size=8_388_608,
+        stream_buffer_maxsize=max(4096, batch_max * 2),
+        table_standby_replicas=0,
+    )
 
 
 class SpillwayAgents:
@@ -230,21 +266,12 @@ class SpillwayAgents:
         """Sites stage 2 has run since this worker got its partitions."""
         self._last_stage2_s: float | None = None
         data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="spillway-agents-"))
-        self.app = SpillwayFaustApp(
+        self.app = new_faust_app(
             self.app_id,
-            broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
+            settings,
             store=options.store,
-            datadir=str(data_dir),
-            topic_replication_factor=settings.topic_replication_factor,
-            topic_partitions=spec(PARTIAL_TOPIC).partitions,
-            key_serializer="raw",
-            value_serializer="raw",
-            consumer_auto_offset_reset="earliest",
-            web_enabled=False,
-            producer_max_request_size=4_000_000,
-            consumer_max_fetch_size=8_388_608,
-            stream_buffer_maxsize=max(4096, options.batch_max * 2),
-            table_standby_replicas=0,
+            data_dir=data_dir,
+            batch_max=options.batch_max,
         )
         self._declare()
 
@@ -513,16 +540,16 @@ class SpillwayAgents:
             limits = self.limits()
             sent: list[Awaitable[Any]] = []
             new_states: list[tuple[EventT[bytes], TableT[bytes, bytes], bytes, Stage1State]] = []
-            loaded = []
+            loaded: list[PartitionBatch] = []
             for (topic, partition), evs in by_partition(events).items():
                 base = base_name(topic, self.namespace)
                 table = self.stage1_tables[base]
                 key = f"{base}:{partition}".encode()
                 with acting_for(evs[-1]):
                     state = self._load(table, key, Stage1State, Stage1State())
-                loaded.append((topic, partition, evs, base, table, key, state))
+                loaded.append(PartitionBatch(topic, partition, evs, base, table, key, state))
             starts = await self._start_offsets(
-                [(t, p) for t, p, _, _, _, _, st in loaded if st.next_offset is None]
+                [(b.topic, b.partition) for b in loaded if b.state.next_offset is None]
             )
             for topic, partition, evs, base, table, key, state in loaded:
                 expected = state.next_offset

@@ -1,7 +1,8 @@
 """The benchmark run: pre-produce the site's telemetry once, then measure each consumer on it.
 
-Rows: ``limit`` (bare confluent-kafka drain), ``naive`` (per-event faust agent),
-``spillway`` (the real agents) and ``sink`` (the DuckDB mart sink), plus ratios. Every row
+Rows: ``limit`` (bare confluent-kafka drain), ``naive`` (per-event faust agent), ``faust
+floor`` (the agents' faust app and batching, doing nothing with the frames), ``spillway`` (the
+real agents) and ``sink`` (the DuckDB mart sink), plus ratios. Every row
 runs on the same data in the same run, so the ratios hold even on a noisy machine.
 """
 
@@ -27,6 +28,7 @@ REFERENCE_SITE = Path(__file__).resolve().parents[2] / "infra" / "sites" / "refe
 
 Say = Callable[[str], None]
 NAIVE_APP = "streams.bench.naive_app"
+FLOOR_APP = "streams.bench.floor_app"
 
 
 def _quiet(_: str) -> None:
@@ -105,6 +107,16 @@ def _measure(
         env={"SPILLWAY_BENCH_NAIVE_STATE": "dict"},
     )
 
+    say("faust floor: the agents' faust app and batches, frames counted and dropped")
+    floor = time_faust_worker(
+        settings,
+        FLOOR_APP,
+        workdir,
+        readings,
+        naive_max_s,
+        env={"SPILLWAY_BENCH_READINGS_PER_MESSAGE": repr(per_msg)},
+    )
+
     say("sink: DuckDB mart sink over the same telemetry")
     sink = sink_row(settings)
     sink_readings_per_s = sink["messages"] * per_msg / sink["busy_s"] if sink["busy_s"] else 0.0
@@ -127,6 +139,9 @@ def _measure(
         "naive_peak_rss_mb": round(naive["peak_rss_mb"], 1),
         "naive_dict_readings_per_s": round(naive_dict["readings_per_s"]),
         "naive_dict_cpu_s": round(naive_dict["cpu_s"], 2),
+        "faust_floor_readings_per_s": round(floor["readings_per_s"]),
+        "faust_floor_cpu_s": round(floor["cpu_s"], 2),
+        "faust_floor_peak_rss_mb": round(floor["peak_rss_mb"], 1),
         "workers": workers,
         "readings_per_s": round(spill),
         # Every reading of a second is stamped with the second's start and sent then: the
@@ -143,6 +158,8 @@ def _measure(
         "ratio_spillway_to_limit": round(spill / limit["readings_per_s"], 3)
         if limit["readings_per_s"]
         else None,
+        "ratio_faust_floor_to_limit": _ratio(floor["readings_per_s"], limit["readings_per_s"]),
+        "ratio_spillway_to_faust_floor": _ratio(spill, floor["readings_per_s"]),
         "ratio_spillway_to_naive": round(spill / naive["readings_per_s"], 2)
         if naive["readings_per_s"]
         else None,
@@ -151,6 +168,10 @@ def _measure(
         else None,
     }
     return result
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
 
 
 def latency_ms(agents: dict[str, Any]) -> dict[str, int]:

@@ -24,6 +24,7 @@ from typing import Any
 import faust
 
 from infra.topics import TELEMETRY_TOPICS, full_name, spec
+from streams.bench.workers import report_progress
 from streams.settings import get_settings
 
 settings = get_settings()
@@ -53,7 +54,6 @@ for _base in TELEMETRY_TOPICS:
         _by_count[_n] if STATE == "table" else _volatile
     )
 progress: dict[str, Any] = {"readings": 0, "messages": 0, "first_s": None, "last_s": None}
-STATS = os.environ.get("SPILLWAY_BENCH_STATS", "naive-stats.json")
 
 
 @app.agent(app.topic(*[t.get_topic_name() for t in topics], value_type=bytes))
@@ -73,9 +73,4 @@ async def naive(stream: Any) -> None:
         progress["last_s"] = now
 
 
-@app.timer(interval=1.0)  # type: ignore[untyped-decorator]
-async def write_stats() -> None:
-    tmp = f"{STATS}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(progress, fh)
-    os.replace(tmp, STATS)
+report_progress(app, progress)

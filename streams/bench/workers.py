@@ -1,4 +1,7 @@
-"""Run a faust worker as a subprocess and time it from outside through its stats file."""
+"""Run a faust worker as a subprocess and time it from outside through its stats file.
+
+The worker's side: ``report_progress`` writes the file this side reads.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,25 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import faust
 
 from streams.bench.procstats import proc_stats
 from streams.settings import Settings
+
+
+def report_progress(app: faust.App, progress: dict[str, Any]) -> None:
+    """Have ``app`` write ``progress`` (readings, first and last event wall time) to the JSON
+    file named by ``SPILLWAY_BENCH_STATS`` once a second, replaced whole each time."""
+    path = os.environ.get("SPILLWAY_BENCH_STATS", f"{app.conf.id}-stats.json")
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def write_stats() -> None:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(progress, fh)
+        os.replace(tmp, path)
 
 
 def _env(settings: Settings, stats: Path, run: str) -> dict[str, str]:

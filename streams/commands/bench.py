@@ -14,7 +14,8 @@ def register(sub: Subparsers) -> None:
         sub,
         "bench",
         "pre-produce the reference site's telemetry, then measure the limit (bare consumer), "
-        "a naive per-event agent, Spillway's agents and the mart sink on it",
+        "a naive per-event agent, the faust floor (a do-nothing agent), Spillway's agents and "
+        "the mart sink on it",
     )
     parser.add_argument(
         "--scale",

@@ -24,6 +24,7 @@ KEYS = {
     "limit_readings_per_s",
     "naive_readings_per_s",
     "naive_dict_readings_per_s",
+    "faust_floor_readings_per_s",
     "sink_rows_per_s",
     "latency_p50_ms",
     "latency_p99_ms",
@@ -43,6 +44,7 @@ def test_bench_json_smoke(kafka_base_settings: Settings, tmp_path: Path) -> None
         "limit_readings_per_s",
         "naive_readings_per_s",
         "naive_dict_readings_per_s",
+        "faust_floor_readings_per_s",
         "sink_rows_per_s",
         "peak_rss_mb",
     ):
