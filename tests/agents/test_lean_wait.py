@@ -1,4 +1,5 @@
-"""race_callback: the callback runs as a task, raced against events, as mode's wait_first."""
+"""race_callback: the callback runs as a task, raced against events, as mode's wait_first;
+and the agents' Kafka consumer long-polls for at most ``FETCH_MAX_WAIT_MS``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import pytest
 from mode.utils.locks import Event as ModeEvent
 
-from streams.agents.lean_wait import race_callback
+from streams.agents.lean_wait import FETCH_MAX_WAIT_MS, SpillwayFaustApp, race_callback
 
 
 def events() -> tuple[asyncio.Event, ModeEvent, ModeEvent]:
@@ -108,3 +109,17 @@ def test_a_callback_that_finishes_as_the_event_is_set_still_counts_as_done() -> 
         assert await race_callback(callback(), evs) == (True, "delivered")
 
     asyncio.run(main())
+
+
+def test_the_agents_consumer_long_polls_for_at_most_fetch_max_wait() -> None:
+    async def main() -> int:
+        # Nothing connects: aiokafka's consumer is only built here, never started.
+        app = SpillwayFaustApp("test-short-poll", broker="kafka://127.0.0.1:1", store="memory://")
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return int(consumer._fetch_max_wait_ms)
+        finally:
+            await consumer.stop()
+
+    assert FETCH_MAX_WAIT_MS < 1500  # faust's own
+    assert asyncio.run(main()) == FETCH_MAX_WAIT_MS
