@@ -142,13 +142,7 @@ def _ratios(t: dict[str, Decimal]) -> dict[str, float | None]:
 def _summary(period: Period, site: str, rows: pl.DataFrame, expected: int) -> pl.DataFrame:
     totals = decimal_totals(rows, [*MWH_COLS, *GRAM_COLS])
     head: dict[str, object] = {
-        "site_id": site,
-        "period": period.label,
-        "timezone": period.tz,
-        "period_start_local": period.local_iso(period.start_s),
-        "period_end_local": period.local_iso(period.end_s),
-        "period_start_s": period.start_s,
-        "period_end_s": period.end_s,
+        **period.summary_head(site),
         "hours_expected": expected,
         "hours_reported": rows.height,
         "hours_missing": expected - rows.height,

@@ -73,6 +73,18 @@ class Period:
         """Local midnight after the last day, UTC epoch seconds (exclusive)."""
         return self._midnight_s(self.end_day)
 
+    def summary_head(self, site_id: str) -> dict[str, object]:
+        """The columns every report's summary starts with: site, period and its bounds."""
+        return {
+            "site_id": site_id,
+            "period": self.label,
+            "timezone": self.tz,
+            "period_start_local": self.local_iso(self.start_s),
+            "period_end_local": self.local_iso(self.end_s),
+            "period_start_s": self.start_s,
+            "period_end_s": self.end_s,
+        }
+
     def local_iso(self, epoch_s: int) -> str:
         """``epoch_s`` as local ISO 8601 with its offset, e.g. 2025-11-01T00:00:00-05:00."""
         return datetime.fromtimestamp(epoch_s, ZoneInfo(self.tz)).isoformat()

@@ -194,13 +194,7 @@ def _summary(period: Period, site: str, rows: pl.DataFrame, expected: int) -> pl
     not_reconciled = rows.filter(pl.col("energy_reconciled").not_()).height
     prices = rows["rt_price_usd_per_mwh"]
     head: dict[str, object] = {
-        "site_id": site,
-        "period": period.label,
-        "timezone": period.tz,
-        "period_start_local": period.local_iso(period.start_s),
-        "period_end_local": period.local_iso(period.end_s),
-        "period_start_s": period.start_s,
-        "period_end_s": period.end_s,
+        **period.summary_head(site),
         "intervals_expected": expected,
         "intervals_settled": rows.height,
         "intervals_missing": expected - rows.height,
