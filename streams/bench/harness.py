@@ -155,23 +155,18 @@ def _measure(
         "peak_rss_mb": round(
             max(naive["peak_rss_mb"], sink["peak_rss_mb"], limit["peak_rss_mb"]), 1
         ),
-        "ratio_spillway_to_limit": round(spill / limit["readings_per_s"], 3)
-        if limit["readings_per_s"]
-        else None,
+        "ratio_spillway_to_limit": _ratio(spill, limit["readings_per_s"]),
         "ratio_faust_floor_to_limit": _ratio(floor["readings_per_s"], limit["readings_per_s"]),
         "ratio_spillway_to_faust_floor": _ratio(spill, floor["readings_per_s"]),
-        "ratio_spillway_to_naive": round(spill / naive["readings_per_s"], 2)
-        if naive["readings_per_s"]
-        else None,
-        "ratio_spillway_to_naive_dict": round(spill / naive_dict["readings_per_s"], 2)
-        if naive_dict["readings_per_s"]
-        else None,
+        "ratio_spillway_to_naive": _ratio(spill, naive["readings_per_s"], digits=2),
+        "ratio_spillway_to_naive_dict": _ratio(spill, naive_dict["readings_per_s"], digits=2),
     }
     return result
 
 
-def _ratio(a: float, b: float) -> float | None:
-    return round(a / b, 3) if b else None
+def _ratio(a: float, b: float, digits: int = 3) -> float | None:
+    """``a / b`` rounded; None when ``b`` is 0 (a row that measured nothing)."""
+    return round(a / b, digits) if b else None
 
 
 def latency_ms(agents: dict[str, Any]) -> dict[str, int]:
