@@ -105,6 +105,16 @@ def dump_stacks(pid: int, log: BinaryIO) -> None:
         log.write(f"py-spy dump failed: {exc}\n".encode())
 
 
+def print_tail(path: Path, lines: int) -> None:
+    """A worker's last warnings and errors, then the last ``lines`` lines of its log (the
+    stack dump), to stderr."""
+    text = path.read_text(errors="replace").splitlines()
+    warned = [line for line in text if "[WARNING]" in line or "[ERROR]" in line][-20:]
+    print(f"--- {path}: last {len(warned)} warnings and errors ---", file=sys.stderr)
+    for line in [*warned, f"--- {path}: last {lines} lines ---", *text[-lines:]]:
+        print(line[:300], file=sys.stderr)
+
+
 def group_positions(settings: Settings, group: str) -> list[str]:
     """``topic[partition] committed/end`` of every partition ``group`` has committed."""
     from kafka import TopicPartition
@@ -257,8 +267,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # A stalled worker is diagnosed while it still hangs: its stacks go into its log.
         for w, log in zip(workers, logs, strict=True):
             dump_stacks(w.pid, log)
+            log.flush()
         for line in group_positions(settings, f"{settings.topic_namespace}.spillway-agents"):
             print(line, file=sys.stderr)
+        # The logs may be on a machine that is gone by the time anyone reads them (CI).
+        for log in logs:
+            print_tail(Path(log.name), 60)
         raise
     finally:
         for w in workers:

@@ -24,19 +24,23 @@ taken yet is left out of the next fetch; when that fetch then finds nothing, it 
 its long poll, and whatever arrives meanwhile on the partition left out waits with it. Each
 second, stage 2's partials were such a partition: the agents' bench saw the SitePower of a
 second go out up to 0.64 s after stage 1 had sent its last partial (0.12 s with the cap).
+It also seeks partitions the group never committed back to their earliest offset where
+faust seeks back to the committed ones (``streams.agents.rewind``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, Protocol
+from collections.abc import Coroutine, Mapping
+from typing import Any, Protocol, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TransportT
+from faust.types import TP, TransportT
 from mode.services import WaitArgT, WaitResults
 from mode.utils.times import Seconds
+
+from streams.agents.rewind import seek_to_committed_or_earliest
 
 
 class _Waitable(Protocol):
@@ -97,6 +101,12 @@ class ShortPollConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # aiokafka reads it when the consumer starts (its Fetcher); faust passes 1500.
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        reset = str(self.app.conf.consumer_auto_offset_reset)
+        consumer = self._ensure_consumer()
+        committed = await self.call_thread(seek_to_committed_or_earliest, consumer, reset)
+        return cast(Mapping[TP, int], committed)  # aiokafka's: None where none is committed
 
 
 class LeanWaitConsumer(faust_aiokafka.Consumer):

@@ -68,7 +68,7 @@ def _bench(settings: Settings, tmp_path: Path, *args: str) -> dict[str, Any]:
         timeout=600,
         check=False,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-20000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
