@@ -18,7 +18,7 @@ An earlier attempt ran the callback inline in the fetch loop's task, without a t
 it lost whole fetches when frames arrived while a group was settling (see the README), so
 this one changes only the bookkeeping around the task, not when the callback runs.
 
-``ShortPollConsumerThread`` caps aiokafka's fetch long poll (faust fixes it at 1.5 s). One
+``SpillwayConsumerThread`` caps aiokafka's fetch long poll (faust fixes it at 1.5 s). One
 broker is one fetch at a time in aiokafka, and a partition whose records the worker has not
 taken yet is left out of the next fetch; when that fetch then finds nothing, it waits out
 its long poll, and whatever arrives meanwhile on the partition left out waits with it. Each
@@ -95,7 +95,7 @@ FETCH_MAX_WAIT_MS = 50
 of it waits to be fetched. An idle worker sends about 20 fetches a second."""
 
 
-class ShortPollConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+class SpillwayConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # aiokafka reads it when the consumer starts (its Fetcher); faust passes 1500.
@@ -111,7 +111,7 @@ class ShortPollConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 class LeanWaitConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return ShortPollConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        return SpillwayConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def wait_first(self, *coros: WaitArgT, timeout: Seconds | None = None) -> WaitResults:
         # Only the fetch loop's shape: wait_first(callback(message), suspend_flow.wait()).

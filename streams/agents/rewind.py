@@ -43,11 +43,21 @@ def never_committed(committed: Mapping[P, int | None]) -> list[P]:
     ]
 
 
-async def seek_to_committed_or_earliest(consumer: Any, reset: str) -> Mapping[Any, int | None]:
+class _Seeker(Protocol):
+    """The two calls of aiokafka's ``AIOKafkaConsumer`` used here."""
+
+    async def seek_to_committed(self) -> Mapping[Any, int | None]: ...
+
+    async def seek_to_beginning(self, *partitions: Any) -> bool: ...
+
+
+async def seek_to_committed_or_earliest(
+    consumer: _Seeker, reset: str
+) -> Mapping[Any, int | None]:
     """aiokafka ``consumer.seek_to_committed()``, then (with ``reset == "earliest"``) every
     assigned partition it left where it was moved to its earliest offset. Returns what
     ``seek_to_committed`` returns (faust reads it as the committed offsets)."""
-    committed: Mapping[Any, int | None] = await consumer.seek_to_committed()
+    committed = await consumer.seek_to_committed()
     if reset == "earliest":
         fresh = never_committed(committed)
         if fresh:

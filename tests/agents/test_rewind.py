@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from infra.topics import full_name
-from streams.agents.lean_wait import ShortPollConsumerThread
+from streams.agents.lean_wait import SpillwayConsumerThread
 from streams.agents.rewind import never_committed, seek_to_committed_or_earliest
 from streams.io.kafka import make_producer
 from streams.settings import Settings
@@ -59,7 +59,7 @@ def test_only_an_earliest_reset_rewinds(reset: str, rewound: bool) -> None:
 
 
 def test_the_agents_consumer_thread_uses_it() -> None:
-    assert ShortPollConsumerThread.seek_to_committed.__module__ == "streams.agents.lean_wait"
+    assert SpillwayConsumerThread.seek_to_committed.__module__ == "streams.agents.lean_wait"
 
 
 @pytest.mark.kafka
