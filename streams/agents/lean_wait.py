@@ -25,7 +25,8 @@ its long poll, and whatever arrives meanwhile on the partition left out waits wi
 second, stage 2's partials were such a partition: the agents' bench saw the SitePower of a
 second go out up to 0.64 s after stage 1 had sent its last partial (0.12 s with the cap).
 It also seeks partitions the group never committed back to their earliest offset where
-faust seeks back to the committed ones (``streams.agents.rewind``).
+faust seeks back to the committed ones (``streams.agents.rewind``), and runs every seek
+asked of the consumer in the consumer's own thread (``LeanWaitConsumer._seek``).
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class SpillwayConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
 
+    async def seek_here(self, partition: TP, offset: int) -> None:
+        """aiokafka's ``seek``, run by ``call_thread`` in this thread (see ``_seek``)."""
+        self.seek(partition, offset)
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         reset = str(self.app.conf.consumer_auto_offset_reset)
         consumer = self._ensure_consumer()
@@ -112,6 +117,14 @@ class SpillwayConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class LeanWaitConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return SpillwayConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _seek(self, partition: TP, offset: int) -> None:
+        # faust calls aiokafka's seek from the worker's thread while the consumer's thread
+        # drains the same fetcher (aiokafka is not thread-safe): a tail-watch seek that
+        # landed inside ``fetched_records`` crashed the fetcher with a KeyError and stopped
+        # a worker (full-site bench, 2026-11-27). The seek now runs in the consumer's thread.
+        thread = cast(SpillwayConsumerThread, self._thread)
+        await thread.call_thread(thread.seek_here, partition, offset)
 
     async def wait_first(self, *coros: WaitArgT, timeout: Seconds | None = None) -> WaitResults:
         # Only the fetch loop's shape: wait_first(callback(message), suspend_flow.wait()).

@@ -4,8 +4,11 @@ and the agents' Kafka consumer long-polls for at most ``FETCH_MAX_WAIT_MS``."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from faust.types import TP
 from mode.utils.locks import Event as ModeEvent
 
 from streams.agents.lean_wait import FETCH_MAX_WAIT_MS, SpillwayFaustApp, race_callback
@@ -115,7 +118,8 @@ def test_the_agents_consumer_long_polls_for_at_most_fetch_max_wait() -> None:
     async def main() -> int:
         # Nothing connects: aiokafka's consumer is only built here, never started.
         app = SpillwayFaustApp("test-short-poll", broker="kafka://127.0.0.1:1", store="memory://")
-        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        faust_consumer: Any = app.consumer
+        consumer = faust_consumer._thread._create_worker_consumer(app.transport)
         try:
             return int(consumer._fetch_max_wait_ms)
         finally:
@@ -123,3 +127,24 @@ def test_the_agents_consumer_long_polls_for_at_most_fetch_max_wait() -> None:
 
     assert FETCH_MAX_WAIT_MS < 1500  # faust's own
     assert asyncio.run(main()) == FETCH_MAX_WAIT_MS
+
+
+def test_a_seek_runs_in_the_consumers_own_thread() -> None:
+    """faust would call aiokafka's seek from the worker's thread, racing the consumer thread
+    that drains the same fetcher (a KeyError crashed a worker's fetcher)."""
+    tp = TP("telemetry.gpu.v1", 3)
+
+    async def main() -> list[tuple[str, tuple[object, ...]]]:
+        app = SpillwayFaustApp("test-seek", broker="kafka://127.0.0.1:1", store="memory://")
+        calls: list[tuple[str, tuple[object, ...]]] = []
+
+        async def call_thread(fun: Callable[..., object], *args: object) -> None:
+            calls.append((fun.__name__, args))
+
+        consumer: Any = app.consumer
+        consumer._thread.call_thread = call_thread
+        await consumer.seek(tp, 5)
+        assert consumer._read_offset[tp] == 5  # faust's own bookkeeping still done
+        return calls
+
+    assert asyncio.run(main()) == [("seek_here", (tp, 5))]
