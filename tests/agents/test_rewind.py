@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from infra.topics import full_name
-from streams.agents.lean_wait import SpillwayConsumerThread
+from streams.agents.lean_wait import SpillwayConsumerThread, SpillwayFaustApp
 from streams.agents.rewind import never_committed, seek_to_committed_or_earliest
 from streams.io.kafka import make_producer
 from streams.settings import Settings
@@ -58,8 +58,30 @@ def test_only_an_earliest_reset_rewinds(reset: str, rewound: bool) -> None:
     assert consumer.calls == expected
 
 
-def test_the_agents_consumer_thread_uses_it() -> None:
-    assert SpillwayConsumerThread.seek_to_committed.__module__ == "streams.agents.lean_wait"
+def test_the_agents_consumer_seeks_back_through_it_with_the_apps_reset() -> None:
+    """faust's perform_seek reaches it, in the consumer's thread, with ``earliest``."""
+
+    async def main() -> list[tuple[object, tuple[object, ...]]]:
+        # Nothing connects: the aiokafka consumer is only built, never started.
+        app = SpillwayFaustApp("test-rewind", broker="kafka://127.0.0.1:1", store="memory://")
+        consumer: Any = app.consumer
+        assert isinstance(consumer._thread, SpillwayConsumerThread)
+        thread: Any = consumer._thread
+        aiokafka_consumer = thread._consumer = thread._create_worker_consumer(app.transport)
+        calls: list[tuple[object, tuple[object, ...]]] = []
+
+        async def call_thread(fun: object, *args: object) -> dict[object, int | None]:
+            calls.append((fun, args))
+            return {}
+
+        thread.call_thread = call_thread
+        try:
+            await consumer.perform_seek()
+        finally:
+            await aiokafka_consumer.stop()
+        return [(fun, (args[0] is aiokafka_consumer, *args[1:])) for fun, args in calls]
+
+    assert asyncio.run(main()) == [(seek_to_committed_or_earliest, (True, "earliest"))]
 
 
 @pytest.mark.kafka
