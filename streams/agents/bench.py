@@ -2,11 +2,16 @@
 
 ``python -m streams.agents.bench --seconds 20 --scale 0.1``
 
-1. Throughput: ``--seconds`` of telemetry are simulated and encoded first; one worker (a
-   subprocess, as in production) starts and is warmed up (it has joined its group,
-   restored its tables and emitted a second); then the frames are sent as fast as the
-   producer goes. Readings per second = backlog readings / (emission of the backlog's last
-   SitePower - start of sending).
+1. Throughput: ``--seconds`` of telemetry are simulated and encoded first; the workers
+   (subprocesses, as in production) start and are warmed up (they have joined their group,
+   restored their tables and emitted a second); then they are stopped (SIGSTOP), the
+   backlog is sent and flushed, and they are resumed (SIGCONT). Readings per second =
+   backlog readings / (emission of the backlog's last SitePower - resumption): a drain of
+   data already in the topics, as the limit and the faust floor of ``spillway bench`` are
+   timed, without the producer and the broker's ingest on the workers' cores (collectors
+   run on other machines). ``--produce-while-draining`` sends the backlog while they run
+   instead and times from the start of sending (the measure before 2026-11-27's sixth
+   session). The pause is short (seconds) next to faust's 60 s session timeout.
 2. Latency: ``--live-seconds`` more are produced live: every reading of a second is stamped
    with the real time at the start of that second, and the second's frames are sent at that
    moment (as collectors sampling on the second do); they are simulated and encoded before
@@ -170,6 +175,12 @@ def _send(producer: TopicProducer, msgs: list[tuple[str, bytes, bytes]]) -> None
         producer.send(topic, value, key=key)
 
 
+def _signal_all(workers: list[subprocess.Popen[bytes]], sig: signal.Signals) -> None:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(sig)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     base = load_settings()
     settings = base.model_copy(
@@ -210,11 +221,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         producer.flush(60)
         reader.until(int(warm_ts[0]), args.timeout)
         # Throughput: the backlog as fast as the producer sends it.
-        cpu_before = sum(proc_stats(w.pid).cpu_s for w in workers)
-        started = time.time()
-        _send(producer, backlog)
-        producer.flush(120)
-        sent_s = time.time() - started
+        paused = not args.produce_while_draining and not args.profile
+        if paused:
+            # The backlog goes into the topics while the workers are stopped, then they go
+            # on: the drain is timed on data already there, as the limit and the faust floor
+            # are, without the producer and the broker's ingest on the same cores.
+            _signal_all(workers, signal.SIGSTOP)
+        sending = time.time()
+        try:
+            _send(producer, backlog)
+            producer.flush(120)
+        finally:
+            sent_s = time.time() - sending
+            cpu_before = sum(proc_stats(w.pid).cpu_s for w in workers)
+            started = time.time() if paused else sending
+            if paused:
+                _signal_all(workers, signal.SIGCONT)
         last_backlog = int(backlog_ts[-1]) - args.lateness - 1
         reader.until(last_backlog, args.timeout)
         drained = [reader.powers[int(ts)] for ts in backlog_ts if int(ts) <= last_backlog]
@@ -245,6 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "backlog_readings": readings,
             "backlog_messages": len(backlog),
             "producer_s": round(sent_s, 2),
+            "backlog_produced_while_draining": not paused,
             "drain_s": round(span, 2),
             "readings_per_s": round(throughput),
             "workers_cpu_s": round(cpu_s, 2),
@@ -298,8 +321,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes in the group")
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--log", default="/tmp/spillway-bench-worker.log", help="(+ .<n>)")
-    p.add_argument("--profile", default=None, help="py-spy speedscope output file")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="py-spy speedscope output file (the backlog is then sent while the workers drain: "
+        "a pause would stop py-spy, not them)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the bench topics")
+    p.add_argument(
+        "--produce-while-draining",
+        action="store_true",
+        help="send the backlog while the workers drain it (the measure before 2026-11-27's "
+        "sixth session: the producer and the broker's ingest share the workers' cores)",
+    )
     p.add_argument("--loglevel", default="warn", help="workers' log level (warn)")
     args = p.parse_args(argv)
     if args.profile and args.workers != 1:

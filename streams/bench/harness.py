@@ -149,6 +149,8 @@ def _measure(
         **latency_ms(agents),
         "latency_p99_from_second_end_ms": round(agents["latency_from_second_end_s"]["p99"] * 1000),
         "agents_lateness_s": agents["lateness_s"],
+        # False: the backlog was in the topics before the workers went on (see agents' bench).
+        "agents_backlog_produced_while_draining": agents["backlog_produced_while_draining"],
         "sink_rows_per_s": round(sink["rows_per_s"]),
         "sink_readings_per_s": round(sink_readings_per_s),
         "sink_cpu_s": round(sink["cpu_s"], 2),

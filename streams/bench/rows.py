@@ -18,8 +18,8 @@ def agents_row(
     scale: float, seconds: int, live_seconds: int = 10, workers: int = 1
 ) -> dict[str, Any]:
     """The real agents (``workers`` worker processes, one group) on the same simulated site
-    and seed: throughput on a backlog, then latency from the readings' timestamp to their
-    SitePower, live."""
+    and seed: throughput on a backlog already in the topics (produced while the workers are
+    paused), then latency from the readings' timestamp to their SitePower, live."""
     from streams.agents import bench
 
     args = argparse.Namespace(
@@ -31,6 +31,7 @@ def agents_row(
         timeout=300.0,
         profile=None,
         keep=False,
+        produce_while_draining=False,
         loglevel="warn",
         log=str(Path(tempfile.mkdtemp(prefix="spillway-bench-agents-")) / "worker.log"),
     )
