@@ -1,0 +1,110 @@
+"""Benchmark: what decoding the telemetry costs, one core, no Kafka or faust.
+
+``python -m streams.agents.bench_decode [--scale 1.0] [--seconds 5]``
+
+The simulator's frames of the reference site (the bytes the agents read) are decoded, per
+site-second, four ways: the contract as stage 1 runs it (``Contract.decode``: the bounded
+fast path, then the checks msgspec cannot express), the plain message type with no bounds,
+msgspec with no type at all (dicts and lists), and a type with only the version field (the
+JSON is scanned and skipped, no values built). The differences say where the time goes:
+building the values, not parsing or checking them. Best of three, worker gc thresholds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from schemas.registry import CONTRACTS
+from schemas.validation import Limits
+from streams.agents.bench import REFERENCE, _encode_steps
+from streams.bench.scale import scale_site
+from streams.gc_tuning import throughput_gc
+from streams.sim.encode import FrameEncoder
+from streams.sim.model import SiteModel
+from streams.site_file import load_site_file
+
+
+class _VersionOnly(msgspec.Struct):
+    v: int
+
+
+def _best_of(runs: int, fn: Callable[[], object]) -> float:
+    best = math.inf
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def decode_costs(scale: float, seconds: int) -> dict[str, Any]:
+    """Milliseconds per site-second for each way of decoding the same frames."""
+    sf = scale_site(load_site_file(REFERENCE), scale)
+    model = SiteModel(sf.site, sf.sim)
+    now = math.floor(time.time())
+    msgs, readings = _encode_steps(
+        model, FrameEncoder(model), [float(now - seconds - 5 + i) for i in range(seconds)]
+    )
+    by_topic: dict[str, list[bytes]] = {}
+    for topic, _key, value in msgs:
+        by_topic.setdefault(topic, []).append(value)
+    limits = Limits(now_s=time.time())
+    contracts = {t: CONTRACTS[t] for t in by_topic}
+    plain = {t: msgspec.json.Decoder(c.type) for t, c in contracts.items()}
+    untyped = msgspec.json.Decoder()
+    skip = msgspec.json.Decoder(_VersionOnly)
+
+    def contract() -> None:
+        for t, frames in by_topic.items():
+            decode = contracts[t].decode
+            for raw in frames:
+                assert isinstance(decode(raw, limits), msgspec.Struct)
+
+    def each(decoders: Callable[[str], Callable[[bytes], object]]) -> Callable[[], None]:
+        # Every way drops each frame as soon as it is decoded, as stage 1 does.
+        def run() -> None:
+            for t, frames in by_topic.items():
+                decode = decoders(t)
+                for raw in frames:
+                    decode(raw)
+
+        return run
+
+    ways: dict[str, Callable[[], None]] = {
+        "contract": contract,
+        "plain_type": each(lambda t: plain[t].decode),
+        "untyped": each(lambda _t: untyped.decode),
+        "skip_values": each(lambda _t: skip.decode),
+    }
+    with throughput_gc():
+        ms = {k: 1000 * _best_of(3, fn) / seconds for k, fn in ways.items()}
+    return {
+        "frames_per_site_second": len(msgs) / seconds,
+        "readings_per_site_second": readings / seconds,
+        "json_mb_per_site_second": sum(len(m[2]) for m in msgs) / seconds / 1e6,
+        "ms_per_site_second": {k: round(v, 1) for k, v in ms.items()},
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m streams.agents.bench_decode", description=__doc__)
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--seconds", type=int, default=5)
+    args = p.parse_args()
+    r = decode_costs(args.scale, args.seconds)
+    print(
+        f"{r['readings_per_site_second']:,.0f} readings in {r['frames_per_site_second']:,.0f} "
+        f"frames ({r['json_mb_per_site_second']:.1f} MB of JSON) per site-second:"
+    )
+    for way, ms in r["ms_per_site_second"].items():
+        print(f"  {way:12s} {ms:7.1f} ms per site-second")
+
+
+if __name__ == "__main__":
+    main()
