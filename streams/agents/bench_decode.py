@@ -22,12 +22,8 @@ import msgspec
 
 from schemas.registry import CONTRACTS
 from schemas.validation import Limits
-from streams.agents.bench import REFERENCE, _encode_steps
-from streams.bench.scale import scale_site
+from streams.agents.bench_stage1 import reference_frames
 from streams.gc_tuning import throughput_gc
-from streams.sim.encode import FrameEncoder
-from streams.sim.model import SiteModel
-from streams.site_file import load_site_file
 
 
 class _VersionOnly(msgspec.Struct):
@@ -45,12 +41,7 @@ def _best_of(runs: int, fn: Callable[[], object]) -> float:
 
 def decode_costs(scale: float, seconds: int) -> dict[str, Any]:
     """Milliseconds per site-second for each way of decoding the same frames."""
-    sf = scale_site(load_site_file(REFERENCE), scale)
-    model = SiteModel(sf.site, sf.sim)
-    now = math.floor(time.time())
-    msgs, readings = _encode_steps(
-        model, FrameEncoder(model), [float(now - seconds - 5 + i) for i in range(seconds)]
-    )
+    _site, msgs, readings = reference_frames(scale, seconds)
     by_topic: dict[str, list[bytes]] = {}
     for topic, _key, value in msgs:
         by_topic.setdefault(topic, []).append(value)

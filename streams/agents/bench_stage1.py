@@ -26,16 +26,25 @@ from streams.decisions.power import index_site
 from streams.gc_tuning import throughput_gc
 from streams.sim.encode import FrameEncoder
 from streams.sim.model import SiteModel
-from streams.site_file import load_site_file
+from streams.site_file import SiteFile, load_site_file
 
 
-def stage1_rate(scale: float, seconds: int) -> dict[str, float]:
+def reference_frames(
+    scale: float, seconds: int
+) -> tuple[SiteFile, list[tuple[str, bytes, bytes]], int]:
+    """The scaled reference site and ``seconds`` of its encoded frames (topic, key, value),
+    ending five seconds ago; also the number of readings in them."""
     sf = scale_site(load_site_file(REFERENCE), scale)
     model = SiteModel(sf.site, sf.sim)
     now = math.floor(time.time())
     msgs, readings = _encode_steps(
         model, FrameEncoder(model), [float(now - seconds - 5 + i) for i in range(seconds)]
     )
+    return sf, msgs, readings
+
+
+def stage1_rate(scale: float, seconds: int) -> dict[str, float]:
+    sf, msgs, readings = reference_frames(scale, seconds)
     site = sf.site
     sites = {site.site_id: SiteEntry(site, index_site(site), fleet_roster(site))}
     by_topic: dict[str, list[RawMessage]] = {}
