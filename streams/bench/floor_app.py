@@ -45,12 +45,19 @@ telemetry = app.topic(
 )
 
 
+def _first_seen(value: Any) -> Any:
+    # The clock starts at the first message into the stream, not at the first batch out of
+    # it: a small backlog can come out as a single batch, which would time nothing.
+    if progress["first_s"] is None:
+        progress["first_s"] = time.time()
+    return value
+
+
 @app.agent(telemetry)
 async def floor(stream: Any) -> None:
+    stream.add_processor(_first_seen)
     async for events in stream.take_events(OPTIONS.batch_max, within=OPTIONS.batch_within_s):
         now = time.time()
-        if progress["first_s"] is None:
-            progress["first_s"] = now
         progress["messages"] += len(events)
         progress["readings"] = round(progress["messages"] * PER_MESSAGE)
         progress["last_s"] = now
