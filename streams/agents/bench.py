@@ -11,7 +11,10 @@
    timed, without the producer and the broker's ingest on the workers' cores (collectors
    run on other machines). ``--produce-while-draining`` sends the backlog while they run
    instead and times from the start of sending (the measure before 2026-11-27's sixth
-   session). The pause is short (seconds) next to faust's 60 s session timeout.
+   session). The pause is short (seconds) next to faust's 60 s session timeout. Its clock
+   jump shows once in a worker's log: mode's "Thread keepalive is not responding" and,
+   at times, a tail-watch seek of a partition not delivered "for 2 s" (its frames are then
+   fetched again and dropped as re-deliveries).
 2. Latency: ``--live-seconds`` more are produced live: every reading of a second is stamped
    with the real time at the start of that second, and the second's frames are sent at that
    moment (as collectors sampling on the second do); they are simulated and encoded before
