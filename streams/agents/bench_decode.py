@@ -12,7 +12,6 @@ building the values, not parsing or checking them. Best of three, worker gc thre
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import msgspec
 
 from schemas.registry import CONTRACTS
 from schemas.validation import Limits
-from streams.agents.bench_stage1 import reference_frames
+from streams.agents.bench_stage1 import reference_args, reference_frames
 from streams.gc_tuning import throughput_gc
 
 
@@ -84,10 +83,7 @@ def decode_costs(scale: float, seconds: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m streams.agents.bench_decode", description=__doc__)
-    p.add_argument("--scale", type=float, default=1.0)
-    p.add_argument("--seconds", type=int, default=5)
-    args = p.parse_args()
+    args = reference_args("python -m streams.agents.bench_decode", __doc__, seconds=5)
     r = decode_costs(args.scale, args.seconds)
     print(
         f"{r['readings_per_site_second']:,.0f} readings in {r['frames_per_site_second']:,.0f} "

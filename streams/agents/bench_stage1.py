@@ -43,6 +43,14 @@ def reference_frames(
     return sf, msgs, readings
 
 
+def reference_args(prog: str, doc: str | None, seconds: int) -> argparse.Namespace:
+    """``--scale`` and ``--seconds`` of ``reference_frames``, from the command line."""
+    p = argparse.ArgumentParser(prog=prog, description=doc)
+    p.add_argument("--scale", type=float, default=1.0, help="share of the reference site")
+    p.add_argument("--seconds", type=int, default=seconds, help="site-seconds of frames")
+    return p.parse_args()
+
+
 def stage1_rate(scale: float, seconds: int) -> dict[str, float]:
     sf, msgs, readings = reference_frames(scale, seconds)
     site = sf.site
@@ -79,10 +87,7 @@ def stage1_rate(scale: float, seconds: int) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m streams.agents.bench_stage1", description=__doc__)
-    p.add_argument("--scale", type=float, default=1.0)
-    p.add_argument("--seconds", type=int, default=10)
-    args = p.parse_args()
+    args = reference_args("python -m streams.agents.bench_stage1", __doc__, seconds=10)
     # CPython's default collector thresholds first, then the worker's (streams.gc_tuning).
     default = stage1_rate(args.scale, args.seconds)
     with throughput_gc():
