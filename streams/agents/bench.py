@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _send(producer, warm)
         producer.flush(60)
         reader.until(int(warm_ts[0]), args.timeout)
-        # Throughput: the backlog as fast as the producer sends it.
+        # Throughput: the backlog drained from the topics (see the module's docstring).
         paused = not args.produce_while_draining and not args.profile
         if paused:
             # The backlog goes into the topics while the workers are stopped, then they go

@@ -47,7 +47,8 @@ telemetry = app.topic(
 
 def _first_seen(value: Any) -> Any:
     # The clock starts at the first message into the stream, not at the first batch out of
-    # it: a small backlog can come out as a single batch, which would time nothing.
+    # it: a small backlog can come out as a single batch, which would time nothing. The price
+    # is one more processor call per message (not timed alone; faust costs 170-250 µs each).
     if progress["first_s"] is None:
         progress["first_s"] = time.time()
     return value
