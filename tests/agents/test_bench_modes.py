@@ -11,6 +11,8 @@ import pytest
 
 from streams.settings import Settings
 
+pytestmark = pytest.mark.kafka
+
 
 @pytest.mark.parametrize("while_draining", [False, True])
 def test_agents_bench_times_the_backlog_in_either_mode(
