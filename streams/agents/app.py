@@ -559,6 +559,8 @@ class SpillwayAgents:
                     expected, topic, partition, [raw_message(e) for e in evs]
                 )
                 if not raw:
+                    # Re-deliveries only: still ours, still expecting the same offset.
+                    self.tails.processed((topic, partition), expected, time.monotonic())
                     continue
                 state, out = process_partition(
                     state,
@@ -798,6 +800,7 @@ class SpillwayAgents:
         consumer = self.app.consumer
         if self.app.rebalancing or not getattr(consumer, "flow_active", True):
             return
+        await self._watch_undelivered(consumer)
         highwaters: dict[tuple[str, int], int | None] = {}
         for key in self.tails.watched():
             try:
@@ -818,6 +821,32 @@ class SpillwayAgents:
                 offset,
             )
             await consumer.seek(TP(topic, partition), offset)
+
+    async def _watch_undelivered(self, consumer: Any) -> None:
+        """Watch this worker's telemetry partitions that delivered nothing since the last
+        rebalance, once faust has fetched from them, from the offset stage 1 expects."""
+        telemetry = set(self.telemetry.topics)
+        mine = [
+            (tp.topic, tp.partition)
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic in telemetry
+        ]
+        expected: dict[tuple[str, int], int | None] = {}
+        for topic, partition in self.tails.unwatched(mine):
+            try:
+                if consumer.highwater(TP(topic, partition)) is None:
+                    continue  # not fetched yet: nothing can have been dropped
+            except Exception:  # noqa: BLE001 - revoked meanwhile: the new owner watches it
+                continue
+            base = base_name(topic, self.namespace)
+            state_key = f"{base}:{partition}".encode()
+            table = self.stage1_tables[base]
+            state = self._load(table, state_key, Stage1State, Stage1State())
+            expected[(topic, partition)] = state.next_offset
+        starts = await self._start_offsets([k for k, v in expected.items() if v is None])
+        now = time.monotonic()
+        for key, nxt in expected.items():
+            self.tails.assigned(key, nxt if nxt is not None else starts[key], now)
 
     async def _tick(self) -> None:
         self.directory.poll()

@@ -9,7 +9,11 @@ Found with two workers joining while a burst of frames landed: the meter partiti
 three frames of the burst were never delivered and the site's first second never closed.
 
 So each worker keeps, per partition it processes, the next offset it expects and since when
-that has not moved. A partition whose next offset is below the broker's high watermark and
+that has not moved. A partition of the worker's assignment that has delivered nothing since
+it was assigned is watched as well, once faust has fetched from it (its high watermark is
+known), from the offset its state expects, else where the group starts it: were its first
+fetch dropped as that burst's rest was, no processed batch would ever put it in the watch.
+A partition whose next offset is below the broker's high watermark and
 has not moved for ``stall_s`` while stage 1 had nothing else to do, or for ``busy_stall_s``
 however busy it was, is due: the agent seeks faust's consumer back to it (what is delivered
 again below it is dropped as a re-delivery, as always). The longer wait while busy is for a
@@ -19,7 +23,7 @@ wait its turn for seconds without anything being lost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 Key = tuple[str, int]
@@ -40,6 +44,14 @@ class TailWatch:
         seen = self._since.get(key)
         if seen is None or seen[0] != next_offset:
             self._since[key] = (next_offset, now)
+
+    def assigned(self, key: Key, next_offset: int, now: float) -> None:
+        """``key`` is ours but has delivered nothing since the last rebalance: watch it from
+        ``next_offset`` (no-op once it is watched; a processed batch moves it on)."""
+        self._since.setdefault(key, (next_offset, now))
+
+    def unwatched(self, keys: Iterable[Key]) -> list[Key]:
+        return [k for k in keys if k not in self._since]
 
     def watched(self) -> list[Key]:
         return list(self._since)

@@ -183,12 +183,13 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def worker(
-    settings: Settings, *args: str, log: Path | None = None
+    settings: Settings, *args: str, log: Path | None = None, module: str = "streams.agents"
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m streams.agents ARGS`` in a subprocess; stopped with SIGTERM afterwards."""
+    """``python -m streams.agents ARGS`` (or ``module``) in a subprocess; stopped with SIGTERM
+    afterwards."""
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.agents", *args],
+        [sys.executable, "-m", module, *args],
         cwd=REPO,
         env=worker_env(settings),
         stdout=out,

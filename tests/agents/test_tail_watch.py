@@ -43,3 +43,20 @@ def test_while_stage_1_is_busy_a_partition_may_wait_its_turn_longer() -> None:
     w.processed(METER0, 11, now=0.0)
     assert w.due({METER0: 23}, now=5.0, busy=True) == []
     assert w.due({METER0: 23}, now=20.0, busy=True) == [(METER0, 11)]
+
+
+def test_an_assigned_partition_that_delivered_nothing_is_watched_from_its_expected_offset() -> (
+    None
+):
+    # faust can drop a partition's first fetch after an assignment: nothing was processed,
+    # so only the assignment says the partition is ours and what it should deliver next.
+    w = TailWatch(stall_s=2.0)
+    w.processed(GPU0, 7, now=0.0)
+    assert w.unwatched([GPU0, METER0]) == [METER0]
+    w.assigned(METER0, 3, now=1.0)
+    w.assigned(GPU0, 1, now=1.0)  # already watched: a processed batch knows better
+    assert w.unwatched([GPU0, METER0]) == []
+    assert w.due({GPU0: 7, METER0: 5}, now=2.9) == []
+    assert w.due({GPU0: 7, METER0: 5}, now=3.0) == [(METER0, 3)]
+    w.processed(METER0, 5, now=3.5)  # delivered after the seek: caught up
+    assert w.due({GPU0: 7, METER0: 5}, now=9.0) == []
