@@ -45,9 +45,7 @@ def test_while_stage_1_is_busy_a_partition_may_wait_its_turn_longer() -> None:
     assert w.due({METER0: 23}, now=20.0, busy=True) == [(METER0, 11)]
 
 
-def test_an_assigned_partition_that_delivered_nothing_is_watched_from_its_expected_offset() -> (
-    None
-):
+def test_an_assigned_partition_that_delivered_nothing_is_watched_from_its_offset() -> None:
     # faust can drop a partition's first fetch after an assignment: nothing was processed,
     # so only the assignment says the partition is ours and what it should deliver next.
     w = TailWatch(stall_s=2.0)
