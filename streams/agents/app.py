@@ -27,7 +27,7 @@ import tempfile
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -521,6 +521,19 @@ class SpillwayAgents:
             kept.sort(key=lambda m: m.offset)
         return kept if drop_redelivered else again + kept
 
+    def _stage1_slot(self, topic: str, partition: int) -> tuple[str, TableT[bytes, bytes], bytes]:
+        """Where stage 1 keeps the state of a telemetry partition: (base topic, table, key)."""
+        base = base_name(topic, self.namespace)
+        return base, self.stage1_tables[base], f"{base}:{partition}".encode()
+
+    async def _expected_offsets(
+        self, next_offsets: Mapping[tuple[str, int], int | None]
+    ) -> dict[tuple[str, int], int]:
+        """The offset stage 1 expects next per partition: its state's, else where the group
+        starts the partition (all those looked up in one request)."""
+        starts = await self._start_offsets([k for k, v in next_offsets.items() if v is None])
+        return {k: v if v is not None else starts[k] for k, v in next_offsets.items()}
+
     async def _start_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """``readback.start_offsets`` for partitions with no state, all in one request."""
         if not partitions:
@@ -542,19 +555,15 @@ class SpillwayAgents:
             new_states: list[tuple[EventT[bytes], TableT[bytes, bytes], bytes, Stage1State]] = []
             loaded: list[PartitionBatch] = []
             for (topic, partition), evs in by_partition(events).items():
-                base = base_name(topic, self.namespace)
-                table = self.stage1_tables[base]
-                key = f"{base}:{partition}".encode()
+                base, table, key = self._stage1_slot(topic, partition)
                 with acting_for(evs[-1]):
                     state = self._load(table, key, Stage1State, Stage1State())
                 loaded.append(PartitionBatch(topic, partition, evs, base, table, key, state))
-            starts = await self._start_offsets(
-                [(b.topic, b.partition) for b in loaded if b.state.next_offset is None]
+            expected_at = await self._expected_offsets(
+                {(b.topic, b.partition): b.state.next_offset for b in loaded}
             )
             for topic, partition, evs, base, table, key, state in loaded:
-                expected = state.next_offset
-                if expected is None:
-                    expected = starts[(topic, partition)]
+                expected = expected_at[(topic, partition)]
                 raw = await self._in_sequence(
                     expected, topic, partition, [raw_message(e) for e in evs]
                 )
@@ -831,22 +840,20 @@ class SpillwayAgents:
             for tp in self.app.assignor.assigned_actives()
             if tp.topic in telemetry
         ]
-        expected: dict[tuple[str, int], int | None] = {}
+        next_offsets: dict[tuple[str, int], int | None] = {}
         for topic, partition in self.tails.unwatched(mine):
             try:
                 if consumer.highwater(TP(topic, partition)) is None:
                     continue  # not fetched yet: nothing can have been dropped
             except Exception:  # noqa: BLE001 - revoked meanwhile: the new owner watches it
                 continue
-            base = base_name(topic, self.namespace)
-            state_key = f"{base}:{partition}".encode()
-            table = self.stage1_tables[base]
-            state = self._load(table, state_key, Stage1State, Stage1State())
-            expected[(topic, partition)] = state.next_offset
-        starts = await self._start_offsets([k for k, v in expected.items() if v is None])
+            _base, table, key = self._stage1_slot(topic, partition)
+            state = self._load(table, key, Stage1State, Stage1State())
+            next_offsets[(topic, partition)] = state.next_offset
+        expected = await self._expected_offsets(next_offsets)
         now = time.monotonic()
-        for key, nxt in expected.items():
-            self.tails.assigned(key, nxt if nxt is not None else starts[key], now)
+        for tp, offset in expected.items():
+            self.tails.assigned(tp, offset, now)
 
     async def _tick(self) -> None:
         self.directory.poll()
