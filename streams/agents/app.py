@@ -38,7 +38,7 @@ import msgspec
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from faust.streams import _current_event
-from faust.types import TP, EventT, StreamT, TableT
+from faust.types import TP, EventT, Message, StreamT, TableT
 
 from infra.topics import DEADLETTER, TELEMETRY_TOPICS, base_name, full_name, spec
 from schemas.events import MinerCommand, SitePowerPartial
@@ -46,6 +46,7 @@ from schemas.registry import CONTRACTS
 from schemas.site import SiteConfig
 from schemas.validation import Limits, Rejection
 from streams import deadletter
+from streams.agents import bulk
 from streams.agents.continuity import check_batch
 from streams.agents.lean_wait import SpillwayFaustApp
 from streams.agents.messages import (
@@ -164,11 +165,11 @@ def by_partition(events: Sequence[EventT[bytes]]) -> dict[tuple[str, int], list[
 
 
 class PartitionBatch(NamedTuple):
-    """One partition's events of a stage-1 batch, with where its state lives."""
+    """One partition's messages of a stage-1 batch, with where its state lives."""
 
     topic: str
     partition: int
-    events: list[EventT[bytes]]
+    messages: list[Message]
     base: str
     """Topic name without the namespace."""
     table: TableT[bytes, bytes]
@@ -177,8 +178,7 @@ class PartitionBatch(NamedTuple):
     """As loaded before the batch."""
 
 
-def raw_message(ev: EventT[bytes]) -> RawMessage:
-    msg = ev.message
+def raw_message(msg: Message) -> RawMessage:
     return RawMessage(offset=msg.offset, key=msg.key, value=msg.value)
 
 
@@ -208,6 +208,12 @@ def split_command(cmd: MinerCommand, max_ids: int) -> list[MinerCommand]:
     ]
 
 
+def buffer_messages(batch_max: int) -> int:
+    """Messages a worker holds fetched but not yet taken (faust's stream buffers, the bulk
+    queue): two of stage 1's batches."""
+    return max(4096, batch_max * 2)
+
+
 def new_faust_app(
     app_id: str, settings: Settings, *, store: str, data_dir: Path, batch_max: int
 ) -> SpillwayFaustApp:
@@ -225,7 +231,7 @@ def new_faust_app(
         web_enabled=False,
         producer_max_request_size=4_000_000,
         consumer_max_fetch_size=8_388_608,
-        stream_buffer_maxsize=max(4096, batch_max * 2),
+        stream_buffer_maxsize=buffer_messages(batch_max),
         table_standby_replicas=0,
     )
 
@@ -295,6 +301,10 @@ class SpillwayAgents:
         app = self.app
         partial_n = spec(PARTIAL_TOPIC).partitions
         self.telemetry = self._topic(*TELEMETRY_TOPICS)
+        self.bulk = bulk.BulkQueue(
+            self.telemetry.topics, max_messages=buffer_messages(self.options.batch_max)
+        )
+        app.route_in_bulk(self.bulk)
         self.grid = self._topic(*GRID_INPUT_TOPICS)
         self.partials = self._topic(PARTIAL_TOPIC)
         self.site_inputs = app.topic(
@@ -478,12 +488,13 @@ class SpillwayAgents:
         msgs: list[RawMessage],
         *,
         drop_redelivered: bool = True,
-    ) -> list[RawMessage]:
+    ) -> tuple[list[RawMessage], list[tuple[int, int]]]:
         """``msgs`` (one partition, in delivery order) lined up with the next offset
         ``expected``: in offset order, each offset once, every offset faust skipped read
         back from Kafka and put in place. Re-deliveries (below ``expected``) are dropped
         when ``drop_redelivered`` (only where ``expected`` is saved in one value with the
-        state it describes: stage 1's), else put first."""
+        state it describes: stage 1's), else put first. Also the ``[start, end)`` ranges
+        it read back."""
         if expected is None and msgs:
             # No state for this partition yet: it starts where the group does, so offsets
             # faust skips before the first one it delivers are a gap as well.
@@ -519,7 +530,7 @@ class SpillwayAgents:
                     )
                 kept += [RawMessage(offset=o, key=k, value=v) for o, k, v in back.messages]
             kept.sort(key=lambda m: m.offset)
-        return kept if drop_redelivered else again + kept
+        return (kept if drop_redelivered else again + kept), line.gaps
 
     def _stage1_slot(self, topic: str, partition: int) -> tuple[str, TableT[bytes, bytes], bytes]:
         """Where stage 1 keeps the state of a telemetry partition: (base topic, table, key)."""
@@ -546,71 +557,100 @@ class SpillwayAgents:
     # ------------------------------------------------------------------ agents
 
     async def _stage1(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
+        # Telemetry reaches stage 1 a fetch at a time through ``self.bulk``, past faust's
+        # per-message path (``streams.agents.bulk``). The agent's stream only holds the
+        # topics' subscription: it is iterated so that faust subscribes to them.
+        holder = asyncio.ensure_future(self._hold_subscription(stream))
         opts = self.options
-        async for events in cast(faust.Stream[bytes], stream).take_events(
-            opts.batch_max, within=opts.batch_within_s
-        ):
-            limits = self.limits()
-            sent: list[Awaitable[Any]] = []
-            new_states: list[tuple[EventT[bytes], TableT[bytes, bytes], bytes, Stage1State]] = []
-            loaded: list[PartitionBatch] = []
-            for (topic, partition), evs in by_partition(events).items():
-                base, table, key = self._stage1_slot(topic, partition)
-                with acting_for(evs[-1]):
-                    state = self._load(table, key, Stage1State, Stage1State())
-                loaded.append(PartitionBatch(topic, partition, evs, base, table, key, state))
-            expected_at = await self._expected_offsets(
-                {(b.topic, b.partition): b.state.next_offset for b in loaded}
+        try:
+            while True:
+                taken = await self.bulk.take(opts.batch_max, opts.batch_within_s)
+                partitions = bulk.current(self.app, taken)
+                if partitions:
+                    await self._stage1_batch(partitions)
+                yield None
+        finally:
+            holder.cancel()
+
+    async def _hold_subscription(self, stream: StreamT[bytes]) -> None:
+        async for event in cast(faust.Stream[bytes], stream).events():
+            # Never reached: the consumer hands every record of these topics to the bulk
+            # queue. Said loudly if that ever changes, as stage 1 would not see the frame.
+            log.error(
+                "stage 1's stream delivered %s:%d@%d, which bypassed stage 1",
+                event.message.topic,
+                event.message.partition,
+                event.message.offset,
             )
-            for topic, partition, evs, base, table, key, state in loaded:
-                expected = expected_at[(topic, partition)]
-                raw = await self._in_sequence(
-                    expected, topic, partition, [raw_message(e) for e in evs]
+
+    async def _stage1_batch(self, partitions: Mapping[TP, list[Message]]) -> None:
+        opts = self.options
+        limits = self.limits()
+        consumer = self.app.consumer
+        sent: list[Awaitable[Any]] = []
+        new_states: list[tuple[Message, TableT[bytes, bytes], bytes, Stage1State]] = []
+        loaded: list[PartitionBatch] = []
+        for tp, msgs in partitions.items():
+            base, table, key = self._stage1_slot(tp.topic, tp.partition)
+            with acting_for(self._event(msgs[-1])):
+                state = self._load(table, key, Stage1State, Stage1State())
+            loaded.append(PartitionBatch(tp.topic, tp.partition, msgs, base, table, key, state))
+        expected_at = await self._expected_offsets(
+            {(b.topic, b.partition): b.state.next_offset for b in loaded}
+        )
+        for topic, partition, msgs, base, table, key, state in loaded:
+            expected = expected_at[(topic, partition)]
+            raw, gaps = await self._in_sequence(
+                expected, topic, partition, [raw_message(m) for m in msgs]
+            )
+            await bulk.skip_over(consumer, TP(topic, partition), gaps)
+            if not raw:
+                # Re-deliveries only: still ours, still expecting the same offset.
+                self.tails.processed((topic, partition), expected, time.monotonic())
+                continue
+            state, out = process_partition(
+                state,
+                raw,
+                self.directory.sites,
+                base_topic=base,
+                topic=topic,
+                partition=partition,
+                limits=limits,
+                lateness_s=opts.lateness_s,
+                consumer=opts.consumer_name,
+            )
+            new_states.append((msgs[-1], table, key, state))
+            self.tails.processed((topic, partition), state.next_offset, time.monotonic())
+            self.stats.accepted[base] += out.accepted
+            self.stats.rejected[base] += sum(out.rejected.values())
+            self.stats.readings += out.readings
+            self.stats.partials += len(out.partials)
+            self.stats.alerts += len(out.alerts)
+            metrics.count_consumed(opts.consumer_name, base, len(msgs), out.readings)
+            metrics.count_deadletters(base, out.rejected)
+            metrics.count_decisions(alerts=out.alerts)
+            for letter in out.letters:
+                sent.append(await self._send(DEADLETTER, base.encode(), deadletter.encode(letter)))
+            for p in out.partials:
+                sent.append(
+                    await self._send(PARTIAL_TOPIC, p.site_id.encode(), msgspec.json.encode(p))
                 )
-                if not raw:
-                    # Re-deliveries only: still ours, still expecting the same offset.
-                    self.tails.processed((topic, partition), expected, time.monotonic())
-                    continue
-                state, out = process_partition(
-                    state,
-                    raw,
-                    self.directory.sites,
-                    base_topic=base,
-                    topic=topic,
-                    partition=partition,
-                    limits=limits,
-                    lateness_s=opts.lateness_s,
-                    consumer=opts.consumer_name,
-                )
-                new_states.append((evs[-1], table, key, state))
-                self.tails.processed((topic, partition), state.next_offset, time.monotonic())
-                self.stats.accepted[base] += out.accepted
-                self.stats.rejected[base] += sum(out.rejected.values())
-                self.stats.readings += out.readings
-                self.stats.partials += len(out.partials)
-                self.stats.alerts += len(out.alerts)
-                metrics.count_consumed(opts.consumer_name, base, len(evs), out.readings)
-                metrics.count_deadletters(base, out.rejected)
-                metrics.count_decisions(alerts=out.alerts)
-                for letter in out.letters:
-                    sent.append(
-                        await self._send(DEADLETTER, base.encode(), deadletter.encode(letter))
-                    )
-                for p in out.partials:
-                    sent.append(
-                        await self._send(PARTIAL_TOPIC, p.site_id.encode(), msgspec.json.encode(p))
-                    )
-                for site_id, item in out.site_inputs:
-                    sent.append(await self._send_input(site_id, item))
-                for a in out.alerts:
-                    enc_a = msgspec.json.encode(a)
-                    sent.append(await self._send("alerts.v1", a.site_id.encode(), enc_a))
-            await self._delivered(sent)
-            self._last_batch_s = time.monotonic()
-            for ev, table, key, state in new_states:
-                with acting_for(ev):
-                    self._save(table, key, state)
-            yield None
+            for site_id, item in out.site_inputs:
+                sent.append(await self._send_input(site_id, item))
+            for a in out.alerts:
+                enc_a = msgspec.json.encode(a)
+                sent.append(await self._send("alerts.v1", a.site_id.encode(), enc_a))
+        await self._delivered(sent)
+        self._last_batch_s = time.monotonic()
+        for msg, table, key, state in new_states:
+            with acting_for(self._event(msg)):
+                self._save(table, key, state)
+        # Committable only now that the states they went into are saved.
+        bulk.ack(consumer, (m for b in loaded for m in b.messages))
+
+    def _event(self, message: Message) -> EventT[bytes]:
+        """A faust Event for ``message``: tables key their writes by the current event."""
+        return faust.Event(self.app, message.key, message.value, message.headers, message)
 
     async def _delivered(self, sent: Sequence[Awaitable[Any]]) -> None:
         """Wait until the broker has acknowledged every message in ``sent``.
@@ -639,7 +679,7 @@ class SpillwayAgents:
                 if isinstance(decoded, Rejection):
                     msg = ev.message
                     await self._dead_letter(
-                        msg.topic, msg.partition, raw_message(ev), base, decoded
+                        msg.topic, msg.partition, raw_message(msg), base, decoded
                     )
                     continue
                 self.stats.accepted[base] += 1
@@ -707,12 +747,14 @@ class SpillwayAgents:
             key = f"{topic}:{partition}".encode()
             with acting_for(evs[-1]):
                 stored = self.stage2_offsets.get(key)
-            raw = [raw_message(e) for e in evs]
+            raw = [raw_message(e.message) for e in evs]
             expected = int(stored) if stored is not None else None
             # Stage 2's offsets live in a table of their own, saved apart from the site
             # states: re-deliveries are processed again (stage 2 is idempotent on them),
             # only skipped offsets are read back.
-            msgs = await self._in_sequence(expected, topic, partition, raw, drop_redelivered=False)
+            msgs, _gaps = await self._in_sequence(
+                expected, topic, partition, raw, drop_redelivered=False
+            )
             kept[(topic, partition)] = msgs
             if msgs:
                 next_offset = max(expected or 0, msgs[-1].offset + 1)

@@ -27,6 +27,10 @@ second go out up to 0.64 s after stage 1 had sent its last partial (0.12 s with 
 It also seeks partitions the group never committed back to their earliest offset where
 faust seeks back to the committed ones (``streams.agents.rewind``), and runs every seek
 asked of the consumer in the consumer's own thread (``LeanWaitConsumer._seek``).
+
+Since the eighth session the telemetry topics do not take this path at all: the consumer
+hands their records to stage 1 a fetch at a time (``streams.agents.bulk``); the lean
+wait serves the topics still read one message at a time (stage 2's, the grid's).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from faust.types import TP, TransportT
 from mode.services import WaitArgT, WaitResults
 from mode.utils.times import Seconds
 
+from streams.agents.bulk import BulkQueue, hand_over
 from streams.agents.rewind import seek_to_committed_or_earliest
 
 
@@ -118,6 +123,17 @@ class LeanWaitConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return SpillwayConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _wait_next_records(
+        self, timeout: float
+    ) -> tuple[Mapping[TP, list[Any]] | None, set[TP] | None]:
+        # The records of the app's bulk topics go to its BulkQueue a fetch at a time
+        # (``streams.agents.bulk``); faust's getmany hands the rest on one by one.
+        records, active = await super()._wait_next_records(timeout)
+        queue = cast(SpillwayFaustApp, self.app).bulk
+        if queue is None or not records or not self.flow_active or self.should_stop:
+            return records, active
+        return await hand_over(self, queue, records, active), active
+
     async def _seek(self, partition: TP, offset: int) -> None:
         # faust calls aiokafka's seek from the worker's thread while the consumer's thread
         # drains the same fetcher (aiokafka is not thread-safe): a tail-watch seek that
@@ -152,7 +168,17 @@ class LeanWaitTransport(faust_aiokafka.Transport):
 
 
 class SpillwayFaustApp(faust.App):
-    """faust.App whose Kafka transport uses ``LeanWaitConsumer`` (and its short poll)."""
+    """faust.App whose Kafka transport uses ``LeanWaitConsumer`` (and its short poll).
+
+    ``bulk``: topics whose records go to a ``BulkQueue`` a fetch at a time instead of to
+    faust's streams (None: none)."""
+
+    bulk: BulkQueue | None = None
+
+    def route_in_bulk(self, queue: BulkQueue) -> None:
+        """Send ``queue.topics`` to ``queue``; a rebalance clears it as faust's buffers."""
+        self.bulk = queue
+        self.flow_control.manage_queue(queue)  # type: ignore[arg-type]
 
     def _new_transport(self) -> TransportT:
         return LeanWaitTransport(self.conf.broker_consumer, self)

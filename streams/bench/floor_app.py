@@ -2,10 +2,11 @@
 frames. Run as a faust worker by the bench.
 
 Same app settings (``new_faust_app``: lean fetch loop, fetch and buffer sizes), same garbage
-collector thresholds and the same ``take_events`` batches as stage 1; each batch is counted
-and dropped. What it reaches is the most any agent built on faust can do on this machine, so
-the gap from the limit (a bare confluent-kafka drain) to it is faust's, and the gap from it
-to the agents is ours.
+collector thresholds and the same batches as stage 1 (the bulk queue, ``streams.agents.bulk``,
+with its tracking and acks); each batch is counted and dropped. What it reaches is the most
+the agents' faust app can do on this machine, so the gap from the limit (a bare
+confluent-kafka drain) to it is faust's and aiokafka's, and the gap from it to the agents
+is ours.
 
 It counts messages, not readings (it decodes nothing): ``SPILLWAY_BENCH_READINGS_PER_MESSAGE``
 (the pre-produced traffic's mean, as for the limit) converts them. Progress goes to the JSON
@@ -14,6 +15,7 @@ file named by ``SPILLWAY_BENCH_STATS`` once a second, as for the naive agent.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import time
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.topics import TELEMETRY_TOPICS, full_name
-from streams.agents.app import AgentOptions, new_faust_app
+from streams.agents import bulk
+from streams.agents.app import AgentOptions, buffer_messages, new_faust_app
 from streams.bench.workers import report_progress
 from streams.gc_tuning import tune_for_throughput
 from streams.settings import get_settings
@@ -45,23 +48,36 @@ telemetry = app.topic(
 )
 
 
-def _first_seen(value: Any) -> Any:
-    # The clock starts at the first message into the stream, not at the first batch out of
-    # it: a small backlog can come out as a single batch, which would time nothing. The price
-    # is one more processor call per message (not timed alone; faust costs 170-250 µs each).
-    if progress["first_s"] is None:
-        progress["first_s"] = time.time()
-    return value
+
+
+class TimedQueue(bulk.BulkQueue):
+    # The clock starts at the first message handed over, not at the first batch taken: a
+    # small backlog can come out as a single batch, which would time nothing.
+    def put(self, generation_id: int, tp: Any, messages: list[Any]) -> None:
+        if progress["first_s"] is None:
+            progress["first_s"] = time.time()
+        super().put(generation_id, tp, messages)
+
+
+queue = TimedQueue(telemetry.topics, max_messages=buffer_messages(OPTIONS.batch_max))
+app.route_in_bulk(queue)
 
 
 @app.agent(telemetry)
 async def floor(stream: Any) -> None:
-    stream.add_processor(_first_seen)
-    async for events in stream.take_events(OPTIONS.batch_max, within=OPTIONS.batch_within_s):
-        now = time.time()
-        progress["messages"] += len(events)
-        progress["readings"] = round(progress["messages"] * PER_MESSAGE)
-        progress["last_s"] = now
+    # As stage 1: the stream only holds the subscription; frames come through the queue.
+    holder = asyncio.ensure_future(stream.events().__anext__())
+    try:
+        while True:
+            taken = await queue.take(OPTIONS.batch_max, OPTIONS.batch_within_s)
+            partitions = bulk.current(app, taken)
+            messages = [m for msgs in partitions.values() for m in msgs]
+            bulk.ack(app.consumer, messages)
+            progress["messages"] += len(messages)
+            progress["readings"] = round(progress["messages"] * PER_MESSAGE)
+            progress["last_s"] = time.time()
+    finally:
+        holder.cancel()
 
 
 report_progress(app, progress)
