@@ -564,10 +564,14 @@ class SpillwayAgents:
         opts = self.options
         try:
             while True:
-                taken = await self.bulk.take(opts.batch_max, opts.batch_within_s)
-                partitions = bulk.current(self.app, taken)
+                # No name holds a batch that ``current`` drops: a rebalance waits until
+                # every message handed over is acked or gone (faust's ``wait_empty``).
+                partitions = bulk.current(
+                    self.app, await self.bulk.take(opts.batch_max, opts.batch_within_s)
+                )
                 if partitions:
                     await self._stage1_batch(partitions)
+                del partitions
                 yield None
         finally:
             holder.cancel()

@@ -69,9 +69,11 @@ async def floor(stream: Any) -> None:
     holder = asyncio.ensure_future(stream.events().__anext__())
     try:
         while True:
-            taken = await queue.take(OPTIONS.batch_max, OPTIONS.batch_within_s)
-            partitions = bulk.current(app, taken)
+            partitions = bulk.current(
+                app, await queue.take(OPTIONS.batch_max, OPTIONS.batch_within_s)
+            )
             messages = [m for msgs in partitions.values() for m in msgs]
+            del partitions
             bulk.ack(app.consumer, messages)
             progress["messages"] += len(messages)
             progress["readings"] = round(progress["messages"] * PER_MESSAGE)
