@@ -27,10 +27,13 @@ what matters:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from faust.types import TP, Message
+
+log = logging.getLogger(__name__)
 
 
 class Taken(NamedTuple):
@@ -150,7 +153,11 @@ async def hand_over(
         return rest
     await queue.wait_for_room()
     if not consumer.flow_active or app.consumer_generation_id != generation:
-        return rest  # a rebalance began meanwhile: faust seeks back to the committed offsets
+        # A rebalance began meanwhile: faust seeks back to the committed offsets.
+        log.warning(
+            "dropped a fetch of %d telemetry partitions: rebalancing", len(records) - len(rest)
+        )
+        return rest
     monitor = app.monitor
     for tp, recs in records.items():
         if tp in rest:
@@ -171,6 +178,16 @@ def current(app: Any, taken: Taken) -> dict[TP, list[Message]]:
     fetched in an earlier generation (faust's stream skips such events; the partition is
     sought back to its committed offset and fetched again)."""
     if not app.flow_control.is_active() or taken.generation_id != app.consumer_generation_id:
+        if taken.partitions:
+            log.warning(
+                "dropped %d telemetry frames of %d partitions fetched in generation %s "
+                "(now %s, flow %s): faust seeks them back after the rebalance",
+                sum(len(m) for m in taken.partitions.values()),
+                len(taken.partitions),
+                taken.generation_id,
+                app.consumer_generation_id,
+                "on" if app.flow_control.is_active() else "stopped",
+            )
         return {}
     return taken.partitions
 
