@@ -28,7 +28,7 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
@@ -558,34 +558,15 @@ class SpillwayAgents:
 
     async def _stage1(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
         # Telemetry reaches stage 1 a fetch at a time through ``self.bulk``, past faust's
-        # per-message path (``streams.agents.bulk``). The agent's stream only holds the
-        # topics' subscription: it is iterated so that faust subscribes to them.
-        holder = asyncio.ensure_future(self._hold_subscription(stream))
+        # per-message path (``streams.agents.bulk``).
         opts = self.options
-        try:
-            while True:
-                # No name holds a batch that ``current`` drops: a rebalance waits until
-                # every message handed over is acked or gone (faust's ``wait_empty``).
-                partitions = bulk.current(
-                    self.app, await self.bulk.take(opts.batch_max, opts.batch_within_s)
-                )
+        taken = bulk.batches(self.app, stream, self.bulk, opts.batch_max, opts.batch_within_s)
+        async with aclosing(taken):
+            async for partitions in taken:
                 if partitions:
                     await self._stage1_batch(partitions)
-                del partitions
+                del partitions  # held while waiting for the next batch, a rebalance would wait
                 yield None
-        finally:
-            holder.cancel()
-
-    async def _hold_subscription(self, stream: StreamT[bytes]) -> None:
-        async for event in cast(faust.Stream[bytes], stream).events():
-            # Never reached: the consumer hands every record of these topics to the bulk
-            # queue. Said loudly if that ever changes, as stage 1 would not see the frame.
-            log.error(
-                "stage 1's stream delivered %s:%d@%d, which bypassed stage 1",
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
-            )
 
     async def _stage1_batch(self, partitions: Mapping[TP, list[Message]]) -> None:
         opts = self.options

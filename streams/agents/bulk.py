@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from faust.types import TP, Message
@@ -42,10 +42,6 @@ class Taken(NamedTuple):
     generation_id: int | None
     """The consumer generation they were fetched in (None: nothing taken)."""
     partitions: dict[TP, list[Message]]
-
-    def messages(self) -> Iterator[Message]:
-        for msgs in self.partitions.values():
-            yield from msgs
 
 
 class BulkQueue:
@@ -190,6 +186,34 @@ def current(app: Any, taken: Taken) -> dict[TP, list[Message]]:
             )
         return {}
     return taken.partitions
+
+
+async def batches(
+    app: Any, stream: Any, queue: BulkQueue, max_messages: int, within_s: float
+) -> AsyncGenerator[dict[TP, list[Message]], None]:
+    """The batches ``queue.take`` gives, as ``current`` lets through (empty when it drops
+    them), for an agent whose ``stream`` is over the queue's topics: the stream is iterated
+    meanwhile, only so that faust subscribes to those topics. Close it with ``aclosing``."""
+    holder = asyncio.ensure_future(_never_delivers(stream))
+    try:
+        while True:
+            # No name here holds a batch that ``current`` drops: a rebalance waits until
+            # every message handed over is acked or gone (faust's ``wait_empty``).
+            yield current(app, await queue.take(max_messages, within_s))
+    finally:
+        holder.cancel()
+
+
+async def _never_delivers(stream: Any) -> None:
+    async for event in stream.events():
+        # Never reached: the consumer hands every record of these topics to the bulk
+        # queue. Said loudly if that ever changes, as the agent would not see the frame.
+        log.error(
+            "the stream of a bulk agent delivered %s:%d@%d, which bypassed the agent",
+            event.message.topic,
+            event.message.partition,
+            event.message.offset,
+        )
 
 
 def ack(consumer: Any, messages: Iterable[Message]) -> None:

@@ -15,10 +15,10 @@ file named by ``SPILLWAY_BENCH_STATS`` once a second, as for the naive agent.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 import time
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,6 @@ telemetry = app.topic(
 )
 
 
-
-
 class TimedQueue(bulk.BulkQueue):
     # The clock starts at the first message handed over, not at the first batch taken: a
     # small backlog can come out as a single batch, which would time nothing.
@@ -66,20 +64,15 @@ app.route_in_bulk(queue)
 @app.agent(telemetry)
 async def floor(stream: Any) -> None:
     # As stage 1: the stream only holds the subscription; frames come through the queue.
-    holder = asyncio.ensure_future(stream.events().__anext__())
-    try:
-        while True:
-            partitions = bulk.current(
-                app, await queue.take(OPTIONS.batch_max, OPTIONS.batch_within_s)
-            )
+    taken = bulk.batches(app, stream, queue, OPTIONS.batch_max, OPTIONS.batch_within_s)
+    async with aclosing(taken):
+        async for partitions in taken:
             messages = [m for msgs in partitions.values() for m in msgs]
             del partitions
             bulk.ack(app.consumer, messages)
             progress["messages"] += len(messages)
             progress["readings"] = round(progress["messages"] * PER_MESSAGE)
             progress["last_s"] = time.time()
-    finally:
-        holder.cancel()
 
 
 report_progress(app, progress)

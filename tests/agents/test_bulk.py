@@ -162,8 +162,9 @@ def test_hand_over_queues_the_bulk_topics_and_returns_the_rest(flow_active: bool
         assert len(q) == 3 and consumer.tracked == [0, 1, 2]
         taken = await q.take(100, within_s=0.0)
         assert taken.generation_id == 5 and offsets(taken, A) == [0, 1, 2]
-        ack(consumer, taken.messages())
-        ack(consumer, taken.messages())  # a second ack changes nothing
+        messages = [m for msgs in taken.partitions.values() for m in msgs]
+        ack(consumer, messages)
+        ack(consumer, messages)  # a second ack changes nothing
         assert consumer.acked == [0, 1, 2] and consumer.out == [0, 1, 2]
 
     asyncio.run(run())
