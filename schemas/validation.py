@@ -26,6 +26,7 @@ from schemas.bounded import (
 from schemas.deadletter import RejectKind
 from schemas.events import SitePower
 from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, PriceSignal
+from schemas.packed import PACKABLE, is_packed, to_fields, unpack
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 
 M = TypeVar("M", bound=Message)
@@ -77,6 +78,7 @@ class Contract(Generic[M]):
         self.fast_checks = tuple(fast_checks)
         self._decoder = msgspec.json.Decoder(kind)
         self._fast = msgspec.json.Decoder(fast) if fast is not None else None
+        self._fast_type = fast
 
     def decode(self, raw: bytes | None, limits: Limits) -> M | Rejection:
         if raw is None:
@@ -85,11 +87,36 @@ class Contract(Generic[M]):
             return Rejection(
                 "oversized", f"{len(raw)} bytes is over the {limits.max_frame_bytes}-byte limit"
             )
+        if is_packed(raw):
+            return self._decode_packed(raw, limits)
         if self._fast is not None:
             good = self._fast_decode(raw, limits)
             if good is not None:
                 return good
         return self._full_decode(raw, limits)
+
+    def _decode_packed(self, raw: bytes, limits: Limits) -> M | Rejection:
+        """A packed frame (``schemas.packed``): typed and checked as its JSON form would be."""
+        if self.type not in PACKABLE:
+            return Rejection("schema", f"{self.type.__name__} has no packed encoding")
+        try:
+            fields = to_fields(unpack(raw), self.type)
+        except (msgspec.MsgspecError, ValueError) as exc:
+            return Rejection("schema", f"packed {self.type.__name__}: {exc}")
+        if self._fast_type is not None:
+            try:
+                msg: M = msgspec.convert(fields, self._fast_type)
+            except msgspec.ValidationError:
+                pass
+            else:
+                if msg.v == SCHEMA_VERSION and not any(c(msg, limits) for c in self.fast_checks):
+                    msg.__class__ = self.type
+                    return msg
+        try:
+            msg = msgspec.convert(fields, self.type)
+        except msgspec.ValidationError as exc:
+            return Rejection("schema", f"{self.type.__name__}: {exc}")
+        return self._judge(msg, limits)
 
     def _fast_decode(self, raw: bytes, limits: Limits) -> M | None:
         """The message if it passes every check on the fast path, else None."""
@@ -117,6 +144,9 @@ class Contract(Generic[M]):
             return Rejection("not_json", f"not valid JSON: {exc}")
         except (ValueError, RecursionError) as exc:  # decoder edge cases: never crash a consumer
             return Rejection("schema", f"{self.type.__name__}: {type(exc).__name__}: {exc}")
+        return self._judge(msg, limits)
+
+    def _judge(self, msg: M, limits: Limits) -> M | Rejection:
         if msg.v != SCHEMA_VERSION:
             return Rejection(
                 "version", f"schema version v={msg.v}; this consumer reads v={SCHEMA_VERSION}"
@@ -149,7 +179,7 @@ def _range(name: str, values: Sequence[float | int | None], lo: float, hi: float
     return None
 
 
-def _timestamp(name: str, ts: float, limits: Limits) -> str | None:
+def timestamp_problem(name: str, ts: float, limits: Limits) -> str | None:
     if not math.isfinite(ts):
         return f"{name} is {ts}, not a finite number"
     if ts > limits.now_s + limits.max_clock_skew_s:
@@ -211,7 +241,7 @@ def frame_shape(columns: Sequence[str]) -> Check:
     """The checks of a frame that its bounded type cannot express: equal columns, sane time."""
 
     def check(f: Any, lim: Limits) -> str | None:
-        return _columns(f, columns) or _timestamp("ts_s", f.ts_s, lim)
+        return _columns(f, columns) or timestamp_problem("ts_s", f.ts_s, lim)
 
     return check
 
@@ -264,7 +294,7 @@ def check_price(p: PriceSignal, lim: Limits) -> str | None:
             lim.price_floor_usd_per_mwh,
             lim.price_cap_usd_per_mwh,
         ),
-        lambda: _timestamp("interval_start_s", p.interval_start_s, lim),
+        lambda: timestamp_problem("interval_start_s", p.interval_start_s, lim),
         lambda: (
             None
             if p.interval_end_s > p.interval_start_s
@@ -275,7 +305,7 @@ def check_price(p: PriceSignal, lim: Limits) -> str | None:
 
 def check_dispatch(d: DispatchSignal, lim: Limits) -> str | None:
     return _first(
-        lambda: _timestamp("start_s", d.start_s, lim),
+        lambda: timestamp_problem("start_s", d.start_s, lim),
         lambda: _range("response_deadline_s", [d.response_deadline_s], 0.0, 86_400.0),
         lambda: _range("reduce_to_mw", [d.reduce_to_mw], 0.0, 10_000.0),
         lambda: _range("level", [d.level], 1, 3),
@@ -284,14 +314,14 @@ def check_dispatch(d: DispatchSignal, lim: Limits) -> str | None:
 
 def check_frequency(s: FrequencySample, lim: Limits) -> str | None:
     return _first(
-        lambda: _timestamp("ts_s", s.ts_s, lim),
+        lambda: timestamp_problem("ts_s", s.ts_s, lim),
         lambda: _range("freq_hz", [s.freq_hz], 45.0, 65.0),
     )
 
 
 def check_carbon(c: CarbonIntensity, lim: Limits) -> str | None:
     return _first(
-        lambda: _timestamp("hour_start_s", c.hour_start_s, lim),
+        lambda: timestamp_problem("hour_start_s", c.hour_start_s, lim),
         lambda: _range("intensity_g_per_kwh", [c.intensity_g_per_kwh], 0.0, 3_000.0),
     )
 

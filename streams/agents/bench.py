@@ -55,7 +55,7 @@ from streams.bench.procstats import proc_stats
 from streams.bench.scale import scale_site
 from streams.io.kafka import TopicProducer, make_consumer
 from streams.settings import Settings, load_settings
-from streams.sim.encode import FrameEncoder
+from streams.sim.encode import ENCODINGS, FrameEncoder
 from streams.sim.model import SiteModel
 from streams.site_file import load_site_file
 
@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     site, sim = loaded.site, loaded.sim
     publish_site(settings, site)
     model = SiteModel(site, sim)
-    enc = FrameEncoder(model)
+    enc = FrameEncoder(model, args.encoding)
     producer = TopicProducer(settings)
     now = math.floor(time.time())
     warm_n = args.lateness + 2
@@ -264,6 +264,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from_end = [p.emitted_s - (p.ts_s + 1) for p in live]
         return {
             "scale": args.scale,
+            "encoding": args.encoding,
             "workers": args.workers,
             "readings_per_site_second": round(readings / args.seconds),
             "backlog_seconds": args.seconds,
@@ -338,6 +339,9 @@ def main(argv: list[str] | None = None) -> None:
         "sixth session: the producer and the broker's ingest share the workers' cores)",
     )
     p.add_argument("--loglevel", default="warn", help="workers' log level (warn)")
+    p.add_argument(
+        "--encoding", choices=ENCODINGS, default="json", help="telemetry frame encoding (json)"
+    )
     args = p.parse_args(argv)
     if args.profile and args.workers != 1:
         p.error("--profile needs --workers 1")

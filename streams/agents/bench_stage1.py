@@ -24,13 +24,13 @@ from streams.bench.scale import scale_site
 from streams.decisions.fleet import fleet_roster
 from streams.decisions.power import index_site
 from streams.gc_tuning import throughput_gc
-from streams.sim.encode import FrameEncoder
+from streams.sim.encode import ENCODINGS, Encoding, FrameEncoder
 from streams.sim.model import SiteModel
 from streams.site_file import SiteFile, load_site_file
 
 
 def reference_frames(
-    scale: float, seconds: int
+    scale: float, seconds: int, encoding: Encoding = "json"
 ) -> tuple[SiteFile, list[tuple[str, bytes, bytes]], int]:
     """The scaled reference site and ``seconds`` of its encoded frames (topic, key, value),
     ending five seconds ago; also the number of readings in them."""
@@ -38,7 +38,7 @@ def reference_frames(
     model = SiteModel(sf.site, sf.sim)
     now = math.floor(time.time())
     msgs, readings = _encode_steps(
-        model, FrameEncoder(model), [float(now - seconds - 5 + i) for i in range(seconds)]
+        model, FrameEncoder(model, encoding), [float(now - seconds - 5 + i) for i in range(seconds)]
     )
     return sf, msgs, readings
 
@@ -48,11 +48,14 @@ def reference_args(prog: str, doc: str | None, seconds: int) -> argparse.Namespa
     p = argparse.ArgumentParser(prog=prog, description=doc)
     p.add_argument("--scale", type=float, default=1.0, help="share of the reference site")
     p.add_argument("--seconds", type=int, default=seconds, help="site-seconds of frames")
+    p.add_argument(
+        "--encoding", choices=ENCODINGS, default="json", help="telemetry encoding (json)"
+    )
     return p.parse_args()
 
 
-def stage1_rate(scale: float, seconds: int) -> dict[str, float]:
-    sf, msgs, readings = reference_frames(scale, seconds)
+def stage1_rate(scale: float, seconds: int, encoding: Encoding = "json") -> dict[str, float]:
+    sf, msgs, readings = reference_frames(scale, seconds, encoding)
     site = sf.site
     sites = {site.site_id: SiteEntry(site, index_site(site), fleet_roster(site))}
     by_topic: dict[str, list[RawMessage]] = {}
@@ -89,9 +92,9 @@ def stage1_rate(scale: float, seconds: int) -> dict[str, float]:
 def main() -> None:
     args = reference_args("python -m streams.agents.bench_stage1", __doc__, seconds=10)
     # CPython's default collector thresholds first, then the worker's (streams.gc_tuning).
-    default = stage1_rate(args.scale, args.seconds)
+    default = stage1_rate(args.scale, args.seconds, args.encoding)
     with throughput_gc():
-        tuned = stage1_rate(args.scale, args.seconds)
+        tuned = stage1_rate(args.scale, args.seconds, args.encoding)
     for label, r in (("default gc", default), ("worker gc", tuned)):
         print(
             f"stage 1 (no Kafka), {label}: {r['readings']:,} readings in {r['frames']:,} "

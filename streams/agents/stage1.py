@@ -7,21 +7,24 @@ that partition, and sends what comes back.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from schemas.deadletter import DeadLetter
 from schemas.events import Alert, SitePowerPartial
+from schemas.packed import is_packed
 from schemas.registry import CONTRACTS
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 from schemas.validation import Limits, Rejection
 from streams import deadletter
+from streams.agents.asic_columns import asic_sums
+from streams.agents.gpu_columns import gpu_sums
 from streams.agents.messages import LateIn, QualityIn, SiteInput, Stage1State
 from streams.agents.sites import SiteEntry
 from streams.decisions.alerts import AlertState, QualityFinding, alerts_step
-from streams.decisions.power import fold_partials
+from streams.decisions.power import AsicSums, GpuSums, fold_partials
 
-Frame = MeterFrame | GpuFrame | AsicFrame
+Frame = MeterFrame | GpuFrame | AsicFrame | GpuSums | AsicSums
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +67,10 @@ def process_partition(
         state.next_offset = messages[-1].offset + 1
     contract = CONTRACTS[base_topic]
     frames: list[Frame] = []
-    for m in messages:
-        decoded = contract.decode(m.value, limits)
+    summed = _packed_hot_path(messages, limits, contract.type)
+    for i, m in enumerate(messages):
+        decoded: Frame | Rejection
+        decoded = summed[i] if i in summed else contract.decode(m.value, limits)
         if not isinstance(decoded, Rejection) and decoded.site_id not in sites:
             decoded = Rejection(
                 "unknown_site", f"site_id {decoded.site_id!r} has no config on site.config.v1"
@@ -86,7 +91,9 @@ def process_partition(
             )
             continue
         out.accepted += 1
-        out.readings += len(decoded.power_w)
+        out.readings += (
+            decoded.readings if isinstance(decoded, GpuSums | AsicSums) else len(decoded.power_w)
+        )
         frames.append(decoded)
     if not frames:
         return state, out
@@ -101,22 +108,47 @@ def process_partition(
     for late in folded.late:
         late_by_site.setdefault(late.site_id, LateIn(items=[])).items.append(late)
     out.site_inputs.extend(late_by_site.items())
-    asic = [f for f in frames if isinstance(f, AsicFrame)]
+    asic = [f for f in frames if isinstance(f, AsicFrame | AsicSums)]
     if asic:
         _asic_checks(state, asic, sites, source, out)
     return state, out
 
 
+def _packed_hot_path(
+    messages: Sequence[RawMessage], limits: Limits, kind: type
+) -> dict[int, Frame]:
+    """Index in ``messages`` -> summed frame, for the packed GPU or ASIC frames of the batch
+    that pass the contract (all of them, or none: then each is decoded and judged alone)."""
+    summing = _SUMMING.get(kind)
+    if summing is None:
+        return {}
+    at = [
+        i
+        for i, m in enumerate(messages)
+        if m.value is not None and is_packed(m.value) and len(m.value) <= limits.max_frame_bytes
+    ]
+    if not at:
+        return {}
+    sums = summing([messages[i].value for i in at], limits)  # type: ignore[misc]
+    return dict(zip(at, sums, strict=True)) if sums is not None else {}
+
+
+_SUMMING: dict[type, Callable[[list[bytes], Limits], Sequence[Frame] | None]] = {
+    GpuFrame: gpu_sums,
+    AsicFrame: asic_sums,
+}
+
+
 def _asic_checks(
     state: Stage1State,
-    frames: list[AsicFrame],
+    frames: list[AsicFrame | AsicSums],
     sites: Mapping[str, SiteEntry],
     source: str,
     out: Stage1Output,
 ) -> None:
     """Miner alerts (a miner is always scraped through the same partition) and models the
     site config does not know (their power cannot be estimated)."""
-    by_site: dict[str, list[AsicFrame]] = {}
+    by_site: dict[str, list[AsicFrame | AsicSums]] = {}
     for f in frames:
         by_site.setdefault(f.site_id, []).append(f)
     for site_id, site_frames in by_site.items():
@@ -124,7 +156,10 @@ def _asic_checks(
         known = entry.index.j_per_th
         unknown: Counter[str] = Counter()
         for f in site_frames:
-            if not known.keys() >= set(f.model):
+            if isinstance(f, AsicSums):
+                if f.model not in known:
+                    unknown[f.model] += f.readings
+            elif not known.keys() >= set(f.model):
                 unknown.update(m for m in f.model if m not in known)
         if unknown:
             ts = max(f.ts_s for f in site_frames)

@@ -21,6 +21,7 @@ from streams.bench.rows import agents_row, sink_row
 from streams.bench.scale import scale_site
 from streams.bench.workers import time_faust_worker
 from streams.settings import Settings
+from streams.sim.encode import Encoding
 from streams.sim.runner import run_simulator
 from streams.site_file import load_site_file
 
@@ -36,7 +37,11 @@ def _quiet(_: str) -> None:
 
 
 def preproduce(
-    settings: Settings, scale: float, seconds: int, site_path: Path = REFERENCE_SITE
+    settings: Settings,
+    scale: float,
+    seconds: int,
+    site_path: Path = REFERENCE_SITE,
+    encoding: Encoding = "json",
 ) -> dict[str, Any]:
     """A fresh namespace with ``seconds`` of the scaled site's telemetry in it."""
     site_file = scale_site(load_site_file(site_path), scale)
@@ -47,6 +52,7 @@ def preproduce(
         start_s=time.time() - seconds,
         seconds=seconds,
         speed=None,
+        encoding=encoding,
     )
     return stats.summary()
 
@@ -59,23 +65,30 @@ def run_bench(
     naive_max_s: float = 60.0,
     workers: int = 1,
     say: Say = _quiet,
+    encoding: Encoding = "json",
 ) -> dict[str, Any]:
     settings = base.model_copy(
         update={"topic_namespace": f"bench{uuid.uuid4().hex[:8]}", "max_age_s": 30 * 86400.0}
     )
     provision(settings)
     try:
-        return _measure(settings, scale, seconds, naive_max_s, workers, say)
+        return _measure(settings, scale, seconds, naive_max_s, workers, say, encoding)
     finally:
         # Also after a failure: a benchmark leaves no topics behind (gigabytes at scale 1).
         delete_namespace(settings)
 
 
 def _measure(
-    settings: Settings, scale: float, seconds: int, naive_max_s: float, workers: int, say: Say
+    settings: Settings,
+    scale: float,
+    seconds: int,
+    naive_max_s: float,
+    workers: int,
+    say: Say,
+    encoding: Encoding,
 ) -> dict[str, Any]:
     say(f"pre-producing {seconds} s of the site at scale {scale} into {settings.topic_namespace}")
-    produced = preproduce(settings, scale, seconds)
+    produced = preproduce(settings, scale, seconds, encoding=encoding)
     readings = int(produced["readings"])
     say(
         f"produced {readings:,} readings in {produced['messages']:,} frames "
@@ -122,11 +135,12 @@ def _measure(
     sink_readings_per_s = sink["messages"] * per_msg / sink["busy_s"] if sink["busy_s"] else 0.0
 
     say(f"spillway: the real agents ({_workers(workers)}) on the same site and seed")
-    agents = agents_row(scale, seconds, workers=workers)
+    agents = agents_row(scale, seconds, workers=workers, encoding=encoding)
     spill = float(agents["readings_per_s"])
 
     result: dict[str, Any] = {
         "scale": scale,
+        "encoding": encoding,
         "seconds": seconds,
         "readings": readings,
         "messages": produced["messages"],
@@ -182,14 +196,18 @@ def _workers(n: int) -> str:
 
 
 def scaling_rows(
-    scales: list[float], seconds: int, say: Say = _quiet, workers: int = 1
+    scales: list[float],
+    seconds: int,
+    say: Say = _quiet,
+    workers: int = 1,
+    encoding: Encoding = "json",
 ) -> list[dict[str, Any]]:
     """The real agents at each fraction of the site: how throughput and latency move with
     the load."""
     rows = []
     for scale in scales:
         say(f"scaling: the agents ({_workers(workers)}) at {scale:g} of the site")
-        r = agents_row(scale, seconds, workers=workers)
+        r = agents_row(scale, seconds, workers=workers, encoding=encoding)
         rows.append(
             {
                 "scale": scale,

@@ -1,5 +1,6 @@
-"""The naive baseline: a per-event faust agent that decodes each frame with ``json`` and
-updates per-second site power one reading at a time. Run as a faust worker by the bench.
+"""The naive baseline: a per-event faust agent that decodes each frame with ``json`` (a
+packed frame into the same plain values) and updates per-second site power one reading at
+a time. Run as a faust worker by the bench.
 
 ``SPILLWAY_BENCH_NAIVE_STATE`` picks where that per-second power lives:
 
@@ -24,6 +25,8 @@ from typing import Any
 import faust
 
 from infra.topics import TELEMETRY_TOPICS, full_name, spec
+from schemas.packed import is_packed, to_fields, unpack
+from schemas.telemetry import GpuFrame
 from streams.bench.workers import report_progress
 from streams.settings import get_settings
 
@@ -64,13 +67,21 @@ async def naive(stream: Any) -> None:
         now = time.time()
         if progress["first_s"] is None:
             progress["first_s"] = now
-        frame = json.loads(raw)
+        frame = naive_decode(raw)
         second = int(frame["ts_s"])
         for power in frame["power_w"]:  # one reading at a time
             table[f"{frame['site_id']}:{second}"] += power or 0.0
             progress["readings"] += 1
         progress["messages"] += 1
         progress["last_s"] = now
+
+
+def naive_decode(raw: bytes) -> dict[str, Any]:
+    """A JSON frame as ``json`` reads it; a packed one as plain values (lists, None)."""
+    if is_packed(raw):
+        p = unpack(raw)
+        return {"site_id": p.site_id, "ts_s": p.ts_s, "power_w": to_fields(p, GpuFrame)["power_w"]}
+    return dict(json.loads(raw))
 
 
 report_progress(app, progress)

@@ -12,10 +12,15 @@ from typing import Any
 from infra.topics import TELEMETRY_TOPICS
 from streams.bench.procstats import proc_stats
 from streams.settings import Settings
+from streams.sim.encode import Encoding
 
 
 def agents_row(
-    scale: float, seconds: int, live_seconds: int = 10, workers: int = 1
+    scale: float,
+    seconds: int,
+    live_seconds: int = 10,
+    workers: int = 1,
+    encoding: Encoding = "json",
 ) -> dict[str, Any]:
     """The real agents (``workers`` worker processes, one group) on the same simulated site
     and seed: throughput on a backlog already in the topics (produced while the workers are
@@ -33,6 +38,7 @@ def agents_row(
         keep=False,
         produce_while_draining=False,
         loglevel="warn",
+        encoding=encoding,
         log=str(Path(tempfile.mkdtemp(prefix="spillway-bench-agents-")) / "worker.log"),
     )
     return bench.run(args)

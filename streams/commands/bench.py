@@ -7,6 +7,7 @@ import json
 
 from streams.commands import Subparsers, add_parser, say
 from streams.settings import get_settings
+from streams.sim.encode import ENCODINGS
 
 
 def register(sub: Subparsers) -> None:
@@ -55,6 +56,12 @@ def register(sub: Subparsers) -> None:
         metavar="MINUTES",
         help="run live for MINUTES and report the agents' RSS over time",
     )
+    parser.add_argument(
+        "--encoding",
+        choices=ENCODINGS,
+        default="json",
+        help="telemetry frame encoding (json); packed: binary columns (schemas/packed.py)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=_bench)
 
@@ -79,10 +86,13 @@ def _bench(args: argparse.Namespace) -> int:
             naive_max_s=args.naive_max_s,
             workers=args.workers,
             say=say,
+            encoding=args.encoding,
         )
         if args.scaling:
             scales = _fractions(args.scaling_at)
-            result["scaling"] = scaling_rows(scales, args.seconds, say, workers=args.workers)
+            result["scaling"] = scaling_rows(
+                scales, args.seconds, say, workers=args.workers, encoding=args.encoding
+            )
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:

@@ -11,6 +11,7 @@ import msgspec
 from infra.provision import provision
 from streams.commands import Subparsers, add_parser, say
 from streams.settings import get_settings
+from streams.sim.encode import ENCODINGS
 from streams.sim.faults import FaultConfig
 from streams.sim.runner import run_simulator
 from streams.site_file import load_site_file
@@ -34,6 +35,12 @@ def register(sub: Subparsers) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="override the site file's sim seed")
     p.add_argument("--provision", action="store_true", help="provision the topics first")
+    p.add_argument(
+        "--encoding",
+        choices=ENCODINGS,
+        default="json",
+        help="frame encoding (json); packed: binary columns (schemas/packed.py)",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     f = p.add_argument_group("faults")
     f.add_argument("--drop", type=float, default=0.0, help="share of frames lost")
@@ -103,6 +110,7 @@ def _simulate(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         speed=args.speed,
         faults=faults,
+        encoding=args.encoding,
     )
     figures = stats.summary()
     if args.json:

@@ -37,7 +37,13 @@ import msgspec
 from schemas.events import Alert, CurtailmentEvent, SitePower
 from schemas.site import SiteConfig
 from schemas.telemetry import AsicFrame
-from streams.decisions.power import METER_MISSING_PREFIX, Gap, LateReadings, Reconciliation
+from streams.decisions.power import (
+    METER_MISSING_PREFIX,
+    AsicSums,
+    Gap,
+    LateReadings,
+    Reconciliation,
+)
 
 Condition = Literal[
     "meter_silent",
@@ -187,7 +193,7 @@ def alerts_step(
     powers: Iterable[SitePower] = (),
     reconciliations: Iterable[Reconciliation] = (),
     curtailments: Iterable[CurtailmentEvent] = (),
-    asic_frames: Iterable[AsicFrame] = (),
+    asic_frames: Iterable[AsicFrame | AsicSums] = (),
     gaps: Iterable[Gap] = (),
     late: Iterable[LateReadings] = (),
     quality: Iterable[QualityFinding] = (),
@@ -336,6 +342,12 @@ def _check_curtailments(c: _Ctx, now_s: float) -> None:
 
 
 _UNDERHASH = "miner_underhashing/"
+_OVER_TEMP = "miner_over_temperature/"
+
+
+def _nominal(c: _Ctx) -> dict[str, float]:
+    """Model -> the hashrate under which a miner is underhashing, TH/s."""
+    return {m.model: m.hashrate_ths * c.cfg.underhash_fraction for m in c.site.asic_models}
 
 
 def _all_hashing_well(c: _Ctx, f: AsicFrame, nominal: dict[str, float]) -> bool:
@@ -353,12 +365,30 @@ def _all_hashing_well(c: _Ctx, f: AsicFrame, nominal: dict[str, float]) -> bool:
     )
 
 
-def _on_asic(c: _Ctx, f: AsicFrame) -> None:
+def _quiet(c: _Ctx, f: AsicSums, nominal: dict[str, float]) -> bool:
+    """What ``_on_asic`` finds for a summed frame when no miner is hot or hashing under its
+    floor and no miner alert is counting or firing: nothing to do."""
+    if f.max_temp_c is not None and f.max_temp_c > c.cfg.max_temp_c:
+        return False
+    floor = nominal.get(f.model)
+    if floor is None or f.min_hashrate_ths < floor:
+        return False
+    state = c.state
+    return not any(k.startswith((_UNDERHASH, _OVER_TEMP)) for k in state.firing) and not any(
+        k.startswith(_UNDERHASH) for k in state.bad_count
+    )
+
+
+def _on_asic(c: _Ctx, f: AsicFrame | AsicSums) -> None:
     cfg = c.cfg
+    if isinstance(f, AsicSums):
+        if _quiet(c, f, _nominal(c)):
+            return
+        f = f.full()  # a miner to alert on or an alert to carry on: look at each miner
     firing = c.state.firing
     temps = [t for t in f.temp_c if t is not None]
     hot_possible = bool(temps) and max(temps) > cfg.max_temp_c
-    if hot_possible or any(k.startswith("miner_over_temperature/") for k in firing):
+    if hot_possible or any(k.startswith(_OVER_TEMP) for k in firing):
         for miner, t in zip(f.miner_id, f.temp_c, strict=True):
             if t is None:
                 continue
@@ -373,7 +403,7 @@ def _on_asic(c: _Ctx, f: AsicFrame) -> None:
                 )
             elif t <= cfg.temp_clear_c:
                 c.resolve("miner_over_temperature", miner, f.ts_s, f"miner {miner} at {t:.1f} C")
-    nominal = {m.model: m.hashrate_ths * cfg.underhash_fraction for m in c.site.asic_models}
+    nominal = _nominal(c)
     if _all_hashing_well(c, f, nominal):
         return
     for miner, model, h, st in zip(f.miner_id, f.model, f.hashrate_ths, f.state, strict=True):

@@ -28,7 +28,7 @@ must use the returned state and not keep the one it passed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 import msgspec
@@ -37,7 +37,49 @@ from schemas.events import SitePower, SitePowerPartial
 from schemas.site import SiteConfig
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 
-Frame = MeterFrame | GpuFrame | AsicFrame
+
+class GpuSums(msgspec.Struct, kw_only=True, frozen=True):
+    """A checked GPU frame already summed (a packed frame, ``streams.agents.gpu_columns``):
+    all that the fold needs of it, with no value per reading."""
+
+    site_id: str
+    source_id: str
+    ts_s: float
+    seq: int
+    readings: int
+    power_w: float
+    """Sum of the frame's ``power_w`` column."""
+    node_ids: list[str]
+    """The frame's distinct node ids."""
+
+
+class AsicSums(msgspec.Struct, kw_only=True, frozen=True):
+    """A checked ASIC frame of one model already summed (a packed frame,
+    ``streams.agents.asic_columns``): what the fold and the quiet case of the miner alerts
+    need of it; ``full()`` gives the whole frame when an alert needs each miner."""
+
+    site_id: str
+    source_id: str
+    ts_s: float
+    seq: int
+    readings: int
+    model: str
+    """The one model of every miner in the frame."""
+    hashrate_ths: float
+    """Sum of reported hashrate."""
+    reported_w: float
+    """Sum of the reported wattages."""
+    missing_w: int
+    """Miners that reported no wattage."""
+    missing_hashrate_ths: float
+    """Hashrate of those miners (their power is estimated from it)."""
+    min_hashrate_ths: float
+    max_temp_c: float | None
+    """None when no miner reported a temperature."""
+    full: Callable[[], AsicFrame]
+
+
+Frame = MeterFrame | GpuFrame | AsicFrame | GpuSums | AsicSums
 
 FLAG_POI_MISSING = "poi_meter_missing"
 FLAG_GAP = "gap"
@@ -182,6 +224,17 @@ def _asic_power(idx: SiteIndex, f: AsicFrame, unknown: dict[str, int]) -> tuple[
     return reported, estimated
 
 
+def _asic_sums_power(idx: SiteIndex, f: AsicSums, unknown: dict[str, int]) -> tuple[float, float]:
+    """``_asic_power`` of a one-model frame already summed."""
+    if f.missing_w == 0:
+        return f.reported_w, 0.0
+    j = idx.j_per_th.get(f.model)
+    if j is None:
+        unknown[f.model] = unknown.get(f.model, 0) + f.missing_w
+        return f.reported_w, 0.0
+    return f.reported_w, j * f.missing_hashrate_ths
+
+
 def fold_partials(
     state: PartialState,
     frames: Iterable[Frame],
@@ -209,7 +262,7 @@ def fold_partials(
         sec = math.floor(f.ts_s)
         site_sums = state.sums.setdefault(f.site_id, {})
         newest = state.newest_s.get(f.site_id)
-        n = len(f.power_w)
+        n = f.readings if isinstance(f, GpuSums | AsicSums) else len(f.power_w)
         if newest is not None and sec < newest - lateness_s and sec not in site_sums:
             late[(f.site_id, sec)] = late.get((f.site_id, sec), 0) + n
             continue
@@ -217,7 +270,7 @@ def fold_partials(
             state.newest_s[f.site_id] = sec
         if isinstance(f, MeterFrame):
             kind = "m"
-        elif isinstance(f, GpuFrame):
+        elif isinstance(f, GpuFrame | GpuSums):
             kind = "g"
         else:
             kind = "a"
@@ -237,8 +290,15 @@ def fold_partials(
         p.frames += 1
         if f.ts_s > p.max_reading_ts_s:
             p.max_reading_ts_s = f.ts_s
-        if isinstance(f, GpuFrame):
+        if isinstance(f, GpuSums):
+            p.ai_w += f.power_w + _node_overhead_w(idx, f.source_id, f.node_ids)
+        elif isinstance(f, GpuFrame):
             p.ai_w += sum(f.power_w) + _node_overhead_w(idx, f.source_id, f.node_id)
+        elif isinstance(f, AsicSums):
+            reported, estimated = _asic_sums_power(idx, f, unknown_models)
+            p.mining_reported_w += reported
+            p.mining_w += reported + estimated
+            p.hashrate_ths += f.hashrate_ths
         elif isinstance(f, AsicFrame):
             reported, estimated = _asic_power(idx, f, unknown_models)
             p.mining_reported_w += reported

@@ -4,18 +4,25 @@ A frame's constant columns (ids, GPU indices, models) are encoded once per rack;
 second only the changing columns are encoded (one msgspec call per frame) and spliced in
 front of the constant part. The bytes are a valid JSON object of the frame's contract,
 field order aside (``tests/sim`` decodes them with the topic's contract).
+
+``encoding="packed"`` sends the same frames in the packed encoding (``schemas.packed``).
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
+from schemas.packed import pack
 from streams.sim.faults import Outgoing
 from streams.sim.model import SiteModel, Step
 
 GPU_TOPIC = "telemetry.gpu.v1"
 ASIC_TOPIC = "telemetry.asic.v1"
 METER_TOPIC = "telemetry.meter.v1"
+Encoding = Literal["json", "packed"]
+ENCODINGS: tuple[Encoding, ...] = ("json", "packed")
 
 
 class _GpuVar(msgspec.Struct):
@@ -47,7 +54,8 @@ def _const(enc: msgspec.json.Encoder, fields: dict[str, object]) -> bytes:
 
 
 class FrameEncoder:
-    def __init__(self, model: SiteModel) -> None:
+    def __init__(self, model: SiteModel, encoding: Encoding = "json") -> None:
+        self.encoding = encoding
         enc = self._enc = msgspec.json.Encoder()
         site = model.site.site_id
         self._gpu_tail = [
@@ -84,6 +92,8 @@ class FrameEncoder:
         self.bytes_out = 0
 
     def encode(self, step: Step) -> list[Outgoing]:
+        if self.encoding == "packed":
+            return self._encode_packed(step)
         enc = self._enc
         out: list[Outgoing] = []
         g = step.gpu
@@ -123,4 +133,16 @@ class FrameEncoder:
             )
             out.append((ASIC_TOPIC, key, head[:-1] + tail))
         out.append((METER_TOPIC, self._meter_key, enc.encode(step.meter)))
+        return out
+
+    def _encode_packed(self, step: Step) -> list[Outgoing]:
+        out: list[Outgoing] = [
+            (GPU_TOPIC, key, pack(f))
+            for f, key in zip(step.gpu_frames(), self._gpu_keys, strict=True)
+        ]
+        out.extend(
+            (ASIC_TOPIC, key, pack(f))
+            for f, key in zip(step.asic_frames(), self._asic_keys, strict=True)
+        )
+        out.append((METER_TOPIC, self._meter_key, pack(step.meter)))
         return out

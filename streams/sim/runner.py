@@ -19,7 +19,7 @@ from schemas.events import MinerCommand
 from schemas.site import SiteConfig
 from streams.io.kafka import TopicProducer, make_consumer
 from streams.settings import Settings
-from streams.sim.encode import FrameEncoder
+from streams.sim.encode import Encoding, FrameEncoder
 from streams.sim.faults import FaultConfig, TransportFaults
 from streams.sim.model import SiteModel, Step
 from streams.sim.spec import SimSpec
@@ -155,6 +155,7 @@ def run_simulator(
     ready: threading.Event | None = None,
     on_step: Callable[[Step], None] | None = None,
     model: SiteModel | None = None,
+    encoding: Encoding = "json",
 ) -> SimStats:
     """Simulate ``seconds`` of the site from UTC ``start_s`` (default: now) into Kafka.
 
@@ -162,13 +163,14 @@ def run_simulator(
     commands on ``miners.commands.v1`` for this site act from the step after they arrive.
     ``ready`` is set once the command listener is positioned; ``stop_event`` ends the run
     early (frames already produced are flushed). Topics must exist in the namespace.
+    ``encoding``: JSON or packed frames (``schemas.packed``).
     """
     model = model or SiteModel(site, sim, faults)
     t0 = float(int(time.time() if start_s is None else start_s))
     stats = SimStats(site_id=site.site_id, sim_start_s=t0, sim_end_s=t0)
     producer = TopicProducer(settings)
     listener = CommandListener(settings, site.site_id)
-    encoder = FrameEncoder(model)
+    encoder = FrameEncoder(model, encoding)
     transport = TransportFaults(model.faults, seed=model.sim.seed + 1)
     pace = speed if speed is not None and speed > 0 else None
     if ready is not None:

@@ -1,0 +1,92 @@
+"""Packed GPU frames, checked and summed a batch at a time: stage 1's hot path.
+
+A batch's frames are checked column by column over the whole batch (one numpy call per
+column, not one Python value per reading) and their power summed per frame
+(``numpy.add.reduceat``). This is a fast accept only: it accepts no frame that
+``Contract.decode`` would refuse (``tests/agents/test_gpu_columns.py`` holds it to that).
+Anything it does not accept, the caller decodes frame by frame through the contract, which
+says why a frame is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from schemas.bounded import GPU_MAX_W
+from schemas.packed import F8, I8, INT64_NULL, PackedFrame, columns
+from schemas.telemetry import GpuFrame
+from schemas.validation import Limits
+from streams.agents.packed_batch import (
+    all_used,
+    codes_in_range,
+    column,
+    offsets,
+    readings,
+    unpack_all,
+)
+from streams.decisions.power import GpuSums
+
+_REQUIRED = ("power_w", "gpu_index", "energy_mj", "node_id")
+_OPTIONAL_NUM = tuple(n for n in columns(GpuFrame) if n not in _REQUIRED)
+
+
+def gpu_sums(raws: Sequence[bytes], limits: Limits) -> list[GpuSums] | None:
+    """One ``GpuSums`` per packed GPU frame, in order; None unless every frame passes
+    every check of the GPU contract (then the caller decodes them one by one)."""
+    frames = unpack_all(raws)
+    if frames is None:
+        return None
+    sizes: list[int] = []
+    for p in frames:
+        n = readings(
+            p,
+            limits,
+            first="power_w",
+            num=("gpu_index", "energy_mj"),
+            optional_num=_OPTIONAL_NUM,
+            text=("node_id",),
+        )
+        if n is None or None in p.text["node_id"].values:
+            return None
+        sizes.append(n)
+    if not frames or not _columns_ok(frames):
+        return None
+    power = column(frames, "power_w", F8)
+    sums = np.add.reduceat(power, offsets(sizes)).tolist()
+    return [
+        GpuSums(
+            site_id=p.site_id,
+            source_id=p.source_id,
+            ts_s=p.ts_s,
+            seq=p.seq,
+            readings=n,
+            power_w=s,
+            node_ids=p.text["node_id"].values,  # type: ignore[arg-type]  # no None: checked
+        )
+        for p, n, s in zip(frames, sizes, sums, strict=True)
+    ]
+
+
+def _columns_ok(frames: Sequence[PackedFrame]) -> bool:
+    """Every value of every frame within the GPU contract's bounds; every node code points
+    at a value and every node value is used (the fold counts each node's overhead once)."""
+    power = column(frames, "power_w", F8)
+    if not ((power >= 0.0) & (power <= GPU_MAX_W)).all():  # NaN (null) fails too
+        return False
+    if (column(frames, "gpu_index", I8) == INT64_NULL).any():
+        return False
+    energy = column(frames, "energy_mj", I8)
+    if ((energy < 0) & (energy != INT64_NULL)).any():
+        return False
+    util = column(frames, "util_pct", F8)
+    if ((util < 0.0) | (util > 100.0)).any():  # NaN compares false: null passes
+        return False
+    if np.isinf(column(frames, "temp_c", F8)).any():
+        return False
+    instant = column(frames, "power_instant_w", F8)
+    if ((instant < 0.0) | (instant > GPU_MAX_W)).any():
+        return False
+    nodes = [p.text["node_id"] for p in frames]
+    return codes_in_range(nodes) and all_used(nodes)
