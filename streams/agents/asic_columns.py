@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from typing import get_args
 
 import numpy as np
+import numpy.typing as npt
 
 from schemas.bounded import ASIC_MAX_THS, ASIC_MAX_W
-from schemas.packed import F8, PackedFrame, to_fields
+from schemas.packed import CODE_DTYPE, F8, PackedFrame, to_fields
 from schemas.telemetry import AsicFrame, AsicState
 from schemas.validation import Limits
 from streams.agents.packed_batch import codes_in_range, column, offsets, readings, unpack_all
@@ -59,12 +60,13 @@ def asic_sums(raws: Sequence[bytes], limits: Limits) -> list[AsicSums | AsicFram
         return None
     at = offsets(sizes)
     missing = np.isnan(power)
+    hashing = _hashing(frames, sizes)
     sums = zip(
         np.add.reduceat(hashrate, at).tolist(),
         np.add.reduceat(np.where(missing, 0.0, power), at).tolist(),
         np.add.reduceat(missing.astype(np.int64), at).tolist(),
         np.add.reduceat(np.where(missing, hashrate, 0.0), at).tolist(),
-        np.minimum.reduceat(hashrate, at).tolist(),
+        np.minimum.reduceat(np.where(hashing, hashrate, np.inf), at).tolist(),
         np.fmax.reduceat(temp, at).tolist(),  # fmax: NaN (no temperature) only if all are
         strict=True,
     )
@@ -86,12 +88,24 @@ def asic_sums(raws: Sequence[bytes], limits: Limits) -> list[AsicSums | AsicFram
                 reported_w=rep,
                 missing_w=miss,
                 missing_hashrate_ths=miss_h,
-                min_hashrate_ths=low,
+                min_hashing_ths=low,
                 max_temp_c=None if hot != hot else hot,
+                miner_ids=p.text["miner_id"].values,  # type: ignore[arg-type]  # no None
                 full=_full(p),
             )
         )
     return out
+
+
+def _hashing(frames: Sequence[PackedFrame], sizes: Sequence[int]) -> npt.NDArray[np.bool_]:
+    """Per reading: is the miner in state ``hashing``."""
+    code = [
+        p.text["state"].values.index("hashing") if "hashing" in p.text["state"].values else -1
+        for p in frames
+    ]
+    states = np.frombuffer(b"".join(p.text["state"].codes for p in frames), CODE_DTYPE)
+    hashing: npt.NDArray[np.bool_] = states == np.repeat(np.array(code, np.int64), sizes)
+    return hashing
 
 
 def _text_ok(p: PackedFrame) -> bool:

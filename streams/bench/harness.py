@@ -99,6 +99,10 @@ def _measure(
     say("limit: bare confluent-kafka drain")
     limit = drain_limit(settings)
     limit["readings_per_s"] = limit["messages"] * per_msg / limit["wall_s"]
+    after_first = limit["wall_after_first_batch_s"]
+    limit["warm_readings_per_s"] = (
+        limit["messages_after_first_batch"] * per_msg / after_first if after_first > 0 else 0.0
+    )
 
     workdir = Path(tempfile.mkdtemp(prefix="spillway-bench-"))
     say(f"naive: per-event faust agent, state in a faust Table (at most {naive_max_s:.0f} s)")
@@ -172,6 +176,8 @@ def _measure(
             max(naive["peak_rss_mb"], sink["peak_rss_mb"], limit["peak_rss_mb"]), 1
         ),
         "ratio_spillway_to_limit": _ratio(spill, limit["readings_per_s"]),
+        "limit_warm_readings_per_s": round(limit["warm_readings_per_s"]),
+        "ratio_spillway_to_limit_warm": _ratio(spill, limit["warm_readings_per_s"]),
         "ratio_faust_floor_to_limit": _ratio(floor["readings_per_s"], limit["readings_per_s"]),
         "ratio_spillway_to_faust_floor": _ratio(spill, floor["readings_per_s"]),
         "ratio_spillway_to_naive": _ratio(spill, naive["readings_per_s"], digits=2),

@@ -14,6 +14,7 @@ from streams.agents.sites import publish_site
 from streams.bench.scale import scale_site
 from streams.pipeline.procs import child_env, start_child
 from streams.settings import Settings
+from streams.sim.encode import Encoding
 from streams.sim.runner import run_simulator
 from streams.site_file import load_site_file
 
@@ -21,7 +22,12 @@ REFERENCE = Path(__file__).resolve().parents[2] / "infra" / "sites" / "reference
 
 
 def soak(
-    base: Settings, minutes: float, scale: float, say: Callable[[str], None], every_s: float = 15
+    base: Settings,
+    minutes: float,
+    scale: float,
+    say: Callable[[str], None],
+    every_s: float = 15,
+    encoding: Encoding = "json",
 ) -> dict[str, Any]:
     ns = f"soak{uuid.uuid4().hex[:8]}"
     home = base.home / "soak" / ns
@@ -50,6 +56,7 @@ def soak(
             "seconds": seconds,
             "speed": 1.0,
             "stop_event": stop,
+            "encoding": encoding,
         },
         daemon=True,
     )
@@ -82,4 +89,4 @@ def soak(
             first = sum(r[key] for r in series[:half]) / half
             second = sum(r[key] for r in series[half:]) / (len(series) - half)
             growth[f"{name}_rss_growth_mb_second_half_vs_first"] = round(second - first, 1)
-    return {"minutes": minutes, "scale": scale, "samples": series, **growth}
+    return {"minutes": minutes, "scale": scale, "encoding": encoding, "samples": series, **growth}

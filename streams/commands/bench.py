@@ -73,7 +73,7 @@ def _bench(args: argparse.Namespace) -> int:
 
         if args.soak <= 0:
             raise ValueError(f"bench: --soak takes minutes > 0, got {args.soak}")
-        result = soak(settings, args.soak, args.scale, say)
+        result = soak(settings, args.soak, args.scale, say, encoding=args.encoding)
     else:
         from streams.bench.harness import run_bench, scaling_rows
 

@@ -366,17 +366,23 @@ def _all_hashing_well(c: _Ctx, f: AsicFrame, nominal: dict[str, float]) -> bool:
 
 
 def _quiet(c: _Ctx, f: AsicSums, nominal: dict[str, float]) -> bool:
-    """What ``_on_asic`` finds for a summed frame when no miner is hot or hashing under its
-    floor and no miner alert is counting or firing: nothing to do."""
+    """Whether ``_on_asic`` would find nothing to do in a summed frame: no miner over the
+    temperature limit, no hashing miner under its model's floor (a model with no floor is
+    never checked), and no miner of the frame with a miner alert counting or firing."""
     if f.max_temp_c is not None and f.max_temp_c > c.cfg.max_temp_c:
         return False
     floor = nominal.get(f.model)
-    if floor is None or f.min_hashrate_ths < floor:
+    if floor is not None and f.min_hashing_ths < floor:
         return False
     state = c.state
-    return not any(k.startswith((_UNDERHASH, _OVER_TEMP)) for k in state.firing) and not any(
-        k.startswith(_UNDERHASH) for k in state.bad_count
-    )
+    if not state.firing and not state.bad_count:
+        return True
+    keyed = {
+        k.split("/", 1)[1]
+        for k in (*state.firing, *state.bad_count)
+        if k.startswith((_UNDERHASH, _OVER_TEMP))
+    }
+    return keyed.isdisjoint(f.miner_ids)
 
 
 def _on_asic(c: _Ctx, f: AsicFrame | AsicSums) -> None:

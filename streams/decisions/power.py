@@ -73,9 +73,12 @@ class AsicSums(msgspec.Struct, kw_only=True, frozen=True):
     """Miners that reported no wattage."""
     missing_hashrate_ths: float
     """Hashrate of those miners (their power is estimated from it)."""
-    min_hashrate_ths: float
+    min_hashing_ths: float
+    """Lowest hashrate of the miners in state ``hashing``; infinity if none is."""
     max_temp_c: float | None
     """None when no miner reported a temperature."""
+    miner_ids: list[str]
+    """The frame's miners."""
     full: Callable[[], AsicFrame]
 
 

@@ -18,6 +18,7 @@ import msgspec
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
+from schemas.packed import pack
 from schemas.site import SiteConfig
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 from streams.decisions.fleet import fleet_roster, gpu_node_id
@@ -51,9 +52,17 @@ Outgoing = tuple[str, bytes, bytes, int]
 
 
 def frames(
-    site: SiteConfig, sec: Second, seq: int, *, nodes_per_rack: int = 4, miners_per_rack: int = 50
+    site: SiteConfig,
+    sec: Second,
+    seq: int,
+    *,
+    nodes_per_rack: int = 4,
+    miners_per_rack: int = 50,
+    encoding: str = "json",
 ) -> list[Outgoing]:
-    """One second of telemetry of ``site``: GPU racks, ASIC racks, one meter frame."""
+    """One second of telemetry of ``site``: GPU racks, ASIC racks, one meter frame, as JSON
+    or packed (``schemas.packed``)."""
+    encode = pack if encoding == "packed" else _enc.encode
     out: list[Outgoing] = []
     ai_w = 0.0
     for pool in site.gpu_pools:
@@ -76,7 +85,7 @@ def frames(
                 power_w=power,
                 energy_mj=[None] * len(ids),
             )
-            out.append(("telemetry.gpu.v1", src.encode(), _enc.encode(f), len(ids)))
+            out.append(("telemetry.gpu.v1", src.encode(), encode(f), len(ids)))
     mining_w = 0.0
     for m in fleet_roster(site).models:
         n = len(m.miner_ids)
@@ -102,7 +111,7 @@ def frames(
                 fan_rpm=[4000] * len(ids),
                 state=["hashing" if h else "sleeping" for h in hashing],
             )
-            out.append(("telemetry.asic.v1", src.encode(), _enc.encode(fa), len(ids)))
+            out.append(("telemetry.asic.v1", src.encode(), encode(fa), len(ids)))
     overhead = site.overhead_fixed_mw * 1e6 + site.overhead_fraction * (ai_w + mining_w)
     meters = {"POI-1": ai_w + mining_w + overhead, "AI-MAIN": ai_w, "MINING-MAIN": mining_w}
     mf = MeterFrame(
@@ -114,7 +123,7 @@ def frames(
         power_w=list(meters.values()),
         energy_wh=[None] * len(meters),
     )
-    out.append(("telemetry.meter.v1", b"modbus-gw", _enc.encode(mf), len(meters)))
+    out.append(("telemetry.meter.v1", b"modbus-gw", encode(mf), len(meters)))
     return out
 
 

@@ -57,7 +57,7 @@ def test_sums_are_those_of_the_decoded_frame() -> None:
     assert got.hashrate_ths == pytest.approx(sum(f.hashrate_ths))
     assert got.reported_w == pytest.approx(3500.0 + 3400.0 + 3600.0 + 3550.0)
     assert got.missing_w == 2 and got.missing_hashrate_ths == pytest.approx(201.0 + 203.0)
-    assert got.min_hashrate_ths == 200.0 and got.max_temp_c == 72.0
+    assert got.min_hashing_ths == 200.0 and got.max_temp_c == 72.0
     assert got.full() == ASIC.decode(pack(f), LIMITS) == f
 
 
@@ -103,26 +103,44 @@ def test_the_batch_check_accepts_nothing_the_contract_refuses(
         assert (one.full() if isinstance(one, AsicSums) else one) == verdict
 
 
-def _second(t: int, *, temp0: float = 70.0, rate1: float = 201.0, model: str = "S21") -> AsicFrame:
+def _second(
+    t: int,
+    *,
+    temp0: float = 70.0,
+    rate1: float = 201.0,
+    model: str = "S21",
+    state2: str = "hashing",
+    container: int = 1,
+) -> AsicFrame:
+    """One scrape of container ``container`` (its own six miners) at second ``t``."""
+    first = (container - 1) * N
     return frame(
         seq=t + 1,
         ts=NOW + t,
+        source_id=f"c-{container}",
+        miner_id=[f"small-S21-{first + i:05d}" for i in range(N)],
         model=[model] * N,
         temp_c=[temp0, 71.0, None, 72.0, 69.0, 70.5],
-        hashrate_ths=[200.0, rate1, 202.0, 203.0, 204.0, 205.0],
+        hashrate_ths=[200.0, rate1, 0.0 if state2 != "hashing" else 202.0, 203.0, 204.0, 205.0],
+        state=["hashing", "hashing", state2, "hashing", "hashing", "hashing"],
     )
 
 
 SCENARIO = [
     _second(0),
+    _second(0, container=2, state2="offline"),  # an offline miner hashes nothing: no alert
     _second(1, temp0=91.0),  # miner 0 too hot: fires
+    _second(1, container=2, temp0=82.0),  # another container, warm, none of its miners alerted
     _second(2, temp0=86.0),  # still hot
     _second(3, temp0=70.0),  # cool again: resolves
     _second(4, rate1=10.0),  # miner 1 underhashing: counts...
+    _second(4, container=2, state2="sleeping"),
     _second(5, rate1=10.0),
     _second(6, rate1=10.0),  # ...fires on the third scrape
+    _second(6, container=2),
     _second(7),  # back: resolves
     _second(8, model="X9"),  # a model the site does not know
+    _second(8, model="X9", container=2, rate1=1.0),  # no floor known: never underhashing
     frame(seq=10, ts=NOW + 9, model=["S21", "X9"] * (N // 2)),
 ]
 
@@ -157,3 +175,24 @@ def test_stage1_gives_the_same_partials_alerts_and_findings_packed_as_json(per_b
     assert ("miner_over_temperature", "small-S21-00000", "resolved") in fired
     assert ("miner_underhashing", "small-S21-00001", "firing") in fired
     assert ("miner_underhashing", "small-S21-00001", "resolved") in fired
+
+
+def test_a_quiet_frame_is_never_expanded_to_its_miners() -> None:
+    from streams.decisions.alerts import AlertState, alerts_step
+    from tests.agents.test_stage1 import SITE
+
+    def boom() -> AsicFrame:
+        raise AssertionError("a quiet frame was expanded")
+
+    hot = asic_sums([pack(_second(1, temp0=91.0))], LIMITS)
+    quiet = asic_sums([pack(_second(1, container=2, state2="offline"))], LIMITS)
+    assert hot is not None and quiet is not None
+    (q,) = quiet
+    assert isinstance(q, AsicSums) and q.min_hashing_ths == 200.0
+    state, alerts = alerts_step(AlertState(site_id="small"), SITE, now_s=NOW, asic_frames=hot)
+    assert [a.condition for a in alerts] == ["miner_over_temperature"]
+    # miner 0 of container 1 is firing; container 2's miners are not: still quiet
+    _, more = alerts_step(
+        state, SITE, now_s=NOW, asic_frames=[msgspec.structs.replace(q, full=boom)]
+    )
+    assert more == []

@@ -4,11 +4,13 @@ surplus events, curtailment events, commands and alerts that the pure decision f
 give on the same inputs (run here directly, one source partition, no faust), plus
 hand-checked facts.
 
-The scenario is sent in steps, each waiting until the worker has taken the previous one in
-(stage-1 partials complete for every second, or the SitePower before a grid signal), so the
-order in which the controller sees its inputs is the one the reference uses. Halfway, the
-worker is stopped and a new one (fresh RocksDB folder) goes on from the changelogs: the
-same curtailment event carries on, so every decision state was restored.
+It runs twice: with the telemetry as JSON frames and as packed frames (``schemas.packed``,
+stage 1's numpy path). The scenario is sent in steps, each waiting until the worker has
+taken the previous one in (stage-1 partials complete for every second, or the SitePower
+before a grid signal), so the order in which the controller sees its inputs is the one the
+reference uses. Halfway, the worker is stopped and a new one (fresh RocksDB folder) goes on
+from the changelogs: the same curtailment event carries on, so every decision state was
+restored.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from schemas.events import (
     SurplusEvent,
 )
 from schemas.grid import DispatchSignal, PriceSignal
+from schemas.registry import CONTRACTS
 from schemas.site import ContractBlock, CurtailmentPolicy, GpuPool, SiteConfig
-from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
+from schemas.validation import Limits, Rejection
 from streams.agents.sites import publish_site
 from streams.decisions.alerts import AlertState, alerts_step
 from streams.decisions.curtailment import ControllerInput, ControllerState, controller_step
@@ -52,11 +55,6 @@ from tests.agents.helpers import Collector, Second, frames, produce, small_site,
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 LATENESS = 2
-_FRAME_TYPES: dict[str, type[Any]] = {
-    "telemetry.gpu.v1": GpuFrame,
-    "telemetry.asic.v1": AsicFrame,
-    "telemetry.meter.v1": MeterFrame,
-}
 
 
 def scenario_site(t0: float) -> SiteConfig:
@@ -84,8 +82,11 @@ def scenario_site(t0: float) -> SiteConfig:
 class Run:
     """Sends the scenario step by step and remembers every input in order."""
 
-    def __init__(self, settings: Settings, site: SiteConfig, collector: Collector) -> None:
+    def __init__(
+        self, settings: Settings, site: SiteConfig, collector: Collector, encoding: str
+    ) -> None:
         self.settings = settings
+        self.encoding = encoding
         self.site = site
         self.col = collector
         self.frames: list[tuple[int, list[Any]]] = []
@@ -95,11 +96,12 @@ class Run:
         self.partials: dict[tuple[int, str], int] = {}
 
     def second(self, sec: Second, seq: int) -> None:
-        out = frames(self.site, sec, seq)
+        out = frames(self.site, sec, seq, encoding=self.encoding)
         produce(self.settings, [(t, k, v) for t, k, v, _ in out])
-        self.frames.append(
-            (int(sec.ts_s), [msgspec.json.decode(v, type=_FRAME_TYPES[t]) for t, _, v, _ in out])
-        )
+        limits = Limits(now_s=time.time())
+        decoded = [CONTRACTS[t].decode(v, limits) for t, _, v, _ in out]
+        assert not any(isinstance(f, Rejection) for f in decoded), decoded
+        self.frames.append((int(sec.ts_s), decoded))
         want = sum(n for *_, n in out)
         ts = int(sec.ts_s)
 
@@ -180,8 +182,9 @@ def _close(a: dict[str, Any], b: dict[str, Any]) -> bool:
     )
 
 
+@pytest.mark.parametrize("encoding", ["json", "packed"])
 def test_scenario_gives_exactly_the_reference_decisions(
-    fresh_namespace_settings: Settings, tmp_path: Path
+    fresh_namespace_settings: Settings, tmp_path: Path, encoding: str
 ) -> None:
     settings = fresh_namespace_settings
     t0 = float(int(time.time()) - 120)
@@ -201,7 +204,7 @@ def test_scenario_gives_exactly_the_reference_decisions(
     s21, s19 = fleet.model("S21"), fleet.model("S19jPro")
     try:
         args = ("--site", site.site_id, "--tick", "off", "--loglevel", "info")
-        run = Run(settings, site, col)
+        run = Run(settings, site, col, encoding)
         seq = 0
         with worker(settings, *args, log=log) as proc:
             for i in range(10):  # A: normal

@@ -34,11 +34,15 @@ KEYS = {
 }
 
 
-def test_bench_json_smoke(kafka_base_settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoding", ["json", "packed"])
+def test_bench_json_smoke(kafka_base_settings: Settings, tmp_path: Path, encoding: str) -> None:
     result: dict[str, Any] = _bench(
-        kafka_base_settings, tmp_path, "--scale", "0.05", "--seconds", "5", "--naive-max-s", "10"
+        kafka_base_settings,
+        tmp_path,
+        *("--scale", "0.05", "--seconds", "5", "--naive-max-s", "10", "--encoding", encoding),
     )
     assert KEYS <= set(result), KEYS - set(result)
+    assert result["encoding"] == encoding
     for key in (
         "readings_per_s",
         "limit_readings_per_s",
