@@ -13,27 +13,41 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from schemas.packed import PackError, pack
+from schemas.telemetry import AsicFrame
 from streams.collectors.asic_client import poll_fleet
 from streams.collectors.asic_parse import MinerReading, to_frame
 from streams.collectors.config import Fleet, Meters
 from streams.collectors.modbus_meter import scrape
 from streams.collectors.nvml import NvmlSampler
 from streams.replay.runner import Sink
+from streams.sim.encode import Encoding
 
 log = logging.getLogger(__name__)
 _ENC = msgspec.json.Encoder()
 
 
 def rack_frames(
-    readings: list[MinerReading], fleet: Fleet, ts_s: float, seq: int
+    readings: list[MinerReading], fleet: Fleet, ts_s: float, seq: int, encoding: Encoding = "json"
 ) -> list[tuple[str, bytes]]:
     """(rack id, encoded AsicFrame) per ``rack_size`` miners, in fleet order (pure)."""
     out = []
     for start in range(0, len(readings), fleet.rack_size):
         rack = f"rack-{start // fleet.rack_size:04d}"
         frame = to_frame(readings[start : start + fleet.rack_size], fleet.site_id, rack, ts_s, seq)
-        out.append((rack, _ENC.encode(frame)))
+        out.append((rack, encode_frame(frame, encoding)))
     return out
+
+
+def encode_frame(frame: AsicFrame, encoding: Encoding) -> bytes:
+    """The frame packed (``schemas.packed``) or as JSON. A frame the packed encoding cannot
+    carry goes as JSON, with a warning: nothing is dropped."""
+    if encoding == "packed":
+        try:
+            return pack(frame)
+        except PackError as exc:
+            log.warning("frame of %s sent as JSON: %s", frame.source_id, exc)
+    return _ENC.encode(frame)
 
 
 async def _paced(
@@ -63,11 +77,12 @@ async def run_asic(
     concurrency: int,
     iterations: int | None = None,
     report: Callable[[str], None] = log.info,
+    encoding: Encoding = "json",
 ) -> int:
     async def once(seq: int) -> None:
         ts = time.time()
         readings = await poll_fleet(fleet.miners, timeout_s, concurrency)
-        for rack, value in rack_frames(readings, fleet, ts, seq):
+        for rack, value in rack_frames(readings, fleet, ts, seq, encoding):
             producer.send("telemetry.asic.v1", value, rack.encode())
         bad = sum(r.state in ("offline", "unknown") for r in readings)
         report(f"scrape {seq}: {len(readings)} miners, {bad} offline/unknown")

@@ -15,6 +15,7 @@ from streams.io.kafka import TopicProducer
 from streams.replay.files import detect
 from streams.replay.records import Record, merge
 from streams.settings import get_settings
+from streams.sim.encode import ENCODINGS
 
 
 def register(sub: Subparsers) -> None:
@@ -29,6 +30,12 @@ def register(sub: Subparsers) -> None:
     asic.add_argument("--timeout", type=float, default=5.0, help="per-miner timeout, s")
     asic.add_argument("--concurrency", type=int, default=512, help="miners polled at once")
     asic.add_argument("--once", action="store_true", help="one scrape, then exit")
+    asic.add_argument(
+        "--encoding",
+        choices=ENCODINGS,
+        default="json",
+        help="frame encoding (json); packed: binary columns, for racks of many miners",
+    )
     asic.set_defaults(func=_asic)
 
     meters = add_parser(kinds, "meters", "read power meters over Modbus TCP")
@@ -63,6 +70,7 @@ def _asic(args: argparse.Namespace) -> int:
             args.concurrency,
             1 if args.once else None,
             say,
+            args.encoding,
         )
     )
     return 0

@@ -8,12 +8,16 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from schemas.packed import is_packed
+from schemas.registry import CONTRACTS
 from schemas.telemetry import AsicFrame
+from schemas.validation import Limits
 from streams.collectors.asic_client import Endpoint
 from streams.collectors.asic_parse import MinerReading
 from streams.collectors.config import ConfigError, Fleet, load_fleet, load_meters
 from streams.collectors.loops import rack_frames, run_asic
 from streams.collectors.modbus_meter import Register
+from streams.sim.encode import Encoding
 from tests.collectors.fake_miner import FakeCgminer, closed_port
 from transforms.sources import SHARED_DATA
 
@@ -78,11 +82,15 @@ async def test_bad_register_type(tmp_path: Path) -> None:
         load_meters(write(tmp_path, '[[meters]]\nid = "a"\nhost = "h"\npower = { type = "bcd" }\n'))
 
 
+@pytest.mark.parametrize("encoding", ["json", "packed"])
 @pytest.mark.parametrize(("n", "rack", "sizes"), [(5, 2, [2, 2, 1]), (4, 4, [4]), (1, 50, [1])])
-async def test_rack_frames(n: int, rack: int, sizes: list[int]) -> None:
+async def test_rack_frames(n: int, rack: int, sizes: list[int], encoding: Encoding) -> None:
     readings = [MinerReading(f"m{i}", "S19", 100.0, None, 60.0, 5000, "hashing") for i in range(n)]
-    out = rack_frames(readings, Fleet("s", rack, []), 10.0, 4)
-    frames = [msgspec.json.decode(v, type=AsicFrame) for _, v in out]
+    out = rack_frames(readings, Fleet("s", rack, []), 10.0, 4, encoding)
+    asic = CONTRACTS["telemetry.asic.v1"]
+    frames = [asic.decode(v, Limits(now_s=10.0)) for _, v in out]
+    assert all(isinstance(f, AsicFrame) for f in frames), frames
+    assert all(is_packed(v) == (encoding == "packed") for _, v in out)
     assert [len(f.miner_id) for f in frames] == sizes
     assert [k for k, _ in out] == [f"rack-{i:04d}" for i in range(len(sizes))]
     assert [m for f in frames for m in f.miner_id] == [f"m{i}" for i in range(n)]
@@ -137,3 +145,12 @@ async def test_one_asic_scrape_end_to_end() -> None:
     assert frames[0].power_w == [3417.0, 3417.0]
     assert frames[1].state == ["offline"] and frames[1].error is not None
     assert lines == ["scrape 0: 3 miners, 1 offline/unknown"]
+
+
+async def test_a_frame_the_packed_encoding_cannot_carry_goes_as_json(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    readings = [MinerReading("m0", "S19", 100.0, None, float("nan"), 5000, "hashing")]
+    ((_, value),) = rack_frames(readings, Fleet("s", 10, []), 10.0, 4, "packed")
+    assert not is_packed(value) and b'"miner_id":["m0"]' in value
+    assert "sent as JSON" in caplog.text
