@@ -15,6 +15,7 @@ below their source's watermark are dropped (``frames.accept_frames``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from infra.topics import base_name, full_name
 from schemas.validation import Rejection
@@ -38,6 +39,8 @@ from streams.marts.store import Batch, load_marks, load_offsets, open_store, wri
 from streams.marts.tables import SINK_TOPICS
 from streams.observe import metrics
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "spillway-mart-sink"
 
@@ -196,6 +199,17 @@ class MartSink:
     def assigned(self) -> bool:
         return bool(self.positions)
 
+    def behind(self, timeout_s: float = 5.0) -> int:
+        """Messages between what is stored and the end of the assigned partitions now (asked
+        of the broker: one round trip a partition); 0 once the sink has caught up."""
+        lag = 0
+        for (topic, part), pos in self.positions.items():
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, part), timeout=timeout_s
+            )
+            lag += max(0, high - max(pos, low))
+        return lag
+
     def step(self, before_commit: Callable[[], None] | None = None) -> int:
         """Poll once and write what came; returns the number of messages consumed."""
         polled = time.monotonic()
@@ -284,6 +298,16 @@ class MartSink:
             self.con.close()
 
 
+def _caught_up(sink: MartSink) -> bool:
+    """``--once`` ends when the sink is quiet *and* has stored everything that was there:
+    quiet alone ended runs whose first fetch came after ``idle_s`` with nothing stored."""
+    try:
+        return sink.behind() == 0
+    except KafkaException as exc:
+        log.warning("sink --once: cannot ask the broker how far behind it is (%s); stopping", exc)
+        return True
+
+
 def run_sink(
     settings: Settings,
     stop_event: threading.Event,
@@ -326,7 +350,9 @@ def run_sink(
                 if n or (last_msg is None and sink.assigned):
                     last_msg = now
                 if once and last_msg is not None and now - last_msg >= idle_s:
-                    break
+                    if _caught_up(sink):
+                        break
+                    last_msg = now  # quiet, not done: the next fetch is late (a busy broker)
                 if (
                     publisher is not None
                     and publish_every_s is not None

@@ -232,3 +232,16 @@ def test_bi_reads_published_marts_while_the_sink_writes(fresh_namespace_settings
     final = duckdb.connect(str(marts / "views.duckdb"), read_only=True)
     assert final.execute("SELECT count(*) FROM site_power").fetchone() == (seconds,)
     final.close()
+
+
+def test_sink_once_drains_everything_however_late_the_first_fetch(
+    fresh_namespace_settings: Settings, tmp_path: Path
+) -> None:
+    # idle_s=0: quiet alone would end the run right after the assignment, before any fetch
+    # came back (a CI run on a busy machine lost a whole batch that way with idle_s=0.5).
+    s = fresh_namespace_settings
+    sent = _produce(s, [*stream(int(time.time()) - 200, 40), *extras(int(time.time()) - 200)])
+    db = tmp_path / "sink.duckdb"
+    stats = run_sink(s, threading.Event(), db_path=db, group_id=f"g-{uuid.uuid4().hex[:8]}",
+                     once=True, idle_s=0.0, publisher=None)
+    assert stats.messages == sent and _consumed(db) == sent
