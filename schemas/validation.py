@@ -105,13 +105,11 @@ class Contract(Generic[M]):
             return Rejection("schema", f"packed {self.type.__name__}: {exc}")
         if self._fast_type is not None:
             try:
-                msg: M = msgspec.convert(fields, self._fast_type)
+                good = self._accept_fast(msgspec.convert(fields, self._fast_type), limits)
             except msgspec.ValidationError:
-                pass
-            else:
-                if msg.v == SCHEMA_VERSION and not any(c(msg, limits) for c in self.fast_checks):
-                    msg.__class__ = self.type
-                    return msg
+                good = None
+            if good is not None:
+                return good
         try:
             msg = msgspec.convert(fields, self.type)
         except msgspec.ValidationError as exc:
@@ -125,6 +123,10 @@ class Contract(Generic[M]):
             msg: M = self._fast.decode(raw)
         except (msgspec.MsgspecError, UnicodeDecodeError, ValueError, RecursionError):
             return None
+        return self._accept_fast(msg, limits)
+
+    def _accept_fast(self, msg: M, limits: Limits) -> M | None:
+        """A message of the bounded type, if it passes what its type cannot express."""
         if msg.v != SCHEMA_VERSION:
             return None
         for check in self.fast_checks:

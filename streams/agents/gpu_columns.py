@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from schemas.bounded import GPU_MAX_W
 from schemas.packed import F8, I8, INT64_NULL, PackedFrame, columns
@@ -51,9 +52,11 @@ def gpu_sums(raws: Sequence[bytes], limits: Limits) -> list[GpuSums] | None:
         if n is None or None in p.text["node_id"].values:
             return None
         sizes.append(n)
-    if not frames or not _columns_ok(frames):
+    if not frames:
         return None
     power = column(frames, "power_w", F8)
+    if not _columns_ok(frames, power):
+        return None
     sums = np.add.reduceat(power, offsets(sizes)).tolist()
     return [
         GpuSums(
@@ -69,10 +72,10 @@ def gpu_sums(raws: Sequence[bytes], limits: Limits) -> list[GpuSums] | None:
     ]
 
 
-def _columns_ok(frames: Sequence[PackedFrame]) -> bool:
-    """Every value of every frame within the GPU contract's bounds; every node code points
-    at a value and every node value is used (the fold counts each node's overhead once)."""
-    power = column(frames, "power_w", F8)
+def _columns_ok(frames: Sequence[PackedFrame], power: npt.NDArray[np.float64]) -> bool:
+    """Every value of every frame (``power``: their power column) within the GPU contract's
+    bounds; every node code points at a value and every node value is used (the fold counts
+    each node's overhead once)."""
     if not ((power >= 0.0) & (power <= GPU_MAX_W)).all():  # NaN (null) fails too
         return False
     if (column(frames, "gpu_index", I8) == INT64_NULL).any():

@@ -22,7 +22,7 @@ from streams.agents.gpu_columns import gpu_sums
 from streams.agents.messages import LateIn, QualityIn, SiteInput, Stage1State
 from streams.agents.sites import SiteEntry
 from streams.decisions.alerts import AlertState, QualityFinding, alerts_step
-from streams.decisions.power import AsicSums, GpuSums, fold_partials
+from streams.decisions.power import AsicSums, GpuSums, fold_partials, readings_of
 
 Frame = MeterFrame | GpuFrame | AsicFrame | GpuSums | AsicSums
 
@@ -91,9 +91,7 @@ def process_partition(
             )
             continue
         out.accepted += 1
-        out.readings += (
-            decoded.readings if isinstance(decoded, GpuSums | AsicSums) else len(decoded.power_w)
-        )
+        out.readings += readings_of(decoded)
         frames.append(decoded)
     if not frames:
         return state, out

@@ -84,6 +84,11 @@ class AsicSums(msgspec.Struct, kw_only=True, frozen=True):
 
 Frame = MeterFrame | GpuFrame | AsicFrame | GpuSums | AsicSums
 
+
+def readings_of(f: Frame) -> int:
+    return f.readings if isinstance(f, GpuSums | AsicSums) else len(f.power_w)
+
+
 FLAG_POI_MISSING = "poi_meter_missing"
 FLAG_GAP = "gap"
 """The seconds just before this one had no readings at all (see ``Gap``)."""
@@ -265,7 +270,7 @@ def fold_partials(
         sec = math.floor(f.ts_s)
         site_sums = state.sums.setdefault(f.site_id, {})
         newest = state.newest_s.get(f.site_id)
-        n = f.readings if isinstance(f, GpuSums | AsicSums) else len(f.power_w)
+        n = readings_of(f)
         if newest is not None and sec < newest - lateness_s and sec not in site_sums:
             late[(f.site_id, sec)] = late.get((f.site_id, sec), 0) + n
             continue
