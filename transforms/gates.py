@@ -5,6 +5,11 @@ section 3), so frames go polars -> pandas. Checks GX cannot express directly are
 exactly in polars first as helper columns (prefixed ``_gate_``) that GX then bounds:
 
 - ``_gate_gap_before``: missing keys before each row within its site (completeness), must be 0;
+  for a site's first row it counts the keys missing since the period's start, so a day whose
+  first intervals are absent is not complete (``_gate_gap_after``: after its last row, when
+  the period's end is known);
+- ``_gate_sign_<col>``: a real-time money column whose sign follows the price (a purchase at
+  a negative price is a receipt), must be true;
 - ``_gate_on_grid``: key on the 15-minute (or hourly) grid, must be true;
 - ``_gate_sum_residual``: total minus the sum of its components (exact decimals for money;
   float for carbon), must be 0 (money) or within half a gram (carbon).
@@ -18,10 +23,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from transforms.calendar import MARKET_TZ
 from transforms.settlement import COMPONENTS
 
 
@@ -72,10 +80,13 @@ class MartSpec:
     sum_total: str | None = None
     sum_parts: list[str] = field(default_factory=list)
     sum_tolerance: float = 0.0
+    price_col: str | None = None
+    price_signed: dict[str, int] = field(default_factory=dict)
+    """Money column -> +1 (its sign is the price's: a sale) or -1 (opposite: a purchase)."""
 
 
 _MWH_15 = 2500.0  # 10 GW for 15 minutes: far above any one site, catches unit slips (Wh as MWh)
-_PRICE = (-1000.0, 10000.0)  # ERCOT offer floor -250, HCAP 5000 plus adders; units check
+_PRICE = (-10000.0, 18002.0)  # schemas.market_bounds.widest(): any date, DAM/RTM/SCED
 
 SPECS: dict[str, MartSpec] = {
     "interval_energy": MartSpec(
@@ -97,10 +108,16 @@ SPECS: dict[str, MartSpec] = {
         ranges={"poi_mwh": (0.0, _MWH_15), "forward_mwh": (0.0, _MWH_15),
                 "sell_back_mwh": (0.0, _MWH_15), "purchase_mwh": (0.0, _MWH_15),
                 "rt_price_usd_per_mwh": _PRICE, "hashprice_usd_per_ph_day": (0.0, 100000.0),
-                "forward_usd": (None, 0.0), "rt_purchase_usd": (None, 0.0),
+                "forward_usd": (None, 0.0),
                 "mining_revenue_usd": (0.0, None), "dr_credit_usd": (0.0, None),
                 "ancillary_credit_usd": (0.0, None), "four_cp_usd": (None, 0.0)},
         sum_total="net_usd", sum_parts=COMPONENTS, sum_tolerance=0.0,
+        # Real-time energy settles at the Settlement Point Price, which may be negative
+        # (ERCOT Nodal Protocols 6.6.3.2, Real-Time Energy Imbalance Payment or Charge at a
+        # Load Zone: imbalance MWh x RT SPP): a purchase at -$12.50/MWh is a receipt, a
+        # sell-back at it a payment. Neither has a fixed sign.
+        price_col="rt_price_usd_per_mwh",
+        price_signed={"rt_sell_back_usd": 1, "rt_purchase_usd": -1},
     ),
     "carbon_hourly": MartSpec(
         keys=["site_id", "hour_start_s"], time_key="hour_start_s", step_s=3600,
@@ -115,18 +132,57 @@ SPECS: dict[str, MartSpec] = {
 }
 
 
-def _prepare(spec: MartSpec, frame: pl.DataFrame) -> pl.DataFrame:
-    """Add the ``_gate_*`` helper columns and turn decimals into floats for GX."""
+def _midnights_s(ts: int) -> list[int]:
+    """UTC and market-local midnights at or before ``ts``: the two ways a day starts here
+    (marts are partitioned by UTC date, reports by local date)."""
+    utc = datetime.fromtimestamp(ts, UTC)
+    local = utc.astimezone(ZoneInfo(MARKET_TZ))
+    local_mid = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return [ts - ts % 86_400, int(local_mid.timestamp())]
+
+
+def period_start_of(first_s: int) -> int:
+    """The start a day (or month) that begins at ``first_s`` should have: the latest UTC or
+    market-local midnight at or before it. A frame whose first row is after that midnight
+    lacks the intervals in between."""
+    return max(m for m in _midnights_s(first_s) if m <= first_s)
+
+
+def _prepare(spec: MartSpec, frame: pl.DataFrame,
+             period_s: tuple[int, int] | None = None) -> pl.DataFrame:
+    """Add the ``_gate_*`` helper columns and turn decimals into floats for GX.
+
+    ``period_s``: ``[start, end)`` the frame must cover for every site; without it the start
+    is inferred per site (``period_start_of`` its first row) and the end is not checked (a
+    day still in progress has no rows for its future intervals)."""
     site_keys = [k for k in spec.keys if k != spec.time_key]
     t = pl.col(spec.time_key)
-    gap = ((t - t.shift(1)) // spec.step_s - 1).clip(lower_bound=0).fill_null(0)
-    gap = gap.over(site_keys) if site_keys else gap
+    prev = t.shift(1)
+    nxt = t.shift(-1)
+    first = t.min()
+    if site_keys:
+        prev, nxt, first = prev.over(site_keys), nxt.over(site_keys), first.over(site_keys)
+    if period_s is not None:
+        start: pl.Expr = pl.lit(period_s[0], dtype=pl.Int64)
+    else:
+        start = first.map_elements(period_start_of, return_dtype=pl.Int64)
+    # The first row's "previous key" is one step before the period's start.
+    gap = ((t - prev.fill_null(start - spec.step_s)) // spec.step_s - 1).clip(lower_bound=0)
     f = frame.sort([*site_keys, spec.time_key]).with_columns(
         gap.alias("_gate_gap_before"), (t % spec.step_s == 0).alias("_gate_on_grid"))
+    if period_s is not None:
+        after = ((nxt.fill_null(period_s[1]) - t) // spec.step_s - 1).clip(lower_bound=0)
+        f = f.with_columns(after.alias("_gate_gap_after"))
     if spec.sum_total is not None:
         parts = pl.sum_horizontal(spec.sum_parts)
         f = f.with_columns((pl.col(spec.sum_total) - parts).cast(pl.Float64)
                            .alias("_gate_sum_residual"))
+    if spec.price_col is not None and spec.price_col in f.columns:
+        price_sign = pl.col(spec.price_col).cast(pl.Float64).sign()
+        f = f.with_columns(
+            ((pl.col(c) == 0) | (pl.col(c).cast(pl.Float64).sign() == price_sign * s))
+            .alias(f"_gate_sign_{c}")
+            for c, s in spec.price_signed.items() if c in f.columns)
     return f.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
 
 
@@ -140,6 +196,11 @@ def _expectations(spec: MartSpec, columns: list[str]) -> list[Any]:
         e.ExpectColumnValuesToBeBetween(column="_gate_gap_before", min_value=0, max_value=0),
         e.ExpectColumnValuesToBeInSet(column="_gate_on_grid", value_set=[True]),
     ]
+    if "_gate_gap_after" in columns:
+        out.append(e.ExpectColumnValuesToBeBetween(column="_gate_gap_after", min_value=0,
+                                                   max_value=0))
+    out += [e.ExpectColumnValuesToBeInSet(column=c, value_set=[True])
+            for c in columns if c.startswith("_gate_sign_")]
     out += [e.ExpectColumnToExist(column=c) for c in spec.not_null if c not in columns]
     out += [e.ExpectColumnValuesToNotBeNull(column=c) for c in spec.not_null if c in columns]
     for col, (lo, hi) in spec.ranges.items():
@@ -154,8 +215,13 @@ def _expectations(spec: MartSpec, columns: list[str]) -> list[Any]:
     return out
 
 
-def run_gate(mart_name: str, frame: pl.DataFrame) -> GateResult:
+def run_gate(mart_name: str, frame: pl.DataFrame, *,
+             period_s: tuple[int, int] | None = None) -> GateResult:
     """Validate one mart build; ``success`` is false when any expectation failed.
+
+    ``period_s``: the ``[start, end)`` UTC epoch seconds the build must cover for each site
+    (the day or month being published); without it, the start is the UTC or market-local
+    midnight at or before each site's first row and the end is not checked.
 
     Raises ``KeyError`` for an unknown mart and :class:`GateError` when GX could not evaluate
     an expectation (or a column the suite needs is absent from the frame).
@@ -167,7 +233,7 @@ def run_gate(mart_name: str, frame: pl.DataFrame) -> GateResult:
     absent = sorted(c for c in needed if c not in frame.columns)
     if absent:
         raise GateError(f"gate {mart_name}: frame lacks column(s) {absent} the suite needs")
-    prepared = _prepare(spec, frame)
+    prepared = _prepare(spec, frame, period_s)
 
     import great_expectations as gx
 

@@ -3,6 +3,8 @@ raise when GX itself errors. GX import costs ~4 s, so the frames are built once.
 
 from __future__ import annotations
 
+import csv
+from datetime import datetime
 from decimal import Decimal
 
 import polars as pl
@@ -10,8 +12,9 @@ import pytest
 
 from transforms.carbon import build_carbon_hourly
 from transforms.energy import interval_energy
-from transforms.gates import GateError, run_gate
+from transforms.gates import GateError, period_start_of, run_gate
 from transforms.settlement import build_settlement
+from transforms.sources import SHARED_DATA
 
 START = 1751346000  # 2025-07-01 05:00 UTC
 
@@ -97,3 +100,91 @@ def test_unknown_mart_and_missing_key_column(marts: dict[str, pl.DataFrame]) -> 
         run_gate("nope", marts["settlement"])
     with pytest.raises(GateError, match=r"lacks column\(s\) \['site_id'\]"):
         run_gate("settlement", marts["settlement"].drop("site_id"))
+
+
+# ---------------------------------------------------------------- issue 23: signs, day edges
+
+RT_SPP = SHARED_DATA / "ercot_market" / "rt_spp" / "wattgap_rtm_spp_lz_2023-07_08.csv"
+
+
+def _lz_west(first: str, last: str) -> list[tuple[int, Decimal]]:
+    """Real LZ_WEST RT prices (interval start, USD/MWh) between two local ISO stamps."""
+    with RT_SPP.open(newline="") as fh:
+        rows = [(int(datetime.fromisoformat(r["interval_start_ct"]).timestamp()),
+                 Decimal(r["LZ_WEST"])) for r in csv.DictReader(fh)
+                if first <= r["interval_start_ct"] <= last]
+    assert rows, f"no LZ_WEST rows between {first} and {last}"
+    return rows
+
+
+def test_negative_price_purchase_and_sell_back_pass_the_gate() -> None:
+    # 2023-07-18 09:15-10:30 CDT: six consecutive negative LZ_WEST intervals (-1.01 at 10:00).
+    prices = _lz_west("2023-07-18T09:15:00-05:00", "2023-07-18T10:30:00-05:00")
+    assert len(prices) == 6 and all(p < 0 for _, p in prices)
+    starts = [s for s, _ in prices]
+    # 100 MW contract (25 MWh): alternate a draw above it (31 MWh) and below it (20 MWh).
+    poi = [31.0 if k % 2 == 0 else 20.0 for k in range(len(starts))]
+    energy = pl.DataFrame({"site_id": "w", "interval_start_s": starts, "ai_mwh": poi,
+                           "mining_mwh": 0.0, "overhead_mwh": 0.0, "poi_mwh": poi,
+                           "hashrate_ph_days": 0.0})
+    settlement = build_settlement(
+        energy, pl.DataFrame({"interval_start_s": starts,
+                              "price_usd_per_mwh": [p for _, p in prices]}),
+        pl.DataFrame({"site_id": ["w"], "start_s": [0], "end_s": [2**40], "mw": [100.0],
+                      "price_usd_per_mwh": [Decimal("30")]}))
+    at_10 = settlement.filter(pl.col("interval_start_s") == starts[3]).row(0, named=True)
+    assert at_10["rt_price_usd_per_mwh"] == Decimal("-1.01")
+    assert at_10["rt_sell_back_usd"] == Decimal("-5.05")  # selling 5 MWh at -1.01 costs
+    first = settlement.row(0, named=True)
+    assert first["rt_purchase_usd"] == Decimal("6.00") * -first["rt_price_usd_per_mwh"]
+    assert first["rt_purchase_usd"] > 0  # buying at a negative price is paid to the site
+    result = run_gate("settlement", settlement, period_s=(starts[0], starts[-1] + 900))
+    assert result.success, result.report()
+
+
+def test_a_sign_against_the_price_fails() -> None:
+    iv = 1689692400  # 2023-07-18 10:00 CDT, LZ_WEST -1.01
+    energy = pl.DataFrame([{"site_id": "w", "interval_start_s": iv, "ai_mwh": 31.0,
+                            "mining_mwh": 0.0, "overhead_mwh": 0.0, "poi_mwh": 31.0,
+                            "hashrate_ph_days": 0.0}])
+    good = build_settlement(
+        energy, pl.DataFrame({"interval_start_s": [iv], "price_usd_per_mwh": [Decimal("-1.01")]}),
+        pl.DataFrame({"site_id": ["w"], "start_s": [0], "end_s": [2**40], "mw": [100.0],
+                      "price_usd_per_mwh": [Decimal("30")]}))
+    flipped = good.with_columns(-pl.col("rt_purchase_usd"),
+                                pl.col("net_usd") - 2 * pl.col("rt_purchase_usd"))
+    result = run_gate("settlement", flipped, period_s=(iv, iv + 900))
+    assert {o.target for o in result.failures} == {"_gate_sign_rt_purchase_usd"}, \
+        result.report()
+
+
+@pytest.mark.parametrize("mart", ["interval_energy", "settlement"])
+def test_a_day_without_its_first_intervals_is_not_complete(
+        marts: dict[str, pl.DataFrame], mart: str) -> None:
+    # START is local midnight (CDT): the two first intervals of the day are absent.
+    late = marts[mart].filter(pl.col("interval_start_s") >= START + 1800)
+    result = run_gate(mart, late)
+    assert {o.target for o in result.failures} == {"_gate_gap_before"}, result.report()
+    explicit = run_gate(mart, late, period_s=(START, START + 3 * 3600))
+    assert {o.target for o in explicit.failures} == {"_gate_gap_before"}
+
+
+def test_a_day_without_its_last_intervals_fails_when_its_end_is_given(
+        marts: dict[str, pl.DataFrame]) -> None:
+    early = marts["settlement"].filter(pl.col("interval_start_s") < START + 3 * 3600 - 900)
+    assert run_gate("settlement", early).success  # no end given: a day still in progress
+    result = run_gate("settlement", early, period_s=(START, START + 3 * 3600))
+    assert {o.target for o in result.failures} == {"_gate_gap_after"}, result.report()
+    full = run_gate("settlement", marts["settlement"], period_s=(START, START + 3 * 3600))
+    assert full.success, full.report()
+
+
+@pytest.mark.parametrize(
+    ("first", "start"),
+    [(START, START),  # 00:00 CDT
+     (START + 900, START),  # 00:15 CDT: one interval missing since local midnight
+     (1751328000 + 900, 1751328000),  # 00:15 UTC: since UTC midnight (a UTC partition)
+     (1762059600, 1762059600)],  # 2025-11-02 00:00 CDT, the fall-back day
+)
+def test_period_start_of(first: int, start: int) -> None:
+    assert period_start_of(first) == start
