@@ -7,6 +7,13 @@ number of hours off UTC, so a 15-minute UTC grid and a local 15-minute grid coin
 
 A market day runs from local midnight to local midnight: 96 intervals normally, 92 on the
 spring-forward day and 100 on the fall-back day.
+
+Hour ending follows ERCOT's labels: the local clock hour the interval ends in, so the hour
+from 03:00 CDT on the spring day is HE04 (HE03 does not exist), and on the fall-back day the
+hour from 01:00 is HE02 twice, the second pass (01:00 CST) flagged ``DSTFlag=Y`` and shown as
+"02*" ("DST Repeated Hour", ERCOT market notices W-A092617-01 of 2017-09-26 and
+M-A092121-01 of 2022-09-21; the same flag as NP6-905-CD's ``DSTFlag``). The key stays
+``interval_start_s``; ``(market_date, hour_ending, repeated_hour)`` is unique too.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "interval_start_local": "interval start, timestamp in market local time (America/Chicago)",
         "market_date": "market (local) calendar date the interval belongs to",
         "interval_index": "1-based position of the interval within its market day (1..92/96/100)",
-        "hour_ending": "ERCOT hour ending of the interval, 1..24 (1..23 / 1..25 on DST days)",
+        "hour_ending": "ERCOT hour ending of the interval, 1..24 (no 3 on the spring day, 2 "
+                       "twice on the fall-back day)",
+        "hour_ending_label": "ERCOT label: HE01..HE24, HE02* for the repeated hour",
         "repeated_hour": "true for the second (CST) pass of the fall-back hour (ERCOT DSTFlag=Y)",
     },
     "hourly_buckets": {
@@ -36,7 +45,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "hour_start_utc": "hour start, UTC timestamp",
         "hour_start_local": "hour start, timestamp in market local time (America/Chicago)",
         "market_date": "market (local) calendar date",
-        "hour_ending": "1-based hour ending within the market day",
+        "hour_ending": "ERCOT hour ending, 1..24 (no 3 on the spring day, 2 twice on fall-back)",
+        "hour_ending_label": "ERCOT label: HE01..HE24, HE02* for the repeated hour",
+        "repeated_hour": "true for the second (CST) pass of the fall-back hour (ERCOT DSTFlag=Y)",
     },
 }
 
@@ -66,15 +77,21 @@ def settlement_intervals(day: date, tz: str = MARKET_TZ) -> pl.DataFrame:
     start_s, end_s = _day_bounds_s(day, tz)
     starts = list(range(start_s, end_s, INTERVAL_S))
     frame = _local_frame(starts, tz, "interval_start_s")
-    # Hour ending counts elapsed hours since local midnight (ERCOT's convention: the repeated
-    # hour on fall-back day is HE02 twice, but a running count 1..25 keeps the key unique).
     return frame.with_columns(
         (pl.col("interval_start_s") + INTERVAL_S).alias("interval_end_s"),
         pl.lit(day).alias("market_date"),
         (pl.int_range(1, pl.len() + 1, dtype=pl.Int32)).alias("interval_index"),
-        ((pl.col("interval_start_s") - start_s) // HOUR_S + 1).cast(pl.Int32).alias("hour_ending"),
-        _repeated_hour(pl.col("interval_start_local")).alias("repeated_hour"),
+        *_hour_ending(pl.col("interval_start_local")),
     ).select(list(COLUMNS["settlement_intervals"]))
+
+
+def _hour_ending(local: pl.Expr) -> list[pl.Expr]:
+    """``hour_ending`` (local clock hour + 1), ``repeated_hour`` and their ERCOT label."""
+    he = (local.dt.hour().cast(pl.Int32) + 1).alias("hour_ending")
+    repeated = _repeated_hour(local).alias("repeated_hour")
+    label = pl.format("HE{}{}", he.cast(pl.String).str.zfill(2),
+                      pl.when(repeated).then(pl.lit("*")).otherwise(pl.lit("")))
+    return [he, label.alias("hour_ending_label"), repeated]
 
 
 def _repeated_hour(local: pl.Expr) -> pl.Expr:
@@ -89,7 +106,7 @@ def hourly_buckets(day: date, tz: str = MARKET_TZ) -> pl.DataFrame:
     frame = _local_frame(list(range(start_s, end_s, HOUR_S)), tz, "hour_start_s")
     return frame.with_columns(
         pl.lit(day).alias("market_date"),
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("hour_ending"),
+        *_hour_ending(pl.col("hour_start_local")),
     ).select(list(COLUMNS["hourly_buckets"]))
 
 
