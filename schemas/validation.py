@@ -26,14 +26,14 @@ from schemas.bounded import (
 from schemas.deadletter import RejectKind
 from schemas.events import SitePower
 from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, PriceSignal
+from schemas.market_bounds import Market, price_problem
 from schemas.packed import PACKABLE, is_packed, to_fields, unpack
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 
 M = TypeVar("M", bound=Message)
 
-PRICE_FLOOR_USD_PER_MWH = -250.0
-PRICE_CAP_USD_PER_MWH = 5000.0
-"""ERCOT's offer floor and HCAP (see notes/domain.md)."""
+PRICE_MARKET: dict[str, Market] = {"rt": "RTM", "da": "DAM", "sced": "SCED"}
+"""``PriceSignal.kind`` -> the market whose dated bounds apply (``schemas.market_bounds``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +50,6 @@ class Limits:
     max_frame_bytes: int = 1_048_576
     max_clock_skew_s: float = 300.0
     max_age_s: float = 7 * 24 * 3600.0
-    price_floor_usd_per_mwh: float = PRICE_FLOOR_USD_PER_MWH
-    price_cap_usd_per_mwh: float = PRICE_CAP_USD_PER_MWH
 
 
 Check = Callable[[Any, Limits], str | None]
@@ -288,14 +286,10 @@ def check_asic(f: AsicFrame, lim: Limits) -> str | None:
 
 
 def check_price(p: PriceSignal, lim: Limits) -> str | None:
+    """Bounds of the market and date of the interval: the cap in force then, not today's."""
     return _first(
-        lambda: _finite("price_usd_per_mwh", [p.price_usd_per_mwh]),
-        lambda: _range(
-            "price_usd_per_mwh",
-            [p.price_usd_per_mwh],
-            lim.price_floor_usd_per_mwh,
-            lim.price_cap_usd_per_mwh,
-        ),
+        lambda: _finite("interval_start_s", [p.interval_start_s]),
+        lambda: price_problem(p.price_usd_per_mwh, p.interval_start_s, PRICE_MARKET[p.kind]),
         lambda: timestamp_problem("interval_start_s", p.interval_start_s, lim),
         lambda: (
             None

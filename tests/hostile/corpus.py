@@ -94,13 +94,13 @@ def corpus(now: float = NOW) -> list[tuple[str, str, bytes | None, str]]:
         (
             "price-above-cap",
             "grid.prices.v1",
-            _with("grid.prices.v1", now, price_usd_per_mwh=9001.0),
+            _with("grid.prices.v1", now, price_usd_per_mwh=50_000.0),
             "validation",
         ),
         (
             "price-below-floor",
             "grid.prices.v1",
-            _with("grid.prices.v1", now, price_usd_per_mwh=-1000.0),
+            _with("grid.prices.v1", now, price_usd_per_mwh=-250_000.0),
             "validation",
         ),
         (

@@ -59,7 +59,7 @@ CASES = [
     ),
     ("telemetry.gpu.v1", b" " * 70_000, "oversized", "70000 bytes"),
     ("telemetry.gpu.v1", None, "schema", "tombstone"),
-    ("grid.prices.v1", _price(price_usd_per_mwh=9000.0), "validation", "outside"),
+    ("grid.prices.v1", _price(price_usd_per_mwh=50_000.0), "validation", "outside"),
     ("grid.prices.v1", _price(interval_end_s=0.0), "validation", "not after"),
 ]
 
