@@ -4,10 +4,16 @@ Protocols:
 
 - cgminer-style JSON over TCP (port 4028): stock Antminer (bmminer), Avalon, LuxOS send
   ``{"command": "summary"}``; Whatsminer's btminer API v1 takes ``{"cmd": "summary"}`` for
-  its read-only commands. One command per connection; the miner answers with a JSON object,
-  often followed by a NUL byte, and closes.
+  its read-only commands; Auradine's GCMiner/FluxOS answers cgminer-style too. One command per
+  connection; the miner answers with a JSON object, often followed by a NUL byte, and closes.
+- Whatsminer API v3 (TCP 4433): ``{"cmd": "get.miner.status", "param": "summary"}`` framed
+  by a 4-byte little-endian length, answered the same way (pyasic ``BTMinerV3RPCAPI``).
 - Braiins OS REST (HTTP, ``/api/v1/...``): ``POST /api/v1/auth/login`` with username and
   password returns a token that goes, as is, in the ``Authorization`` header.
+
+Only the commands in ``REQUIRED`` must answer; an optional command that fails (an error
+status, a 404 from an endpoint a firmware release moved or dropped, a closed socket) only
+leaves the fields it carries None, with the reason, in the reading.
 
 ``poll_fleet`` polls thousands of miners concurrently (an ``asyncio.Semaphore`` bounds open
 sockets), each with one overall timeout. A miner that refuses, times out or answers
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +34,7 @@ import aiohttp
 
 from streams.collectors.asic_parse import (
     COMMANDS,
+    REQUIRED,
     MinerReading,
     ParseError,
     decode_reply,
@@ -95,9 +103,51 @@ async def braiins_replies(session: aiohttp.ClientSession, ep: Endpoint) -> dict[
     for path in COMMANDS["braiins"]:
         async with session.get(f"{base}/{path}", headers={"Authorization": token}) as resp:
             if resp.status != 200:
-                raise ParseError(f"GET /api/v1/{path} answered HTTP {resp.status}")
-            body = decode_reply(await resp.read())
-            replies[path] = body
+                if path in REQUIRED["braiins"]:
+                    raise ParseError(f"GET /api/v1/{path} answered HTTP {resp.status}")
+                continue  # moved or dropped in this release: parse says what is missing
+            replies[path] = decode_reply(await resp.read())
+    return replies
+
+
+async def btminer_v3_call(host: str, port: int, command: str) -> dict[str, Any]:
+    """One Whatsminer API v3 read command (``cmd`` or ``cmd:param``), length-framed."""
+    cmd, _, param = command.partition(":")
+    payload = json.dumps({"cmd": cmd, "param": param or None}).encode()
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(struct.pack("<I", len(payload)) + payload)
+        await writer.drain()
+        (size,) = struct.unpack("<I", await reader.readexactly(4))
+        if size > MAX_REPLY_BYTES:
+            raise ParseError(f"reply to {command!r} announces {size} bytes")
+        body = await reader.readexactly(size)
+    except asyncio.IncompleteReadError as exc:
+        raise ParseError(f"reply to {command!r} ended after {len(exc.partial)} bytes") from None
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+    return decode_reply(body)
+
+
+async def socket_replies(ep: Endpoint) -> dict[str, Any]:
+    """Replies of a cgminer-style or Whatsminer v3 miner; optional commands may fail."""
+    if ep.kind not in COMMANDS:
+        raise ParseError(f"unknown miner kind {ep.kind!r}")
+    replies: dict[str, Any] = {}
+    for c in COMMANDS[ep.kind]:
+        try:
+            if ep.kind == "whatsminer_v3":
+                replies[c] = await btminer_v3_call(ep.host, ep.port, c)
+            else:
+                key = "cmd" if ep.kind == "whatsminer" else "command"
+                replies[c] = await cgminer_call(ep.host, ep.port, c, key=key)
+        except (OSError, ParseError):
+            if c in REQUIRED[ep.kind]:
+                raise
     return replies
 
 
@@ -112,12 +162,7 @@ async def poll_miner(
                     raise ValueError("a braiins miner needs an HTTP session")
                 replies = await braiins_replies(session, ep)
             else:
-                if ep.kind not in COMMANDS:
-                    raise ParseError(f"unknown miner kind {ep.kind!r}")
-                key = "cmd" if ep.kind == "whatsminer" else "command"
-                replies = {
-                    c: await cgminer_call(ep.host, ep.port, c, key=key) for c in COMMANDS[ep.kind]
-                }
+                replies = await socket_replies(ep)
             return parse(ep.kind, ep.miner_id, replies)
     except TimeoutError:
         return failed(

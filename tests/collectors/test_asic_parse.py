@@ -62,7 +62,8 @@ def expected() -> list[tuple[str, str, MinerReading]]:
             AVA,
             "avalon",
             MinerReading(
-                # idle Avalon Q: 0 MH/s, TMax 0 -> board outlet temp HBOTemp[27], fans 0, asleep
+                # idle Avalon Q: 0 MH/s, TMax 0 -> board outlet temp HBOTemp[27], fans 0, asleep;
+                # MPO[800] is its power limit as pyasic reads it
                 "m",
                 "Avalon Q",
                 0.0,
@@ -70,6 +71,7 @@ def expected() -> list[tuple[str, str, MinerReading]]:
                 27.0,
                 0,
                 "sleeping",
+                800.0,
             ),
         ),
         (
@@ -129,6 +131,7 @@ def test_recorded_scrapes(folder: str, kind: str, want: MinerReading) -> None:
         want.fan_rpm,
         want.state,
         want.power_limit_w,
+        missing=got.missing,  # reasons are checked in test_conformance.py
     )
 
 
@@ -182,7 +185,7 @@ def test_error_status(body: dict[str, Any], fails: bool) -> None:
 @pytest.mark.parametrize(
     ("kind", "broken", "match"),
     [
-        ("antminer", {"summary": {"STATUS": [{"STATUS": "S"}]}}, "SUMMARY"),
+        ("antminer", {"stats": {"STATUS": [{"STATUS": "S"}]}}, "STATS"),
         ("antminer", {"stats": {"STATUS": [{"STATUS": "E", "Msg": "x"}]}}, "error"),
         ("braiins", {"miner/stats": {}}, "real_hashrate"),
         ("fpga", {}, "unknown miner kind"),
@@ -198,9 +201,51 @@ def test_bad_shapes_raise_parse_error(kind: str, broken: dict[str, Any], match: 
         parse(kind, "m", base | broken)
 
 
-def test_missing_command_reply() -> None:
-    with pytest.raises(ParseError, match="no reply to 'power'"):
-        parse("luxos", "m", {k: v for k, v in replies(LUX, "luxos").items() if k != "power"})
+def test_missing_required_reply() -> None:
+    with pytest.raises(ParseError, match="no reply to 'stats'"):
+        parse("luxos", "m", {k: v for k, v in replies(LUX, "luxos").items() if k != "stats"})
+
+
+def test_missing_optional_reply_leaves_its_fields_none_with_the_reason() -> None:
+    got = parse("luxos", "m", {k: v for k, v in replies(LUX, "luxos").items() if k != "power"})
+    assert got.power_w is None and got.reason("power_w") == "no usable reply to 'power'"
+    assert got.state == "hashing"
+
+
+def test_no_summary_but_stats_say_hashing() -> None:
+    r = replies(S19, "antminer")
+    stats = r["stats"]["STATS"][1]
+    without = parse("antminer", "m", {"stats": r["stats"]})
+    errored = parse("antminer", "m", r | {"summary": {"STATUS": [{"STATUS": "E", "Msg": "x"}]}})
+    for got in (without, errored):
+        assert got.state == "hashing"
+        assert got.hashrate_ths == pytest.approx(stats["GHS 5s"] / 1000)
+
+
+@pytest.mark.parametrize(
+    ("summary", "why"),
+    [
+        ({"Power": -1, "MHS 5s": 1.0e8}, "no Power or Power_RT"),  # -1: not available
+        ({"MHS 5s": 1.0e8}, "no Power or Power_RT"),
+    ],
+)
+def test_whatsminer_unreported_power_is_none_with_reason(summary: dict[str, Any], why: str) -> None:
+    got = parse("whatsminer", "m", {"summary": {"SUMMARY": [summary]}})
+    assert got.power_w is None and why in (got.reason("power_w") or "")
+
+
+def test_zero_hashrate_without_a_sleep_flag_is_unknown_with_reason() -> None:
+    got = parse("whatsminer", "m", {"summary": {"SUMMARY": [{"MHS 5s": 0}]}})
+    assert got.hashrate_ths == 0.0 and got.state == "unknown"
+    assert "no sleep" in (got.reason("state") or "")
+
+
+def test_unread_hashrate_is_none_not_zero_and_the_frame_says_why() -> None:
+    got = parse("whatsminer", "m", {"summary": {"SUMMARY": [{"Power": 3000}]}})
+    assert got.hashrate_ths is None and got.state == "unknown"
+    frame = to_frame([got], "s", "r", 1.0, 1)
+    assert frame.hashrate_ths == [0.0] and frame.state == ["unknown"]
+    assert frame.error is not None and "MHS 5s" in (frame.error[0] or "")
 
 
 def test_avalon_packed_fields() -> None:
