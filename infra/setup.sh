@@ -24,12 +24,17 @@ if [ ! -x .venv/bin/python ]; then
   echo "• creating .venv with $($PY --version)" >&2
   "$PY" -m venv .venv
 fi
+# Exactly the locked versions (requirements.lock, with hashes), then Spillway itself without
+# resolving anything; re-run whenever pyproject.toml or the lock changes.
 stamp=.venv/.spillway-installed
-want="$(sha256sum pyproject.toml | cut -c1-16)"
+want="$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "• installing Spillway and its dependencies into .venv (first time: about 2 minutes)" >&2
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  echo "• installing the locked dependencies into .venv (first time: about 2 minutes)" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+    -r requirements.lock
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
+    -e .
+  .venv/bin/python -m pip check >&2
   echo "$want" > "$stamp"
 fi
 .venv/bin/spillway broker fetch >/dev/null

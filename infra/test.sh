@@ -12,6 +12,7 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
 fi
 stop_broker() { if [ "$started" = 1 ]; then .venv/bin/spillway broker stop || true; fi; }
 trap stop_broker EXIT
+echo "• lock" >&2; bash infra/lock.sh --check
 echo "• ruff" >&2; .venv/bin/ruff check .
 echo "• mypy" >&2; .venv/bin/mypy infra schemas streams transforms
 echo "• pytest" >&2

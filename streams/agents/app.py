@@ -25,10 +25,9 @@ import logging
 import math
 import tempfile
 import time
-import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
-from contextlib import aclosing, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
@@ -37,7 +36,6 @@ import faust
 import msgspec
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from faust.streams import _current_event
 from faust.types import TP, EventT, Message, StreamT, TableT
 
 from infra.topics import DEADLETTER, TELEMETRY_TOPICS, base_name, full_name, spec
@@ -46,9 +44,6 @@ from schemas.registry import CONTRACTS
 from schemas.site import SiteConfig
 from schemas.validation import Limits, Rejection
 from streams import deadletter
-from streams.agents import bulk
-from streams.agents.continuity import check_batch
-from streams.agents.lean_wait import SpillwayFaustApp
 from streams.agents.messages import (
     SiteInput,
     Stage1State,
@@ -57,7 +52,6 @@ from streams.agents.messages import (
     decode_state,
     encode,
 )
-from streams.agents.readback import read_range, start_offsets
 from streams.agents.routing import grid_targets
 from streams.agents.sites import SiteDirectory, publish_site
 from streams.agents.stage1 import RawMessage, process_partition
@@ -69,11 +63,16 @@ from streams.agents.stage2 import (
     TickMode,
     process_site,
 )
-from streams.agents.tail_watch import TailWatch
 from streams.decisions.alerts import AlertState
 from streams.decisions.curtailment import ControllerState
 from streams.decisions.power import CombineConfig, CombineState, refresh_liveness
 from streams.decisions.surplus import SurplusState
+from streams.faust_runtime import bulk
+from streams.faust_runtime.continuity import check_batch
+from streams.faust_runtime.current_event import acting_for
+from streams.faust_runtime.lean_wait import SpillwayFaustApp
+from streams.faust_runtime.readback import read_range, start_offsets
+from streams.faust_runtime.tail_watch import TailWatch
 from streams.gc_tuning import tune_for_throughput
 from streams.observe import metrics
 from streams.settings import Settings
@@ -180,20 +179,6 @@ class PartitionBatch(NamedTuple):
 
 def raw_message(msg: Message) -> RawMessage:
     return RawMessage(offset=msg.offset, key=msg.key, value=msg.value)
-
-
-@contextmanager
-def acting_for(event: EventT[bytes]) -> Iterator[None]:
-    """Make ``event`` the current event while tables are read and written.
-
-    faust keys table writes (changelog partition, RocksDB partition) by the current event,
-    which ``take_events`` batches do not set in the agent's task.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 def split_command(cmd: MinerCommand, max_ids: int) -> list[MinerCommand]:
@@ -558,7 +543,7 @@ class SpillwayAgents:
 
     async def _stage1(self, stream: StreamT[bytes]) -> AsyncIterator[None]:
         # Telemetry reaches stage 1 a fetch at a time through ``self.bulk``, past faust's
-        # per-message path (``streams.agents.bulk``).
+        # per-message path (``streams.faust_runtime.bulk``).
         opts = self.options
         taken = bulk.batches(self.app, stream, self.bulk, opts.batch_max, opts.batch_within_s)
         async with aclosing(taken):
@@ -832,7 +817,7 @@ class SpillwayAgents:
 
     async def _watch_tails(self) -> None:
         """Seek back partitions whose last frames faust fetched but never delivered (see
-        ``streams.agents.tail_watch``)."""
+        ``streams.faust_runtime.tail_watch``)."""
         consumer = self.app.consumer
         if self.app.rebalancing or not getattr(consumer, "flow_active", True):
             return

@@ -2,7 +2,8 @@
 frames. Run as a faust worker by the bench.
 
 Same app settings (``new_faust_app``: lean fetch loop, fetch and buffer sizes), same garbage
-collector thresholds and the same batches as stage 1 (the bulk queue, ``streams.agents.bulk``,
+collector thresholds and the same batches as stage 1 (the bulk queue,
+``streams.faust_runtime.bulk``,
 with its tracking and acks); each batch is counted and dropped. What it reaches is the most
 the agents' faust app can do on this machine, so the gap from the limit (a bare
 confluent-kafka drain) to it is faust's and aiokafka's, and the gap from it to the agents
@@ -23,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.topics import TELEMETRY_TOPICS, full_name
-from streams.agents import bulk
 from streams.agents.app import AgentOptions, buffer_messages, new_faust_app
 from streams.bench.workers import report_progress
+from streams.faust_runtime import bulk
 from streams.gc_tuning import tune_for_throughput
 from streams.settings import get_settings
 

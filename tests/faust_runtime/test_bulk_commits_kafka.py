@@ -1,4 +1,4 @@
-"""Stage 1 takes telemetry past faust's per-message path (``streams.agents.bulk``), yet the
+"""Stage 1 takes telemetry past faust's per-message path (``streams.faust_runtime.bulk``), yet the
 group's committed offsets still follow what it has processed: a worker that restarts, or
 takes over a partition, resumes where stage 1 left off instead of fetching every retained
 frame again only to drop it as a re-delivery."""
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from schemas.events import SitePower
-from streams.agents.readback import start_offsets
 from streams.agents.sites import publish_site
 from streams.bench.limit import end_offsets
+from streams.faust_runtime.readback import start_offsets
 from streams.settings import Settings
 from tests.agents.helpers import Collector, Second, frames, produce, small_site, worker
 

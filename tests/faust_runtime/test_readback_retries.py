@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from streams.agents.readback import is_transient, with_retries
+from streams.faust_runtime.readback import is_transient, with_retries
 
 
 def failing(errors: list[BaseException], result: str = "ok") -> Callable[[], str]:

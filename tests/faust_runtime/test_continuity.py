@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.agents.continuity import check_batch
+from streams.faust_runtime.continuity import check_batch
 
 
 def offsets_kept(expected: int | None, offsets: list[int]) -> list[int]:

@@ -11,8 +11,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from infra.topics import full_name
-from streams.agents.lean_wait import SpillwayConsumerThread, SpillwayFaustApp
-from streams.agents.rewind import never_committed, seek_to_committed_or_earliest
+from streams.faust_runtime.lean_wait import SpillwayConsumerThread, SpillwayFaustApp
+from streams.faust_runtime.rewind import never_committed, seek_to_committed_or_earliest
 from streams.io.kafka import make_producer
 from streams.settings import Settings
 

@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from infra.topics import full_name
-from streams.agents.readback import read_range, start_offsets
+from streams.faust_runtime.readback import read_range, start_offsets
 from streams.io.kafka import make_consumer, make_producer
 from streams.settings import Settings
 

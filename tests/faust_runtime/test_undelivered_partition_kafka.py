@@ -1,6 +1,6 @@
 """A partition whose first fetch after the assignment is dropped (never delivered) is found
 by the tail watch and read again; nothing processed it before, so only the assignment puts
-it in the watch (``streams.agents.tail_watch``)."""
+it in the watch (``streams.faust_runtime.tail_watch``)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,12 @@ def test_a_partition_whose_first_fetch_is_dropped_is_sought_back_and_processed(
     args = ("--site", site.site_id, "--loglevel", "info", "--data-dir", str(tmp_path / "db"))
     try:
         with worker(
-            settings, METER, str(partition), *args, log=log, module="tests.agents.drop_first_fetch"
+            settings,
+            METER,
+            str(partition),
+            *args,
+            log=log,
+            module="tests.faust_runtime.drop_first_fetch",
         ) as w:
             col.until(lambda _: meter_partials() == meter_readings, 90, f"partials of {source}")
             assert w.poll() is None

@@ -1,7 +1,7 @@
 """Read a range of offsets of one partition straight from Kafka (no consumer group).
 
 Used by the agents to fill a gap that faust left in a partition's offsets (see
-``streams.agents.continuity``). Blocking: call it from a thread.
+``streams.faust_runtime.continuity``). Blocking: call it from a thread.
 
 Both lookups retry transient broker errors (a partition's leader or the group's coordinator
 moving, as right after topics are created or while a broker restarts): a stage-1 batch that

@@ -11,7 +11,7 @@ import pytest
 from faust.types import TP
 from mode.utils.locks import Event as ModeEvent
 
-from streams.agents.lean_wait import FETCH_MAX_WAIT_MS, SpillwayFaustApp, race_callback
+from streams.faust_runtime.lean_wait import FETCH_MAX_WAIT_MS, SpillwayFaustApp, race_callback
 
 
 def events() -> tuple[asyncio.Event, ModeEvent, ModeEvent]:

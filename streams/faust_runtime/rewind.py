@@ -5,7 +5,7 @@ after one), faust drops its records and calls ``perform_seek`` so that they are 
 again from the committed offsets. aiokafka's ``seek_to_committed`` seeks only partitions
 whose committed offset is above 0: a partition the group has never committed keeps the
 position past the dropped records, and faust never asks for them again. Later records
-reveal the gap (``streams.agents.continuity`` reads it back); when none come, the records
+reveal the gap (``streams.faust_runtime.continuity`` reads it back); when none come, the records
 wait for good. Found in CI: two workers joined, the bench sent a few seconds of frames
 while the second was still recovering its tables, and that worker's partitions (telemetry
 and stage 2's partials, none committed yet) delivered nothing for 300 s.

@@ -25,11 +25,11 @@ its long poll, and whatever arrives meanwhile on the partition left out waits wi
 second, stage 2's partials were such a partition: the agents' bench saw the SitePower of a
 second go out up to 0.64 s after stage 1 had sent its last partial (0.12 s with the cap).
 It also seeks partitions the group never committed back to their earliest offset where
-faust seeks back to the committed ones (``streams.agents.rewind``), and runs every seek
+faust seeks back to the committed ones (``streams.faust_runtime.rewind``), and runs every seek
 asked of the consumer in the consumer's own thread (``LeanWaitConsumer._seek``).
 
 Since the eighth session the telemetry topics do not take this path at all: the consumer
-hands their records to stage 1 a fetch at a time (``streams.agents.bulk``); the lean
+hands their records to stage 1 a fetch at a time (``streams.faust_runtime.bulk``); the lean
 wait serves the topics still read one message at a time (stage 2's, the grid's).
 """
 
@@ -45,8 +45,8 @@ from faust.types import TP, TransportT
 from mode.services import WaitArgT, WaitResults
 from mode.utils.times import Seconds
 
-from streams.agents.bulk import BulkQueue, hand_over
-from streams.agents.rewind import seek_to_committed_or_earliest
+from streams.faust_runtime.bulk import BulkQueue, hand_over
+from streams.faust_runtime.rewind import seek_to_committed_or_earliest
 
 
 class _Waitable(Protocol):
@@ -127,7 +127,7 @@ class LeanWaitConsumer(faust_aiokafka.Consumer):
         self, timeout: float
     ) -> tuple[Mapping[TP, list[Any]] | None, set[TP] | None]:
         # The records of the app's bulk topics go to its BulkQueue a fetch at a time
-        # (``streams.agents.bulk``); faust's getmany hands the rest on one by one.
+        # (``streams.faust_runtime.bulk``); faust's getmany hands the rest on one by one.
         records, active = await super()._wait_next_records(timeout)
         queue = cast(SpillwayFaustApp, self.app).bulk
         if queue is None or not records or not self.flow_active or self.should_stop:

@@ -1,4 +1,5 @@
-"""The bulk queue that hands telemetry to stage 1 a fetch at a time (``streams.agents.bulk``).
+"""The bulk queue that hands telemetry to stage 1 a fetch at a time
+(``streams.faust_runtime.bulk``).
 
 Pure logic: the queue, and the hand-over with a stand-in for faust's consumer (the real
 consumer is exercised on a real broker by every agents test, e.g. the backlog and
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from streams.agents.bulk import BulkQueue, Taken, ack, current, hand_over
+from streams.faust_runtime.bulk import BulkQueue, Taken, ack, current, hand_over
 
 A = TP("telemetry.asic.v1", 0)
 B = TP("telemetry.gpu.v1", 1)

@@ -1,7 +1,7 @@
-"""``python -m tests.agents.drop_first_fetch BASE_TOPIC PARTITION AGENT_ARGS...``: an agents
+"""``python -m tests.faust_runtime.drop_first_fetch BASE_TOPIC PARTITION AGENT_ARGS...``: an agents
 worker whose consumer drops the first records it fetches of one partition, as faust was seen
 to drop the rest of a fetch around a rebalance. aiokafka's position has moved past them, so
-they are never fetched again unless the worker seeks back (``streams.agents.tail_watch``).
+they are never fetched again unless the worker seeks back (``streams.faust_runtime.tail_watch``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sys
 from typing import Any
 
 from infra.topics import full_name
-from streams.agents.lean_wait import SpillwayConsumerThread
 from streams.cli import main
+from streams.faust_runtime.lean_wait import SpillwayConsumerThread
 
 
 def _dropping_first_fetch_of(topic: str, partition: int) -> None:

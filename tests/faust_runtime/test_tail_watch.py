@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.agents.tail_watch import TailWatch
+from streams.faust_runtime.tail_watch import TailWatch
 
 GPU0 = ("telemetry.gpu.v1", 0)
 METER0 = ("telemetry.meter.v1", 0)
