@@ -330,6 +330,165 @@ def read_ercot_dam_hourly(path: Path | str, settlement_point: str = "HB_HUBAVG")
     return frame.select(list(COLUMNS["prices_hourly"]))
 
 
+def _parse_offset(raw: pl.DataFrame, column: str, path: Path | str) -> pl.Series:
+    """ISO local time with its UTC offset (``2023-07-01T00:00:00-05:00``) -> UTC."""
+    t = raw[column].str.strip_chars().str.strptime(pl.Datetime("us", "UTC"),
+                                                  "%Y-%m-%dT%H:%M:%S%:z", strict=False)
+    _first_bad(raw, column, t, path, "timestamp YYYY-MM-DDTHH:MM:SS+HH:MM")
+    return t
+
+
+def _long_prices(frame: pl.DataFrame, points: list[str], hourly: bool) -> pl.DataFrame:
+    shape = "prices_hourly" if hourly else "prices_15min"
+    index = list(COLUMNS[shape])[:3]
+    return (frame.unpivot(index=index, on=points, variable_name="settlement_point",
+                          value_name="price_usd_per_mwh")
+            .sort("settlement_point", index[0]).select(list(COLUMNS[shape])))
+
+
+def read_ercot_lz_wide(path: Path | str) -> pl.DataFrame:
+    """ERCOT NP6-785-ER / NP4-180-ER extracts by load zone (wattgap): ``interval_start_ct``
+    (15-minute real-time) or ``hour_start_ct`` (day-ahead), local start with its offset, then
+    one column per settlement point.
+
+    Returns ``COLUMNS["prices_15min"]`` or ``COLUMNS["prices_hourly"]``.
+    """
+    raw = _read_text(path)
+    key = next((k for k in ("interval_start_ct", "hour_start_ct") if k in raw.columns), None)
+    if key is None:
+        raise SourceError(path, f"missing column 'interval_start_ct' or 'hour_start_ct'; "
+                          f"header has {raw.columns}", line=1)
+    hourly = key == "hour_start_ct"
+    points = [c for c in raw.columns if c not in (key, _LINE)]
+    if not points:
+        raise SourceError(path, f"no settlement point columns after {key!r}", line=1)
+    frame = raw.with_columns(_parse_offset(raw, key, path).alias("t"),
+                             *(_parse(raw, p, PRICE, path).alias(p) for p in points))
+    prefix = "hour" if hourly else "interval"
+    frame = _with_keys(frame, "t", prefix, 3600 if hourly else 900)
+    _check_unique(frame, [f"{prefix}_start_s"], path)
+    return _long_prices(frame, points, hourly)
+
+
+_GRIDSTATUS = {  # layout -> (start, end, point, price, market) columns
+    "long": ("interval_start_utc", "interval_end_utc", "location", "price", "market"),
+    "raw": ("Interval Start", "Interval End", "Location", "SPP", "Market"),
+}
+
+
+def read_gridstatus_spp(path: Path | str) -> pl.DataFrame:
+    """gridstatus SPP exports, long (``interval_start_utc, interval_end_utc, ..., location,
+    price``) or as fetched (``Time, Interval Start, Interval End, Location, ..., SPP``, local
+    with offset, the only layout that shows a DST day's 23 or 25 hours).
+
+    Returns ``COLUMNS["prices_15min"]`` (interval keys, whatever the length: the end is the
+    file's own) plus ``market`` (gridstatus's name, e.g. ``DAY_AHEAD_HOURLY``).
+    """
+    raw = _read_text(path)
+    layout = "long" if "interval_start_utc" in raw.columns else "raw"
+    start, end, point, price, market = _GRIDSTATUS[layout]
+    _require(raw, [start, end, point, price, market], path)
+    frame = raw.with_columns(
+        _parse_offset(raw, start, path).alias("interval_start_utc"),
+        _parse_offset(raw, end, path).alias("interval_end_utc"),
+        pl.col(point).str.strip_chars().alias("settlement_point"),
+        _parse(raw, price, PRICE, path).alias("price_usd_per_mwh"),
+        pl.col(market).str.strip_chars().alias("market"),
+    ).with_columns(pl.col("interval_start_utc").dt.epoch("s").alias("interval_start_s"))
+    backwards = frame.filter(pl.col("interval_end_utc") <= pl.col("interval_start_utc"))
+    if backwards.height:
+        raise SourceError(path, "interval end is not after its start",
+                          line=backwards.row(0, named=True)[_LINE], column=end)
+    _check_unique(frame, ["interval_start_s", "settlement_point"], path)
+    return frame.select(*COLUMNS["prices_15min"], "market").sort(
+        "settlement_point", "interval_start_s")
+
+
+def read_hub_rtm_dam_15min(path: Path | str, tz: str = MARKET_TZ
+                           ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """A backtest series (MPC-BESS ``interval_analysis``): unnamed naive local 15-minute
+    index, ``<POINT>_RTM`` and ``<POINT>_DAM`` (the hour's day-ahead price repeated 4 times),
+    other columns ignored (simulation outputs and weather).
+
+    The series was resampled to 96 rows on every day, DST days too: a spring-forward local
+    time that does not exist is dropped (its count is returned, 4 a spring day: nothing real
+    is lost), and the fall-back hour appears once (read as CDT). Returns
+    ``(COLUMNS["prices_15min"] real-time, COLUMNS["prices_hourly"] day-ahead, dropped)``.
+    """
+    raw = _read_text(path)
+    index = next(c for c in raw.columns if c != _LINE)
+    rtm = [c for c in raw.columns if c.endswith("_RTM")]
+    dam = [c for c in raw.columns if c.endswith("_DAM")]
+    if not rtm and not dam:
+        raise SourceError(path, f"no <POINT>_RTM or <POINT>_DAM columns; header has "
+                          f"{raw.columns}", line=1)
+    naive = _parse_naive(raw, index, "%Y-%m-%d %H:%M:%S", path)
+    frame = raw.with_columns(naive.alias("t"),
+                             *(_parse(raw, c, PRICE, path).alias(c) for c in rtm + dam))
+    frame = frame.with_columns(pl.col("t").dt.replace_time_zone(
+        tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC"))
+    dropped = frame["t"].null_count()
+    frame = _with_keys(frame.filter(pl.col("t").is_not_null()), "t", "interval", 900)
+    _check_unique(frame, ["interval_start_s"], path)
+    rt = _long_prices(frame.rename({c: c.removesuffix("_RTM") for c in rtm}),
+                      [c.removesuffix("_RTM") for c in rtm], hourly=False)
+    hours = (frame.filter(pl.col("interval_start_utc").dt.minute() == 0)
+             .rename({"interval_start_s": "hour_start_s", "interval_start_utc": "hour_start_utc"})
+             .with_columns((pl.col("hour_start_utc") + pl.duration(hours=1)).alias("hour_end_utc"))
+             .rename({c: c.removesuffix("_DAM") for c in dam}))
+    da = _long_prices(hours, [c.removesuffix("_DAM") for c in dam], hourly=True)
+    return rt, da, dropped
+
+
+def read_mpcbess_dam_hourly(path: Path | str, tz: str = MARKET_TZ) -> pl.DataFrame:
+    """MPC-BESS hourly table: ``key`` = ``MM/DD/YYYY HE`` and ``<POINT>_DAM`` day-ahead prices
+    (its ``_RTM`` columns are hourly means of 15-minute prices, not settlement prices, and its
+    AS columns are read by ``streams.collectors.grid_feeds.read_as_mcpc``).
+
+    Hour ending has no repeated-hour flag here: a fall-back day would fail as a duplicate.
+    Returns ``COLUMNS["prices_hourly"]``.
+    """
+    raw = _read_text(path)
+    _require(raw, ["key"], path)
+    dam = [c for c in raw.columns if c.endswith("_DAM")]
+    if not dam:
+        raise SourceError(path, "no <POINT>_DAM columns", line=1)
+    parts = raw["key"].str.strip_chars().str.split(" ")
+    day = parts.list.first().str.strptime(pl.Datetime("us"), "%m/%d/%Y", strict=False)
+    he = parts.list.get(1, null_on_oob=True).cast(pl.Int64, strict=False)
+    _first_bad(raw, "key", day, path, "MM/DD/YYYY HE")
+    _first_bad(raw, "key", he, path, "MM/DD/YYYY HE")
+    _check_range(raw, "key", he, 1, 24, path)
+    frame = raw.with_columns((day + pl.duration(hours=pl.lit(he) - 1)).alias("t"),
+                             *(_parse(raw, c, PRICE, path).alias(c.removesuffix("_DAM"))
+                               for c in dam))
+    frame = _with_keys(_localize(frame, "t", pl.lit(False), path, tz), "t", "hour", 3600)
+    _check_unique(frame, ["hour_start_s"], path)
+    return _long_prices(frame, [c.removesuffix("_DAM") for c in dam], hourly=True)
+
+
+def read_ercot_sced_lmp(path: Path | str, tz: str = MARKET_TZ) -> pl.DataFrame:
+    """ERCOT NP6-788-CD SCED LMPs: ``SCEDTimestamp`` (execution time, CPT, not an interval
+    boundary), ``RepeatedHourFlag``, ``SettlementPoint``, ``LMP`` (right-aligned).
+
+    Each run prices the next 5 minutes (Protocols §6.3.2: SCED about every five minutes), so
+    the interval is ``[timestamp, timestamp + 300 s)``. Returns ``COLUMNS["prices_15min"]``.
+    """
+    raw = _read_text(path)
+    _require(raw, ["SCEDTimestamp", "RepeatedHourFlag", "SettlementPoint", "LMP"], path)
+    frame = raw.with_columns(
+        _parse_naive(raw, "SCEDTimestamp", "%m/%d/%Y %H:%M:%S", path).alias("t"),
+        _parse_flag(raw, "RepeatedHourFlag", path).alias("second_pass"),
+        pl.col("SettlementPoint").str.strip_chars().alias("settlement_point"),
+        _parse(raw, "LMP", PRICE, path).alias("price_usd_per_mwh"),
+    )
+    frame = _with_keys(_localize(frame, "t", pl.col("second_pass"), path, tz), "t", "interval",
+                       300)
+    _check_unique(frame, ["interval_start_s", "settlement_point"], path)
+    return frame.select(list(COLUMNS["prices_15min"])).sort("settlement_point",
+                                                           "interval_start_s")
+
+
 def _parse_flag(raw: pl.DataFrame, column: str, path: Path | str) -> pl.Series:
     text = raw[column].str.strip_chars()
     ok = text.is_in(["Y", "N"])
@@ -504,23 +663,53 @@ _COINMETRICS = {
     "IssTotNtv": "issuance_btc",
     "PriceUSD": "price_usd_per_btc",
 }
+COINMETRICS_REQUIRED = ("time", "HashRate", "IssTotNtv", "PriceUSD")
+"""What hashprice needs: (issuance + fees) x price / hashrate. Fees may be absent (a note
+says so; hashprice then counts the subsidy only), and block count and difficulty only
+cross-check. Coin Metrics' community CSVs carry a varying subset of metrics."""
 
 
-def read_coinmetrics_btc_daily(path: Path | str) -> pl.DataFrame:
-    """Coin Metrics daily BTC network data: ``COLUMNS["btc_network_daily"]``."""
+def read_coinmetrics_btc_daily(path: Path | str,
+                               notes: list[str] | None = None) -> pl.DataFrame:
+    """Coin Metrics daily BTC network data: ``COLUMNS["btc_network_daily"]``.
+
+    A missing optional column (``COINMETRICS_REQUIRED`` lists the others) becomes null and a
+    note naming the file and column is appended to ``notes``; a missing required one raises
+    :class:`SourceError`. An empty cell in a present column is null too (Coin Metrics leaves
+    a metric blank before it exists).
+    """
     raw = _read_text(path)
-    _require(raw, ["time", *_COINMETRICS], path)
+    _require(raw, list(COINMETRICS_REQUIRED), path)
+    missing = [c for c in _COINMETRICS if c not in raw.columns]
+    for c in missing:
+        if notes is not None:
+            notes.append(f"{path}: no column {c!r}; {_COINMETRICS[c]} is null")
     day = raw["time"].str.strip_chars().str.strptime(pl.Date, "%Y-%m-%d", strict=False)
     _first_bad(raw, "time", day, path, "date YYYY-MM-DD")
+    present = {c: n for c, n in _COINMETRICS.items() if c in raw.columns}
     frame = raw.with_columns(day.alias("day"),
-                             *(_parse(raw, c, pl.Float64(), path).alias(n)
-                               for c, n in _COINMETRICS.items()))
+                             *(_parse_optional(raw, c, path).alias(n)
+                               for c, n in present.items()),
+                             *(pl.lit(None, pl.Float64).alias(_COINMETRICS[c])
+                               for c in missing))
     frame = frame.with_columns(
         pl.col("day").cast(pl.Datetime("us", "UTC")).dt.epoch("s").alias("start_s"),
         pl.col("block_count").cast(pl.Int64),
     )
     _check_unique(frame, ["day"], path)
     return frame.select(list(COLUMNS["btc_network_daily"]))
+
+
+def _parse_optional(raw: pl.DataFrame, column: str, path: Path | str) -> pl.Series:
+    """A float column whose empty cells are null; anything else that does not parse raises."""
+    text = raw[column].str.strip_chars()
+    parsed = text.cast(pl.Float64, strict=False)
+    bad = raw.filter(parsed.is_null() & text.is_not_null() & (text != ""))
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise SourceError(path, f"expected a number, got {row[column]!r}", line=row[_LINE],
+                          column=column)
+    return parsed
 
 
 def _json_body(path: Path | str) -> tuple[dict[str, Any], str]:

@@ -29,15 +29,19 @@ from streams.replay.records import Record
 from transforms import sources
 from transforms.calendar import MARKET_TZ
 
-PriceFormat = Literal[
-    "ercot_rtm_spp_15min", "ercot_rt_spp_api", "ercot_dam_spp_api", "ercot_dam_hourly"
-]
-PRICE_FORMATS: dict[str, Literal["rt", "da"]] = {
+PriceKind = Literal["rt", "da", "sced"]
+PRICE_FORMATS: dict[str, PriceKind] = {
     "ercot_rtm_spp_15min": "rt",
     "ercot_rt_spp_api": "rt",
     "ercot_dam_spp_api": "da",
     "ercot_dam_hourly": "da",
+    "ercot_lz_rt_wide": "rt",
+    "ercot_lz_dam_wide": "da",
+    "gridstatus_dam_spp": "da",
+    "mpcbess_dam_hourly": "da",
+    "ercot_sced_lmp": "sced",
 }
+"""Formats of one price kind; ``hub_rtm_dam_15min`` carries both (``read_hub_prices``)."""
 
 _ENC = msgspec.json.Encoder()
 
@@ -48,7 +52,8 @@ class FeedError(ValueError):
 
 def read_prices(path: Path | str, fmt: str, settlement_point: str | None = None) -> pl.DataFrame:
     """Prices in any supported format as ``interval_start_s, interval_end_s, settlement_point,
-    price_usd_per_mwh`` (Decimal), sorted by time then point."""
+    price_usd_per_mwh`` (Decimal), sorted by time then point. The interval's end is the
+    reader's own (a DST day's hour in a gridstatus file, 5 minutes for SCED)."""
     if fmt == "ercot_rtm_spp_15min":
         frame = sources.read_ercot_rtm_spp_15min(path)
     elif fmt == "ercot_rt_spp_api":
@@ -57,22 +62,45 @@ def read_prices(path: Path | str, fmt: str, settlement_point: str | None = None)
         frame = sources.read_ercot_dam_spp_api(path)
     elif fmt == "ercot_dam_hourly":
         frame = sources.read_ercot_dam_hourly(path, settlement_point or "HB_HUBAVG")
+    elif fmt in ("ercot_lz_rt_wide", "ercot_lz_dam_wide"):
+        frame = sources.read_ercot_lz_wide(path)
+    elif fmt == "gridstatus_dam_spp":
+        frame = sources.read_gridstatus_spp(path)
+        other = sorted(set(frame["market"].unique().to_list()) - {"DAY_AHEAD_HOURLY"})
+        if other:
+            raise FeedError(f"{path}: market {other} is not day-ahead; only DAY_AHEAD_HOURLY "
+                            "gridstatus files are read")
+    elif fmt == "mpcbess_dam_hourly":
+        frame = sources.read_mpcbess_dam_hourly(path)
+    elif fmt == "ercot_sced_lmp":
+        frame = sources.read_ercot_sced_lmp(path)
     else:
         raise FeedError(f"{path}: unknown price format {fmt!r}; known: {sorted(PRICE_FORMATS)}")
+    return _interval_prices(frame)
+
+
+def _interval_prices(frame: pl.DataFrame) -> pl.DataFrame:
     if "hour_start_s" in frame.columns:
-        frame = frame.rename({"hour_start_s": "interval_start_s"}).with_columns(
-            (pl.col("interval_start_s") + 3600).alias("interval_end_s")
+        frame = frame.rename(
+            {"hour_start_s": "interval_start_s", "hour_end_utc": "interval_end_utc"}
         )
-    else:
-        frame = frame.with_columns((pl.col("interval_start_s") + 900).alias("interval_end_s"))
-    return frame.select(
+    return frame.with_columns(
+        pl.col("interval_end_utc").dt.epoch("s").alias("interval_end_s")
+    ).select(
         "interval_start_s", "interval_end_s", "settlement_point", "price_usd_per_mwh"
     ).sort("interval_start_s", "settlement_point")
 
 
+def read_hub_prices(path: Path | str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A backtest series with a hub's real-time and day-ahead prices (``hub_rtm_dam_15min``):
+    ``(rt, da)`` in ``read_prices``'s shape."""
+    rt, da, _ = sources.read_hub_rtm_dam_15min(path)
+    return _interval_prices(rt), _interval_prices(da)
+
+
 def price_records(
     frame: pl.DataFrame,
-    kind: Literal["rt", "da"],
+    kind: PriceKind,
     points: Iterable[str] | None = None,
     shift_s: float = 0.0,
     market: str = "ERCOT",
@@ -201,13 +229,29 @@ def _local_start(day: str, hour_ending: int, minute: int, repeated: bool, where:
     return local.timestamp()
 
 
+AS_SERVICES = {"REG_UP": "REGUP", "REG_DOWN": "REGDN", "NONSPIN": "NSPIN"}
+"""gridstatus product names -> ERCOT's AS types (RRS and ECRS are the same in both)."""
+
+
 def read_as_mcpc(path: Path | str) -> list[AncillaryPrice]:
-    """np4-188-cd (DAM, hourly) or np6-331-cd (RT, 15-minute) AS clearing prices."""
+    """AS clearing prices in any of the layouts seen: ERCOT np4-188-cd (DAM, hourly) or
+    np6-331-cd (RT, 15-minute); gridstatus long (``interval_start_utc, ..., product, price``)
+    or as fetched (``Interval Start, Interval End, REGDN, REGUP, RRS, NSPIN, ECRS``, an empty
+    cell where a service did not exist yet, e.g. ECRS before 2023-06-10: skipped); or the
+    MPC-BESS hourly table (``key`` + the same service columns)."""
     p = Path(path)
     with p.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
     if not rows:
         raise FeedError(f"{p}: no rows")
+    if "interval_start_utc" in header or "Interval Start" in header or "key" in header:
+        return _as_gridstatus(p, header, rows)
+    return _as_ercot_api(p, rows)
+
+
+def _as_ercot_api(p: Path, rows: list[dict[str, str]]) -> list[AncillaryPrice]:
     out: list[AncillaryPrice] = []
     for n, r in enumerate(rows, start=2):
         where = f"{p}, line {n}"
@@ -233,6 +277,53 @@ def read_as_mcpc(path: Path | str) -> list[AncillaryPrice]:
             raise FeedError(
                 f"{where}: missing column {exc}; not an np4-188-cd/np6-331-cd file"
             ) from exc
+        except (ValueError, InvalidOperation) as exc:
+            raise FeedError(f"{where}: bad value: {exc}") from exc
+    return out
+
+
+_AS_WIDE = ("REGDN", "REGUP", "RRS", "NSPIN", "ECRS")
+
+
+def _iso_s(text: str, where: str) -> float:
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError as exc:
+        raise FeedError(f"{where}: {text!r} is not an ISO time with offset") from exc
+
+
+def _as_gridstatus(p: Path, header: list[str], rows: list[dict[str, str]]) -> list[AncillaryPrice]:
+    out: list[AncillaryPrice] = []
+    market: Literal["da", "rt"]
+    long = "interval_start_utc" in header
+    services = [c for c in header if c in _AS_WIDE]
+    if not long and not services:
+        raise FeedError(f"{p}: no AS service columns {list(_AS_WIDE)}; header has {header}")
+    for n, r in enumerate(rows, start=2):
+        where = f"{p}, line {n}"
+        try:
+            if long:
+                start = _iso_s(r["interval_start_utc"], where)
+                end = _iso_s(r["interval_end_utc"], where)
+                market = "rt" if "RT" in r.get("market", "").upper() else "da"
+                product = r["product"].strip()
+                prices = {AS_SERVICES.get(product, product): r["price"]}
+            else:
+                if "key" in r:
+                    day, he = r["key"].split()
+                    start = _local_start(day, int(he), 0, False, where)
+                    end = start + 3600
+                else:
+                    start = _iso_s(r["Interval Start"], where)
+                    end = _iso_s(r["Interval End"], where)
+                market = "da"
+                prices = {s: r[s] for s in services}
+            for service, text in prices.items():
+                if text is None or not text.strip():
+                    continue  # the service did not exist then (ECRS before 2023-06-10)
+                out.append(AncillaryPrice(market, service, start, end, Decimal(text.strip())))
+        except KeyError as exc:
+            raise FeedError(f"{where}: missing column {exc}") from exc
         except (ValueError, InvalidOperation) as exc:
             raise FeedError(f"{where}: bad value: {exc}") from exc
     return out

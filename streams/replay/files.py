@@ -28,6 +28,13 @@ FORMATS = (
     "emaps_hourly",
     "eia_hourly",
     "ercot_fuel_mix_15min",
+    "ercot_lz_rt_wide",
+    "ercot_lz_dam_wide",
+    "gridstatus_dam_spp",
+    "mpcbess_dam_hourly",
+    "ercot_sced_lmp",
+    "hub_rtm_dam_15min",
+    "as_mcpc",
     "meter_csv",
     "grid_events_csv",
     "asic_scrape",
@@ -53,12 +60,24 @@ def detect_header(header: list[str]) -> str:
         ("emaps_hourly", {"Datetime (UTC)", "Zone Id"}),
         ("eia_hourly", {"timestamp", "NG", "avg_CI"}),
         ("ercot_fuel_mix_15min", {"Date", "Fuel", "Total"}),
+        ("ercot_lz_rt_wide", {"interval_start_ct"}),
+        ("ercot_lz_dam_wide", {"hour_start_ct"}),
+        ("gridstatus_dam_spp", {"interval_start_utc", "location", "price"}),
+        ("gridstatus_dam_spp", {"Interval Start", "Location", "SPP"}),
+        ("ercot_sced_lmp", {"SCEDTimestamp", "SettlementPoint", "LMP"}),
+        ("as_mcpc", {"interval_start_utc", "product", "price"}),
+        ("as_mcpc", {"Interval Start", "REGUP", "RRS"}),
+        ("as_mcpc", {"AncillaryType", "MCPC"}),
+        ("as_mcpc", {"ASType", "MCPC"}),
+        ("mpcbess_dam_hourly", {"key", "HB_NORTH_DAM"}),
     ]
     for name, need in rules:
         if need <= names:
             return name
     if h and h[0] == "Time" and len(h) > 1:
         return "ercot_rtm_spp_15min"
+    if h and h[0] == "" and any(c.endswith("_RTM") for c in h):
+        return "hub_rtm_dam_15min"
     raise UnknownFormat(f"header {h[:6]} matches no known recording; known: {', '.join(FORMATS)}")
 
 
@@ -133,6 +152,20 @@ def _records(
     if fmt in grid_feeds.PRICE_FORMATS:
         frame = grid_feeds.read_prices(p, fmt, points[0] if points else None)
         return grid_feeds.price_records(frame, grid_feeds.PRICE_FORMATS[fmt], points)
+    if fmt == "hub_rtm_dam_15min":
+        import heapq
+
+        rt, da = grid_feeds.read_hub_prices(p)
+        return heapq.merge(
+            grid_feeds.price_records(rt, "rt", points),
+            grid_feeds.price_records(da, "da", points),
+            key=lambda r: r.ts_s,
+        )
+    if fmt == "as_mcpc":
+        raise UnknownFormat(
+            f"{p}: ancillary-service clearing prices have no topic contract yet; "
+            "streams.collectors.grid_feeds.read_as_mcpc parses them"
+        )
     if fmt == "emaps_hourly":
         return grid_feeds.carbon_records(grid_feeds.read_carbon(p, fmt))
     if fmt == "eia_hourly":
