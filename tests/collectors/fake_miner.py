@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,3 +131,46 @@ def closed_port() -> int:
     port = int(s.getsockname()[1])
     s.close()
     return port
+
+
+def v3_reply_file(command: str) -> str:
+    """``get.miner.status:summary`` -> ``get_miner_status_summary.json`` (corpus naming)."""
+    return command.replace(".", "_").replace(":", "_") + ".json"
+
+
+class FakeWhatsminerV3:
+    """Whatsminer API v3 over TCP: a 4-byte little-endian length, then JSON, both ways;
+    ``{"cmd": c, "param": p}`` is answered from ``<c>_<p>.json`` (dots as ``_``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> FakeWhatsminerV3:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            (size,) = struct.unpack("<I", await reader.readexactly(4))
+            request = json.loads(await reader.readexactly(size))
+            command = request["cmd"] + (f":{request['param']}" if request.get("param") else "")
+            f = self.folder / v3_reply_file(command)
+            body = (
+                f.read_bytes()
+                if f.is_file()
+                else json.dumps({"code": -1, "msg": "invalid command"}).encode()
+            )
+            writer.write(struct.pack("<I", len(body)) + body)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
