@@ -37,7 +37,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "interval_index": "1-based position of the interval within its market day (1..92/96/100)",
         "hour_ending": "ERCOT hour ending of the interval, 1..24 (no 3 on the spring day, 2 "
                        "twice on the fall-back day)",
-        "hour_ending_label": "ERCOT label: HE01..HE24, HE02* for the repeated hour",
+        "hour_ending_label": "ERCOT hour ending label (text): HE01..HE24, HE02* when repeated",
         "repeated_hour": "true for the second (CST) pass of the fall-back hour (ERCOT DSTFlag=Y)",
     },
     "hourly_buckets": {
@@ -46,7 +46,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "hour_start_local": "hour start, timestamp in market local time (America/Chicago)",
         "market_date": "market (local) calendar date",
         "hour_ending": "ERCOT hour ending, 1..24 (no 3 on the spring day, 2 twice on fall-back)",
-        "hour_ending_label": "ERCOT label: HE01..HE24, HE02* for the repeated hour",
+        "hour_ending_label": "ERCOT hour ending label (text): HE01..HE24, HE02* when repeated",
         "repeated_hour": "true for the second (CST) pass of the fall-back hour (ERCOT DSTFlag=Y)",
     },
 }

@@ -12,6 +12,12 @@ energy of the second; a trapezoid would blend in the neighbouring second. A hold
 ``max_gap_s`` is not extended: the sample counts for its nominal ``period_s`` and the rest of
 the span is *missing* (counted in ``missing_s``, flagged, never interpolated).
 
+The revenue (POI) meter is the settled quantity, so a gap in it is never a zero: an interval
+the meter did not cover in full (a null ``poi_meter_w`` or a span with no sample at all,
+unless the meter's own register gives the interval) has ``poi_mwh`` null, its missing seconds
+in ``poi_missing_s`` and ``poi_complete`` false; settlement holds such an interval rather than
+settle it as if nothing had been drawn (which would invent sell-back).
+
 A held span that crosses an interval boundary is split at the boundary, so each interval
 gets exactly the seconds it covers (``max_gap_s`` is at most one interval, so a span crosses
 at most one boundary).
@@ -35,8 +41,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "mining_mwh": "mining (ASIC) energy in the interval, MWh",
         "overhead_mwh": "facility overhead energy (POI - AI - mining, or model), MWh",
         "total_mwh": "sum of the uses (ai + mining + overhead), MWh",
-        "poi_mwh": "revenue (POI) meter energy over the seconds it reported (or its register "
-                   "difference when given), MWh",
+        "poi_mwh": "revenue (POI) meter energy of the interval (or its register difference "
+                   "when given); null when the meter did not cover the whole interval, MWh",
+        "poi_complete": "true when poi_mwh covers the whole interval (false: a POI gap, "
+                        "poi_mwh null, the interval is held from settlement)",
         "contract_mwh": "contracted (forward) power integrated over covered seconds, MWh",
         "unabsorbed_mwh": "contract energy not used by the site, sum of max(contract - total,"
                           " 0) per second, MWh",
@@ -46,11 +54,12 @@ COLUMNS: dict[str, dict[str, str]] = {
         "covered_s": "seconds of the interval covered by samples, s",
         "missing_s": "seconds of the interval with no valid sample (gaps), s",
         "gap_count": "sample gaps longer than max_gap_s, count",
-        "poi_missing_s": "covered seconds where the POI meter did not report, s",
-        "poi_diff_mwh": "total_mwh - poi_mwh, MWh",
+        "poi_missing_s": "seconds of the interval without a POI reading (sample gaps "
+                         "included; 0 when the register gives the interval), s",
+        "poi_diff_mwh": "total_mwh - poi_mwh (null when poi_mwh is), MWh",
         "poi_diff_frac": "poi_diff_mwh / poi_mwh (null when poi_mwh is 0), fraction",
-        "reconciled": "true when the POI meter covered the whole interval and |poi_diff_mwh| <="
-                      " tolerance_frac x |poi_mwh| + tolerance_mwh",
+        "reconciled": "true when the POI meter covered the whole interval, the samples did too, "
+                      "and |poi_diff_mwh| <= tolerance_frac x |poi_mwh| + tolerance_mwh",
     },
     "counter_energy": {
         "interval_start_s": "interval of the step's start, UTC epoch seconds (plus by-columns)",
@@ -135,7 +144,7 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
     poi_ok = pl.col("poi_meter_w").is_not_null()
     f = f.with_columns(
         *((pl.col(f"{u}_w") * h).alias(f"{u}_mwh") for u in _USES),
-        (pl.col("poi_meter_w").fill_null(0.0) * h).alias("poi_mwh"),
+        (pl.col("poi_meter_w").fill_null(0.0) * h).alias("poi_mwh"),  # nulled below if gaps
         (pl.col("contract_w") * h).alias("contract_mwh"),
         ((pl.col("contract_w") - pl.col("total_w")).clip(lower_bound=0) * h)
         .alias("unabsorbed_mwh"),
@@ -164,20 +173,26 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
         g = g.drop("poi_mwh").join(poi_register.select("site_id", "interval_start_s",
                                                        "poi_mwh"),
                                    on=["site_id", "interval_start_s"], how="left")
-        g = g.with_columns(
-            pl.when(pl.col("poi_mwh").is_null()).then(pl.col("covered_s"))
-            .otherwise(0.0).alias("poi_missing_s"),
-            pl.col("poi_mwh").fill_null(0.0))
+        # The register's difference is the meter's own energy: complete whatever the samples.
+        g = g.with_columns(pl.when(pl.col("poi_mwh").is_null()).then(float(INTERVAL_S))
+                           .otherwise(0.0).alias("poi_missing_s"))
+    else:
+        # Seconds with no sample at all are POI seconds missing too.
+        g = g.with_columns((pl.col("poi_missing_s") + INTERVAL_S - pl.col("covered_s"))
+                           .alias("poi_missing_s"))
+        g = g.with_columns(pl.when(pl.col("poi_missing_s") == 0).then(pl.col("poi_mwh"))
+                           .alias("poi_mwh"))
     covered = pl.col("covered_s")
     diff = pl.col("total_mwh") - pl.col("poi_mwh")
     return g.with_columns(
         covered.alias("covered_s"),
         (INTERVAL_S - covered).alias("missing_s"),
+        pl.col("poi_mwh").is_not_null().alias("poi_complete"),
         diff.alias("poi_diff_mwh"),
         pl.when(pl.col("poi_mwh") != 0).then(diff / pl.col("poi_mwh")).alias("poi_diff_frac"),
         ((pl.col("poi_missing_s") == 0) & (covered == INTERVAL_S)
          & (diff.abs() <= tolerance_frac * pl.col("poi_mwh").abs() + tolerance_mwh))
-        .alias("reconciled"),
+        .fill_null(False).alias("reconciled"),
     ).sort("site_id", "interval_start_s").select(list(COLUMNS["interval_energy"]))
 
 

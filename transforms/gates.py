@@ -97,7 +97,7 @@ SPECS: dict[str, MartSpec] = {
                 "overhead_mwh": (0.0, _MWH_15), "total_mwh": (0.0, _MWH_15),
                 "poi_mwh": (0.0, _MWH_15), "covered_s": (0.0, 900.0),
                 "missing_s": (0.0, 900.0), "hashrate_ph_days": (0.0, None)},
-        must_be_true=["reconciled"],
+        must_be_true=["reconciled", "poi_complete"],
         sum_total="total_mwh", sum_parts=["ai_mwh", "mining_mwh", "overhead_mwh"],
         sum_tolerance=1e-6,
     ),
@@ -111,6 +111,7 @@ SPECS: dict[str, MartSpec] = {
                 "forward_usd": (None, 0.0),
                 "mining_revenue_usd": (0.0, None), "dr_credit_usd": (0.0, None),
                 "ancillary_credit_usd": (0.0, None), "four_cp_usd": (None, 0.0)},
+        must_be_true=["settled"],  # a held interval (POI gap) is not a settled day
         sum_total="net_usd", sum_parts=COMPONENTS, sum_tolerance=0.0,
         # Real-time energy settles at the Settlement Point Price, which may be negative
         # (ERCOT Nodal Protocols 6.6.3.2, Real-Time Energy Imbalance Payment or Charge at a

@@ -20,6 +20,12 @@ Sign convention: every ``*_usd`` component is a cash flow **to the site** (+ rec
 - Mining revenue: PH-days delivered x hashprice (USD/PH/day).
 - Demand response and ancillary credits: MW x hours of overlap x USD/MW-h of each credited
   event.
+- Held: an interval whose POI quantity is unknown (``poi_mwh`` null: a gap in the revenue
+  meter, ``transforms.energy``) is not settled as if nothing had been drawn. ERCOT settles
+  a Load's real-time energy on its metered quantity (Nodal Protocols 6.6.3.2), and a
+  missing quantity is a meter-data problem to fix, not a zero. The row is kept with
+  ``settled`` false and ``held_reason``; the components that need the POI quantity
+  (imbalance, 4CP) and ``net_usd`` are null, so no total can quietly include a made-up zero.
 - 4CP exposure: if the interval is a configured 4CP interval, its average load (kW) sets
   25 % of next year's transmission tag, so it accrues ``kW_avg / 4 x rate`` =
   ``POI MWh x 1000 x rate`` (USD/kW-yr); paid.
@@ -52,8 +58,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "overhead_mwh": "facility overhead energy, MWh (Decimal 38,6)",
         "poi_mwh": "revenue-meter (POI) energy, the settled quantity, MWh (Decimal 38,6)",
         "forward_mwh": "contracted forward energy in the interval, MWh (Decimal 38,6)",
-        "sell_back_mwh": "max(forward - poi, 0): surplus not absorbed, sold at RT, MWh",
-        "purchase_mwh": "max(poi - forward, 0): draw above contract, bought at RT, MWh",
+        "sell_back_mwh": "max(forward - poi, 0): surplus not absorbed, sold at RT, MWh "
+                         "(null when held)",
+        "purchase_mwh": "max(poi - forward, 0): draw above contract, bought at RT, MWh "
+                        "(null when held)",
         "rt_price_usd_per_mwh": "real-time settlement point price, USD/MWh (Decimal 38,6)",
         "hashrate_ph_days": "mining work delivered, PH/s x days (Decimal 38,9)",
         "hashprice_usd_per_ph_day": "hashprice in force, USD/PH/day (Decimal 38,6)",
@@ -64,7 +72,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "dr_credit_usd": "+ demand-response credits, MW x h x USD/MW-h, USD (cents, half-even)",
         "ancillary_credit_usd": "+ ancillary-service credits, MW x h x USD/MW-h, USD (cents)",
         "four_cp_usd": "- 4CP transmission accrual, POI MWh x 1000 x USD/kW-yr, USD (cents)",
-        "net_usd": "sum of the seven components above, USD (exact, cents)",
+        "net_usd": "sum of the seven components above, USD (exact, cents); null when held",
+        "settled": "true when the interval is settled; false when held (see held_reason)",
+        "held_reason": "why the interval is held from settlement (text; null when settled), "
+                       "e.g. a POI meter gap",
         "energy_reconciled": "true when the interval's energy reconciled to the revenue meter "
                              "(interval_energy.reconciled; null if not given)",
     },
@@ -194,11 +205,18 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
 
     reconciled = pl.col("reconciled") if "reconciled" in energy.columns \
         else pl.lit(None, dtype=pl.Boolean)
+    poi_gap_s = pl.col("poi_missing_s") if "poi_missing_s" in energy.columns \
+        else pl.lit(None, dtype=pl.Float64)
     base = energy.select(
         "site_id", "interval_start_s",
         *(pl.col(c).cast(MWH) for c in ["ai_mwh", "mining_mwh", "overhead_mwh", "poi_mwh"]),
         pl.col("hashrate_ph_days").cast(PH_DAYS),
         reconciled.alias("energy_reconciled"),
+        pl.when(pl.col("poi_mwh").is_null())
+        .then(pl.format("POI meter gap: {} s of the interval without a reading, poi_mwh "
+                        "unknown (not settled as zero)",
+                        poi_gap_s.cast(pl.Int64).cast(pl.String).fill_null("?")))
+        .alias("held_reason"),
     ).join(rt_prices.select(*price_keys,
                             pl.col("price_usd_per_mwh").cast(PRICE)
                             .alias("rt_price_usd_per_mwh")),
@@ -221,8 +239,11 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
     net = pl.col("forward_mwh") - pl.col("poi_mwh")
     zero = pl.lit(Decimal(0), dtype=MWH)
     out = base.with_columns(
-        pl.when(net > 0).then(net).otherwise(zero).cast(MWH).alias("sell_back_mwh"),
-        pl.when(net < 0).then(-net).otherwise(zero).cast(MWH).alias("purchase_mwh"),
+        # Null (held) when poi_mwh is: when/then/otherwise would turn it into a zero.
+        pl.when(net > 0).then(net).when(net.is_not_null()).then(zero).cast(MWH)
+        .alias("sell_back_mwh"),
+        pl.when(net < 0).then(-net).when(net.is_not_null()).then(zero).cast(MWH)
+        .alias("purchase_mwh"),
     ).with_columns(
         _cents(-pl.col("_fwd")).alias("forward_usd"),
         _cents(_mul(pl.col("sell_back_mwh"), pl.col("rt_price_usd_per_mwh")))
@@ -235,7 +256,11 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
         _cents(pl.col("_anc")).alias("ancillary_credit_usd"),
         _cents(-pl.col("_4cp")).alias("four_cp_usd"),
     )
-    out = out.with_columns(pl.sum_horizontal(COMPONENTS).cast(CENTS).alias("net_usd"))
+    # sum_horizontal skips nulls: a held interval's net must stay null, not a partial sum.
+    out = out.with_columns(
+        pl.col("held_reason").is_null().alias("settled"),
+        pl.when(pl.col("held_reason").is_null()).then(pl.sum_horizontal(COMPONENTS))
+        .cast(CENTS).alias("net_usd"))
     return out.sort("site_id", "interval_start_s").select(list(COLUMNS["settlement"]))
 
 

@@ -125,8 +125,11 @@ def test_late_seconds_restate_energy_and_leave_one_revision_each(sink: Sink,
                            "WHERE interval_start_s = ?", [DAY]).fetchone()
     # 100 s missing: 160 MW x 800 s (the hold across the gap stops at 1 s).
     assert before == (pytest.approx(160 * 800 / 3600, rel=1e-12), 100.0)
-    assert _settlement(marts)[DAY]["net_usd"] == expected_interval(800, Decimal("42.5"))[
-        "net_usd"]
+    # The POI meter has no reading for those 100 s: the interval is held, not settled as if
+    # the site drew nothing then (which would sell back 100 s of contract).
+    held = _settlement(marts)[DAY]
+    assert (held["settled"], held["net_usd"], held["rt_sell_back_usd"]) == (False, None, None)
+    assert held["held_reason"].startswith("POI meter gap: 100 s")
 
     late = sink.write(_seconds(HOLE))
     res = publish(sink.con, marts, gate=FakeGate(), now_s=DAY + 2100)  # generation 2
@@ -153,8 +156,9 @@ def test_late_seconds_restate_energy_and_leave_one_revision_each(sink: Sink,
     money = dict(zip(revs[1]["changed_columns"],
                      zip(revs[1]["old_values"], revs[1]["new_values"], strict=True),
                      strict=True))
-    want_old, want_new = (expected_interval(s, Decimal("42.5")) for s in (800, 900))
-    assert money["net_usd"] == (str(want_old["net_usd"]), str(want_new["net_usd"]))
+    want_new = expected_interval(900, Decimal("42.5"))
+    assert money["net_usd"] == (None, str(want_new["net_usd"]))  # held, then settled
+    assert money["settled"] == ("false", "true")
     assert "rt_price_usd_per_mwh" not in money and "forward_usd" not in money
     untouched = [r for r in revs if r["key_start_s"] != DAY]
     assert untouched == []  # the second interval did not change

@@ -121,8 +121,19 @@ def test_poi_meter_missing_breaks_reconciliation() -> None:
     poi[10:20] = [None] * 10
     out = interval_energy(power_frame(list(range(900)), poi=poi)).row(0, named=True)
     assert out["poi_missing_s"] == 10
-    assert out["poi_diff_mwh"] == pytest.approx(10 * 3600 / 3.6e9)
+    # A POI gap is missing data, not 10 s of zero draw (which would read as sell-back).
+    assert (out["poi_mwh"], out["poi_complete"], out["poi_diff_mwh"]) == (None, False, None)
     assert out["reconciled"] is False
+
+
+def test_a_gap_in_every_sample_is_a_poi_gap_too() -> None:
+    ts = [*range(100), *range(130, 900)]  # 100..129 have no sample at all (max_gap_s 5)
+    out = interval_energy(power_frame(ts)).row(0, named=True)
+    assert (out["missing_s"], out["poi_missing_s"], out["gap_count"]) == (30, 30, 1)
+    assert (out["poi_mwh"], out["poi_complete"], out["reconciled"]) == (None, False, False)
+    full = interval_energy(power_frame(list(range(900)))).row(0, named=True)
+    assert (full["poi_mwh"], full["poi_complete"], full["poi_missing_s"]) == \
+        (pytest.approx(900e-6), True, 0)
 
 
 def test_meter_disagreement_beyond_tolerance() -> None:
@@ -142,6 +153,9 @@ def test_poi_register_replaces_integrated_meter_and_empty_intervals_appear() -> 
     first, empty = out.row(0, named=True), out.row(1, named=True)
     assert first["poi_mwh"] == 900e-6 and first["reconciled"] is True
     assert (empty["missing_s"], empty["total_mwh"], empty["reconciled"]) == (900, 0.0, False)
+    # No register value and no sample: the POI energy is unknown, not zero.
+    assert (empty["poi_mwh"], empty["poi_complete"], empty["poi_missing_s"]) == \
+        (None, False, 900)
 
 
 def test_input_errors() -> None:

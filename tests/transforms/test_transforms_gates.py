@@ -188,3 +188,18 @@ def test_a_day_without_its_last_intervals_fails_when_its_end_is_given(
 )
 def test_period_start_of(first: int, start: int) -> None:
     assert period_start_of(first) == start
+
+
+def test_a_held_interval_fails_the_settlement_gate(marts: dict[str, pl.DataFrame]) -> None:
+    e = marts["interval_energy"]
+    gap = e.with_columns(
+        pl.when(pl.col("interval_start_s") == e["interval_start_s"][4]).then(None)
+        .otherwise(pl.col("poi_mwh")).alias("poi_mwh"))
+    prices = e.select("interval_start_s", price_usd_per_mwh=pl.lit(Decimal("42.17")))
+    contracts = pl.DataFrame({"site_id": ["s"], "start_s": [0], "end_s": [2**40],
+                              "mw": [300.0], "price_usd_per_mwh": [Decimal("45.5")]})
+    settlement = build_settlement(
+        gap, prices, contracts,
+        hashprice=pl.DataFrame({"start_s": [0], "hashprice_usd_per_ph_day": [50.0]}))
+    failed = {o.target for o in run_gate("settlement", settlement).failures}
+    assert "settled" in failed and "net_usd" in failed

@@ -158,3 +158,46 @@ def test_prices_per_site() -> None:
     out = build_settlement(energy, prices, contracts)
     assert out["rt_sell_back_usd"].to_list() == [Decimal("50.00"), Decimal("150.00")]
     assert out["energy_reconciled"].to_list() == [None, None]  # energy_row has no flag
+
+
+# ---------------------------------------------------------------- issue 23: POI gaps
+
+
+def test_a_poi_gap_is_held_not_settled_as_zero() -> None:
+    # 100 MW contract (25 MWh): settling the gap as 0 MWh would sell back all 25 MWh.
+    gap = {**energy_row(0.0), "interval_start_s": 900, "poi_mwh": None, "poi_missing_s": 30.0}
+    energy = pl.DataFrame([{**energy_row(20.0), "poi_missing_s": 0.0}, gap],
+                          schema_overrides={"poi_mwh": pl.Float64})
+    prices = pl.DataFrame({"interval_start_s": [0, 900],
+                           "price_usd_per_mwh": [Decimal("50"), Decimal("50")]})
+    contracts = pl.DataFrame({"site_id": ["s"], "start_s": [0], "end_s": [1800],
+                              "mw": [100.0], "price_usd_per_mwh": [Decimal("40")]})
+    out = build_settlement(energy, prices, contracts,
+                           four_cp_intervals=pl.DataFrame({"interval_start_s": [900]}),
+                           four_cp_rate_usd_per_kw_year=Decimal("5"))
+    ok, held = out.row(0, named=True), out.row(1, named=True)
+    assert (ok["settled"], ok["held_reason"], ok["net_usd"]) == (True, None, Decimal("-750.00"))
+    assert held["settled"] is False
+    assert held["held_reason"].startswith("POI meter gap: 30 s")
+    for c in ["sell_back_mwh", "purchase_mwh", "rt_sell_back_usd", "rt_purchase_usd",
+              "four_cp_usd", "net_usd"]:
+        assert held[c] is None, c
+    assert held["forward_usd"] == Decimal("-1000.00")  # the contract is owed regardless
+    # Totals over the mart cannot include a made-up zero: the held net is not summed in.
+    assert out["net_usd"].null_count() == 1
+
+
+def test_interval_energy_poi_gap_reaches_settlement_held() -> None:
+    from transforms.energy import interval_energy
+
+    power = pl.DataFrame({"site_id": "s", "ts_s": list(range(900)), "ai_w": 3.6e6,
+                          "mining_w": 0.0, "overhead_w": 0.0, "total_w": 3.6e6,
+                          "poi_meter_w": [None if 10 <= k < 20 else 3.6e6 for k in range(900)],
+                          "contract_w": 4e6, "hashrate_ths": 0.0})
+    energy = interval_energy(power)
+    out = build_settlement(
+        energy, pl.DataFrame({"interval_start_s": [0], "price_usd_per_mwh": [Decimal("9")]}),
+        pl.DataFrame({"site_id": ["s"], "start_s": [0], "end_s": [900], "mw": [4.0],
+                      "price_usd_per_mwh": [Decimal("1")]})).row(0, named=True)
+    assert (out["settled"], out["net_usd"], out["rt_sell_back_usd"]) == (False, None, None)
+    assert "10 s" in out["held_reason"]
