@@ -15,9 +15,18 @@ Inputs, per interval of a site that has a config on ``site.config.v1``:
 The config is the version in force at the interval's start (``configs.assign_versions``),
 so a new version changes the settlement of intervals from its ``updated_s`` on, never
 quietly the ones before it.
+
+Credits and 4CP: ``settle_intervals`` passes demand-response / ancillary awards and the 4CP
+intervals with their transmission rate through to ``build_settlement`` when it is given
+them. Nothing feeds them yet: there is no awards topic or table (MW and USD/MW-h per awarded
+hour), no table of ERCOT's posted 4CP intervals, and no transmission rate (USD/kW-yr) in the
+site config, so the published mart's ``dr_credit_usd``, ``ancillary_credit_usd`` and
+``four_cp_usd`` are 0 until those inputs exist (``tests/marts/test_settle_credits.py``).
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import polars as pl
 
@@ -38,12 +47,20 @@ def rt_prices_at(grid_prices: pl.DataFrame, market: str, settlement_point: str) 
 
 
 def settle_intervals(
-    energy: pl.DataFrame, grid_prices: pl.DataFrame, configs: pl.DataFrame
+    energy: pl.DataFrame,
+    grid_prices: pl.DataFrame,
+    configs: pl.DataFrame,
+    *,
+    credits: pl.DataFrame | None = None,
+    four_cp_intervals: pl.DataFrame | None = None,
+    four_cp_rate_usd_per_kw_year: Decimal = Decimal(0),
 ) -> pl.DataFrame | None:
     """Settlement (``transforms.settlement.COLUMNS["settlement"]``) of the priced intervals
     of ``energy`` whose site has a config; None when there are none.
 
     ``grid_prices``: ``PRICE_COLUMNS``; ``configs``: ``site_configs`` rows (all versions).
+    ``credits``, ``four_cp_intervals``, ``four_cp_rate_usd_per_kw_year``: as
+    ``build_settlement`` takes them (credits of every site; each site gets its own rows).
     Raises ``transforms.settlement.SettlementInputError`` when an input is malformed.
     """
     if energy.height == 0 or configs.height == 0:
@@ -71,7 +88,13 @@ def settle_intervals(
         )
         parts.append(
             build_settlement(
-                priced, prices, contracts_of(str(site_id), config.contract), hashprice=hashprice
+                priced,
+                prices,
+                contracts_of(str(site_id), config.contract),
+                hashprice=hashprice,
+                credits=None if credits is None else credits.filter(pl.col("site_id") == site_id),
+                four_cp_intervals=four_cp_intervals,
+                four_cp_rate_usd_per_kw_year=four_cp_rate_usd_per_kw_year,
             )
         )
     if not parts:
