@@ -37,7 +37,9 @@ def _dashboard(args: argparse.Namespace) -> int:
     from streams.settings import get_settings
 
     configure_logging(json=args.json_logs)
-    settings = get_settings()
+    from streams.pipeline.last_run import reading_settings
+
+    settings = reading_settings(get_settings())
     state = ObserveState(site_id=args.site, hashprice_override=args.hashprice)
     lock = threading.Lock()
     feed = FeedThread(

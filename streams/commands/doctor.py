@@ -490,7 +490,10 @@ def effective_settings(settings: Settings) -> Settings:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    report = run_checks(effective_settings(get_settings()), window_s=args.window)
+    from streams.pipeline.last_run import reading_settings
+
+    settings = reading_settings(get_settings())
+    report = run_checks(effective_settings(settings), window_s=args.window)
     if args.json:
         print(json.dumps(report.as_json(), indent=1, default=str))
     else:

@@ -61,7 +61,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
-    settings = get_settings()
+    from streams.pipeline.last_run import reading_settings
+
+    settings = reading_settings(get_settings())
     return (args.marts or settings.marts_dir), (args.out or settings.home / "reports")
 
 

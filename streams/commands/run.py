@@ -4,6 +4,7 @@ closed loop (simulator, agents, mart sink), a live view, then settlement and car
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 import threading
@@ -32,13 +33,18 @@ def register(sub: Subparsers) -> None:
         help="fraction of the site simulated (0.001: 45 miners, 29 GPU nodes)",
     )
     p.add_argument("--speed", type=float, default=60.0, help="simulated s per second (60)")
-    p.add_argument("--hours", type=float, default=24.0, help="hours of the day to run (24)")
+    p.add_argument(
+        "--full-day",
+        action="store_true",
+        help="the whole day (about 26 min; AI spike 11:00, ECRS dispatch 14:00, price spike "
+        "21:00) instead of the 19:00-22:00 window that holds all three (about 4 min)",
+    )
+    p.add_argument("--hours", type=float, default=None, help="hours to run (3; full day 24)")
     p.add_argument(
         "--from-hour",
         type=float,
-        default=0.0,
-        help="local hour to start at (events: AI spike 11:00, ECRS dispatch 14:00, "
-        "price spike about 21:00)",
+        default=None,
+        help="local hour to start at (19; full day 0)",
     )
     p.add_argument(
         "--day",
@@ -57,7 +63,7 @@ def register(sub: Subparsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from streams.pipeline.day import run_day
-    from streams.pipeline.plan import DayPlan
+    from streams.pipeline.plan import DayPlan, full_day
     from streams.pipeline.summary import close_day, print_summary
     from streams.pipeline.view import LiveView
 
@@ -68,11 +74,15 @@ def _run(args: argparse.Namespace) -> int:
         site_file=args.site,
         scale=args.scale,
         day=args.day,
-        hours=args.hours,
-        start_hour=args.from_hour,
         speed=args.speed,
         grid_scenario=args.grid_scenario,
     )
+    if args.full_day:
+        plan = full_day(plan)
+    if args.hours is not None:
+        plan = dataclasses.replace(plan, hours=args.hours)
+    if args.from_hour is not None:
+        plan = dataclasses.replace(plan, start_hour=args.from_hour)
     stop = threading.Event()
     view = LiveView(enabled=not args.no_view and sys.stderr.isatty())
     try:

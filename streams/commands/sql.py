@@ -22,7 +22,9 @@ def register(sub: Subparsers) -> None:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    marts = args.marts or get_settings().marts_dir
+    from streams.pipeline.last_run import reading_settings
+
+    marts = args.marts or reading_settings(get_settings()).marts_dir
     try:
         frame = run_query(marts, args.query)
     except QueryRefused as exc:

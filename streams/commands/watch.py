@@ -55,8 +55,10 @@ def _watch(args: argparse.Namespace) -> int:
 
     state = ObserveState(site_id=args.site, hashprice_override=args.hashprice)
     lock = threading.Lock()
+    from streams.pipeline.last_run import reading_settings
+
     feed = Feed(
-        get_settings(),
+        reading_settings(get_settings()),
         state,
         lookback_s=args.lookback,
         from_beginning=args.from_beginning,

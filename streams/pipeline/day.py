@@ -21,6 +21,7 @@ from infra.provision import provision
 from infra.topics import TOPICS, full_name
 from streams.agents.sites import publish_site
 from streams.io.kafka import TopicProducer
+from streams.pipeline import last_run
 from streams.pipeline.plan import DayPlan, dispatch_records, prepare_site
 from streams.pipeline.procs import Child, child_env, start_child
 from streams.replay import scenario as scenarios
@@ -122,6 +123,7 @@ def run_day(
     settings = base.model_copy(
         update={"topic_namespace": namespace, "max_age_s": TEN_YEARS_S, "home": home}
     )
+    last_run.record(base, settings)
     site_file = prepare_site(plan, load_site_file(plan.site_file))
     site = site_file.site
     result = DayResult(namespace, home, site_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,14 +37,16 @@ class DayPlan:
     """Fraction of the site simulated (devices, contract and limits scale together)."""
     day: dt.date = dt.date(2025, 7, 1)
     """Local market day; the bundled prices cover 2025-07-01 to 2025-07-03."""
-    hours: float = 24.0
-    start_hour: float = 0.0
-    """Local hour of the day the run starts at (the default runs the whole day)."""
+    hours: float = 3.0
+    start_hour: float = 19.0
+    """Local hour of the day the run starts at. The default window, 19:00 to 22:00, holds the
+    day's key moments: the AI spike, the dispatch and the real evening price spike (21:00,
+    $340/MWh at LZ_WEST); ``full_day`` gives the whole day."""
     speed: float = 60.0
     """Simulated seconds per wall-clock second."""
     grid_scenario: Path = GRID_SCENARIO
-    ai_spike: LocalWindow | None = field(default_factory=lambda: LocalWindow(dt.time(11, 0), 20))
-    dispatch: LocalWindow | None = field(default_factory=lambda: LocalWindow(dt.time(14, 0), 30))
+    ai_spike: LocalWindow | None = field(default_factory=lambda: LocalWindow(dt.time(19, 15), 20))
+    dispatch: LocalWindow | None = field(default_factory=lambda: LocalWindow(dt.time(20, 0), 30))
     dispatch_keep_fraction: float = 0.2
     """The dispatch asks mining down to this share of the fleet's nameplate."""
     hashprice_usd_per_ph_day: float = 39.0
@@ -64,6 +67,17 @@ class DayPlan:
 
     def at(self, site_file: SiteFile, when: dt.time) -> float:
         return dt.datetime.combine(self.day, when, tzinfo=self.tz(site_file)).timestamp()
+
+
+def full_day(plan: DayPlan) -> DayPlan:
+    """The whole local day, with the AI spike at 11:00 and the dispatch at 14:00."""
+    return dataclasses.replace(
+        plan,
+        start_hour=0.0,
+        hours=24.0,
+        ai_spike=LocalWindow(dt.time(11, 0), 20),
+        dispatch=LocalWindow(dt.time(14, 0), 30),
+    )
 
 
 def prepare_site(plan: DayPlan, site_file: SiteFile) -> SiteFile:

@@ -7,7 +7,13 @@ import datetime as dt
 import msgspec
 
 from schemas.grid import DispatchSignal
-from streams.pipeline.plan import DayPlan, LocalWindow, dispatch_records, prepare_site
+from streams.pipeline.plan import (
+    DayPlan,
+    LocalWindow,
+    dispatch_records,
+    full_day,
+    prepare_site,
+)
 from streams.site_file import load_site_file
 
 
@@ -24,7 +30,7 @@ def test_prepare_site_scales_the_fleet_and_schedules_the_spike() -> None:
     assert site.policy.hashprice_usd_per_ph_day == plan.hashprice_usd_per_ph_day
     (spike,) = site_file.sim.ai_spikes
     local = dt.datetime.fromtimestamp(spike.start_s, dt.UTC).astimezone(plan.tz(site_file))
-    assert (local.date(), local.hour, local.minute) == (plan.day, 11, 0)  # CDT, UTC-5
+    assert (local.date(), local.hour, local.minute) == (plan.day, 19, 15)  # CDT, UTC-5
     assert spike.duration_s == 20 * 60
 
 
@@ -44,3 +50,24 @@ def test_run_starts_at_the_requested_local_hour() -> None:
     plan = DayPlan(start_hour=13.5)
     site_file = load_site_file(plan.site_file)
     assert plan.start_s(site_file) == dt.datetime(2025, 7, 1, 18, 30, tzinfo=dt.UTC).timestamp()
+
+
+def test_default_window_holds_the_spike_the_dispatch_and_the_price_spike() -> None:
+    plan = DayPlan()
+    site_file = load_site_file(plan.site_file)
+    start = plan.start_s(site_file)
+    end = start + plan.hours * 3600
+    price_spike = plan.at(site_file, dt.time(21, 0))  # $340.34/MWh at LZ_WEST, bundled data
+    assert plan.ai_spike is not None and plan.dispatch is not None
+    for window in (plan.ai_spike, plan.dispatch):
+        begins = plan.at(site_file, window.start)
+        assert start <= begins and begins + window.minutes * 60 <= end
+    assert start <= price_spike < end
+    assert plan.hours * 3600 / plan.speed <= 5 * 60  # wall-clock minutes of the default run
+
+
+def test_full_day_runs_from_midnight_with_the_day_events() -> None:
+    plan = full_day(DayPlan(scale=0.01))
+    assert (plan.start_hour, plan.hours, plan.scale) == (0.0, 24.0, 0.01)
+    assert plan.ai_spike == LocalWindow(dt.time(11, 0), 20)
+    assert plan.dispatch == LocalWindow(dt.time(14, 0), 30)

@@ -25,7 +25,18 @@ def test_run_an_hour_around_the_dispatch(kafka_base_settings: Settings, tmp_path
     )
     exe = str(Path(sys.executable).with_name("spillway"))
     done = subprocess.run(
-        [exe, "run", "--hours", "1", "--from-hour", "13.75", "--speed", "30", "--no-view"],
+        [
+            exe,
+            "run",
+            "--full-day",
+            "--hours",
+            "1",
+            "--from-hour",
+            "13.75",
+            "--speed",
+            "30",
+            "--no-view",
+        ],
         env=env,
         capture_output=True,
         text=True,
