@@ -170,7 +170,8 @@ def test_failing_gate_blocks_the_partition_and_alerts(store: Any, tmp_path: Path
     gate = FakeGate(ok=False) if gate_kind == "fails" else broken
     sent: list[Any] = []
     res = publish(store, marts, gate=gate, alert=sent.append, now_s=DAY + 3000)
-    assert res.blocked == ["interval_energy:2026-01-01"]
+    # The hour holding the gap has no complete POI energy, so its carbon is blocked too.
+    assert res.blocked == ["interval_energy:2026-01-01", "carbon_hourly:2026-01-01"]
     assert [a.condition for a in sent] == ["data_quality"]
     assert sent[0].site_id == "s" and sent[0].state == "firing"
     report = Path(str(sent[0].context["report"]))
@@ -194,7 +195,8 @@ def test_real_great_expectations_gate(store: Any, tmp_path: Path) -> None:
     _write(store, DAY + 2700, 1801, 2)
     sent: list[Any] = []
     res = publish(store, marts, alert=sent.append, now_s=DAY + 5000)
-    assert res.blocked == ["interval_energy:2026-01-01"]
+    # The hour holding the gap has no complete POI energy, so its carbon is blocked too.
+    assert res.blocked == ["interval_energy:2026-01-01", "carbon_hourly:2026-01-01"]
     assert "FAIL" in res.reports[0].read_text() and sent[0].condition == "data_quality"
     with _views(marts) as v:
         assert v.execute("SELECT count(*) FROM interval_energy").fetchone() == (2,)

@@ -201,3 +201,61 @@ def test_interval_energy_poi_gap_reaches_settlement_held() -> None:
                       "price_usd_per_mwh": [Decimal("1")]})).row(0, named=True)
     assert (out["settled"], out["net_usd"], out["rt_sell_back_usd"]) == (False, None, None)
     assert "10 s" in out["held_reason"]
+
+
+# ---------------------------------------------------------------- independent check, real price
+
+RT_SPP = SHARED_DATA / "ercot_market" / "rt_spp" / "wattgap_rtm_spp_lz_2023-07_08.csv"
+
+
+def test_one_real_interval_settled_by_hand() -> None:
+    """2023-07-10 19:15 CDT, LZ_WEST at $3,951.47/MWh (ERCOT NP6-785-ER, the month's scarcity
+    interval): 1 Hz telemetry through interval_energy and build_settlement, against plain
+    Decimal arithmetic on the same inputs (DESIGN.md's settlement formulas)."""
+    from datetime import datetime
+
+    from transforms.energy import interval_energy
+
+    stamp = "2023-07-10T19:15:00-05:00"
+    with RT_SPP.open(newline="") as fh:
+        price = Decimal(next(r for r in csv.DictReader(fh)
+                             if r["interval_start_ct"] == stamp)["LZ_WEST"])
+    assert price == Decimal("3951.47")
+    start = int(datetime.fromisoformat(stamp).timestamp())
+    poi_w = [180_000_000 + 1234 * k for k in range(900)]  # whole watts, one per second
+    power = pl.DataFrame({"site_id": "s", "ts_s": list(range(start, start + 900)),
+                          "ai_w": [w * 0.6 for w in poi_w], "mining_w": [w * 0.35 for w in poi_w],
+                          "overhead_w": [w * 0.05 for w in poi_w],
+                          "total_w": [float(w) for w in poi_w],
+                          "poi_meter_w": [float(w) for w in poi_w],
+                          "contract_w": 200e6, "hashrate_ths": 4e6})
+    energy = interval_energy(power)
+    got = build_settlement(
+        energy, pl.DataFrame({"interval_start_s": [start], "price_usd_per_mwh": [price]}),
+        pl.DataFrame({"site_id": ["s"], "start_s": [start - 3600], "end_s": [start + 3600],
+                      "mw": [200.0], "price_usd_per_mwh": [Decimal("45.25")]}),
+        hashprice=pl.DataFrame({"start_s": [start - 86400],
+                                "hashprice_usd_per_ph_day": [Decimal("52.4")]}),
+        credits=pl.DataFrame({"site_id": ["s"], "start_s": [start + 300],
+                              "end_s": [start + 900], "kind": ["dr"], "mw": [20.0],
+                              "price_usd_per_mw_h": [Decimal("100")]}),
+    ).row(0, named=True)
+
+    cent, six, nine = Decimal("0.01"), Decimal("0.000001"), Decimal("0.000000001")
+    poi = (sum(Decimal(w) for w in poi_w) / Decimal(3_600_000_000)).quantize(six)
+    forward = Decimal(200) * Decimal(900) / Decimal(3600)  # 50 MWh
+    ph_days = (Decimal(4_000_000) / 1000 * 900 / 86400).quantize(nine)
+    by_hand = {
+        "forward_usd": -(forward * Decimal("45.25")),
+        "rt_sell_back_usd": max(forward - poi, Decimal(0)) * price,
+        "rt_purchase_usd": -max(poi - forward, Decimal(0)) * price,
+        "mining_revenue_usd": ph_days * Decimal("52.4"),
+        "dr_credit_usd": Decimal(20) * Decimal(600) / Decimal(3600) * Decimal(100),
+        "ancillary_credit_usd": Decimal(0),
+        "four_cp_usd": Decimal(0),
+    }
+    cents = {k: v.quantize(cent, rounding=ROUND_HALF_EVEN) for k, v in by_hand.items()}
+    assert got["poi_mwh"] == poi == Decimal("45.138671")  # 180 MW + ramp, 1 Wh resolution
+    assert {k: got[k] for k in cents} == cents
+    assert got["net_usd"] == sum(cents.values(), Decimal(0))
+    assert (got["settled"], got["energy_reconciled"]) == (True, True)
