@@ -5,7 +5,23 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
+
 from schemas.base import Message
+
+
+class SourceReading(msgspec.Struct, kw_only=True, frozen=True):
+    """What one GPU or ASIC source (a collector's frame source, ``source_id``) contributed to
+    one site-second: stage 2 holds it until the source's next reading (``docs/cadence.md``)."""
+
+    ts_s: float
+    """Stamp of the source's latest frame in the second (a later poll replaces an earlier)."""
+    ai_w: float = 0.0
+    """GPU power plus node overhead."""
+    mining_w: float = 0.0
+    mining_reported_w: float = 0.0
+    hashrate_ths: float = 0.0
+    readings: int = 0
 
 
 class SitePowerPartial(Message, kw_only=True):
@@ -28,6 +44,11 @@ class SitePowerPartial(Message, kw_only=True):
     frames: int = 0
     """Distinct frames folded in; stage 2 closes a second once every partition has sent as
     many as it did for the last second (0: unknown, the second waits for its lateness)."""
+    sources: dict[str, SourceReading] = {}
+    """``gpu:<source_id>`` or ``asic:<source_id>`` -> that source's reading in this second
+    (meters are per meter id in ``meter_w``). Stage 2 holds each until the source's next one,
+    up to the site's ``max_staleness``; empty in partials from before sample-and-hold, whose
+    sums then count for their second only."""
 
 
 class SitePower(Message, kw_only=True):
@@ -48,6 +69,14 @@ class SitePower(Message, kw_only=True):
     hashrate_ths: float
     readings: int
     late_readings: int = 0
+    held_sources: int = 0
+    """Sources (GPU/ASIC sources and meters) whose reading is held from an earlier second:
+    polled every 5 or 60 s, a source reports in one second of its period."""
+    held_readings: int = 0
+    """Device readings in those held sources (``readings`` counts the fresh ones only)."""
+    stale_sources: int = 0
+    """Known sources whose last reading is older than their kind's ``max_staleness``: a gap,
+    left out of the sums (flag ``stale_sources``), never filled with zero or a guess."""
     flags: list[str] = []
     """e.g. ``poi_meter_missing``, ``gap``, ``restated``."""
     emitted_s: float

@@ -5,7 +5,7 @@ The same structure is what a site TOML file (``infra/sites/*.toml``) is validate
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -79,6 +79,28 @@ class CurtailmentPolicy(msgspec.Struct, kw_only=True, frozen=True):
     peak_windows: list[PeakWindow] = []
 
 
+Staleness = Annotated[float, msgspec.Meta(ge=1.0)]
+"""A reading holds at least for its own second."""
+
+
+class MaxStaleness(msgspec.Struct, kw_only=True, frozen=True):
+    """How long a source's reading holds, per source kind, s (``docs/cadence.md``).
+
+    A reading holds until the source's next one; at second ``s`` a reading stamped ``t`` is
+    used while ``s - t < limit``, after that the source is a gap (``SitePower.stale_sources``).
+    Defaults are three polls of each collector's default period, so that two missed polls
+    in a row are carried and a third is reported; set them to three polls of the site's
+    real period (a 60 s replay scrape: ``asic_s = 180``).
+    """
+
+    gpu_s: Staleness = 3.0
+    """NVML sampler (``streams.collectors``): one reading a second."""
+    asic_s: Staleness = 15.0
+    """ASIC collector: polls every 5 s by default."""
+    meter_s: Staleness = 3.0
+    """Modbus meter gateway: one reading a second."""
+
+
 class SiteConfig(Message, kw_only=True):
     """Everything the real-time agents and the marts need to know about one site."""
 
@@ -98,6 +120,8 @@ class SiteConfig(Message, kw_only=True):
     policy: CurtailmentPolicy = CurtailmentPolicy()
     meter_tolerance_fraction: float = 0.03
     """Device sums and sub-meters may differ by this much before an alert."""
+    max_staleness: MaxStaleness = MaxStaleness()
+    """Sample-and-hold limit per source kind (readings at any cadence)."""
     updated_s: float = 0.0
 
     def contracted_mw(self, ts_s: float) -> float:

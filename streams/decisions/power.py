@@ -17,6 +17,14 @@ them as ``LateReadings`` (send both to the alerts and the late-data topic); thos
 closed. Frames stamped far in the future must be rejected upstream (``max_clock_skew_s``):
 they would move the newest second and make everything else late.
 
+Readings at any cadence (``docs/cadence.md``): collectors poll every 1 to 60 s, not every
+second. Stage 1 records each source's reading in the second it is stamped
+(``SitePowerPartial.sources``); ``combine`` holds it, per source, until that source's next
+reading, up to the site's ``max_staleness`` for its kind; past it the source is a gap
+(``SitePower.stale_sources``), left out and counted, never zero-filled or interpolated
+(DESIGN.md "Energy from power"). A second closes with the held readings even when no frame
+was stamped in it; only a second in which no source is fresh is a ``Gap``.
+
 Which source wins: a sub-meter that reported is trusted over device sums (stock ASIC
 firmware reports no wattage and device sums miss cooling and losses); device sums are the
 fallback and are reconciled against the meters (``Reconciliation``).
@@ -33,8 +41,8 @@ from typing import Literal
 
 import msgspec
 
-from schemas.events import SitePower, SitePowerPartial
-from schemas.site import SiteConfig
+from schemas.events import SitePower, SitePowerPartial, SourceReading
+from schemas.site import MaxStaleness, SiteConfig
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 
 
@@ -95,6 +103,9 @@ FLAG_GAP = "gap"
 FLAG_AI_FROM_DEVICES = "ai_from_devices"
 FLAG_MINING_FROM_DEVICES = "mining_from_devices"
 FLAG_OVERHEAD_NEGATIVE = "overhead_negative"
+FLAG_STALE_SOURCES = "stale_sources"
+"""Some known sources' readings are older than their staleness limit: left out, counted in
+``SitePower.stale_sources``."""
 METER_MISSING_PREFIX = "meter_missing:"
 """Flag ``meter_missing:<meter_id>``: a configured meter did not report this second."""
 
@@ -243,6 +254,39 @@ def _asic_sums_power(idx: SiteIndex, f: AsicSums, unknown: dict[str, int]) -> tu
     return f.reported_w, j * f.missing_hashrate_ths
 
 
+def _add_source(
+    sources: dict[str, SourceReading],
+    key: str,
+    ts_s: float,
+    readings: int,
+    ai_w: float,
+    mining_w: float,
+    reported_w: float,
+    hashrate_ths: float,
+) -> None:
+    """Record one frame as its source's reading in the second. Frames of one poll (same
+    stamp: a collector may split a poll by model or rack) add up; of two polls stamped in
+    one second the later holds, as a meter's later scrape does."""
+    prev = sources.get(key)
+    if prev is not None:
+        if ts_s < prev.ts_s:
+            return
+        if ts_s == prev.ts_s:
+            readings += prev.readings
+            ai_w += prev.ai_w
+            mining_w += prev.mining_w
+            reported_w += prev.mining_reported_w
+            hashrate_ths += prev.hashrate_ths
+    sources[key] = SourceReading(
+        ts_s=ts_s,
+        ai_w=ai_w,
+        mining_w=mining_w,
+        mining_reported_w=reported_w,
+        hashrate_ths=hashrate_ths,
+        readings=readings,
+    )
+
+
 def fold_partials(
     state: PartialState,
     frames: Iterable[Frame],
@@ -291,31 +335,51 @@ def fold_partials(
         p = site_sums.get(sec)
         if p is None:
             p = site_sums[sec] = SitePowerPartial(
-                site_id=f.site_id, ts_s=sec, source_partition=source_partition, meter_w={}
+                site_id=f.site_id,
+                ts_s=sec,
+                source_partition=source_partition,
+                meter_w={},
+                sources={},
             )
         touched[(f.site_id, sec)] = p
         p.readings += n
         p.frames += 1
         if f.ts_s > p.max_reading_ts_s:
             p.max_reading_ts_s = f.ts_s
-        if isinstance(f, GpuSums):
-            p.ai_w += f.power_w + _node_overhead_w(idx, f.source_id, f.node_ids)
-        elif isinstance(f, GpuFrame):
-            p.ai_w += sum(f.power_w) + _node_overhead_w(idx, f.source_id, f.node_id)
-        elif isinstance(f, AsicSums):
-            reported, estimated = _asic_sums_power(idx, f, unknown_models)
+        if isinstance(f, GpuSums | GpuFrame):
+            if isinstance(f, GpuSums):
+                ai = f.power_w + _node_overhead_w(idx, f.source_id, f.node_ids)
+            else:
+                ai = sum(f.power_w) + _node_overhead_w(idx, f.source_id, f.node_id)
+            p.ai_w += ai
+            _add_source(p.sources, "gpu:" + f.source_id, f.ts_s, n, ai, 0.0, 0.0, 0.0)
+        elif isinstance(f, AsicSums | AsicFrame):
+            if isinstance(f, AsicSums):
+                reported, estimated = _asic_sums_power(idx, f, unknown_models)
+                hashrate = f.hashrate_ths
+            else:
+                reported, estimated = _asic_power(idx, f, unknown_models)
+                hashrate = sum(f.hashrate_ths)
             p.mining_reported_w += reported
             p.mining_w += reported + estimated
-            p.hashrate_ths += f.hashrate_ths
-        elif isinstance(f, AsicFrame):
-            reported, estimated = _asic_power(idx, f, unknown_models)
-            p.mining_reported_w += reported
-            p.mining_w += reported + estimated
-            p.hashrate_ths += sum(f.hashrate_ths)
+            p.hashrate_ths += hashrate
+            _add_source(
+                p.sources,
+                "asic:" + f.source_id,
+                f.ts_s,
+                n,
+                0.0,
+                reported + estimated,
+                reported,
+                hashrate,
+            )
         else:
             # Two scrapes of one meter in a second: the later one wins (power, not energy).
             p.meter_w.update(zip(f.meter_id, f.power_w, strict=True))
-    out.partials = [msgspec.structs.replace(p, meter_w=dict(p.meter_w)) for p in touched.values()]
+    out.partials = [
+        msgspec.structs.replace(p, meter_w=dict(p.meter_w), sources=dict(p.sources))
+        for p in touched.values()
+    ]
     out.late = [
         LateReadings(
             site_id=site_id,
@@ -370,6 +434,9 @@ class CombineConfig(msgspec.Struct, kw_only=True, frozen=True):
     closed second it was in. Seconds then close on their last frame instead of waiting
     ``lateness_s`` and the next second; the other rules stay as the backstop for sources
     that fall silent or late. With partition_watermarks only."""
+    stale_forget_s: int = 3600
+    """A source silent this long leaves the held table (and the ``stale_sources`` count):
+    a rack taken out of service is reported stale for an hour, not for ever."""
     startup_hold_wall_s: float = 0.0
     """Close nothing of a site until this many seconds of wall clock after its first
     partial: a partition not seen yet cannot hold seconds open, and at startup on a
@@ -377,6 +444,17 @@ class CombineConfig(msgspec.Struct, kw_only=True, frozen=True):
 
 
 _DEFAULT_COMBINE = CombineConfig()
+
+
+class HeldReading(msgspec.Struct, kw_only=True, frozen=True):
+    """A source's latest reading in a closed second, held until its next one."""
+
+    stamp_s: int
+    """The second it was folded into."""
+    reading: SourceReading | None = None
+    """GPU or ASIC source."""
+    meter_w: float = 0.0
+    """Meter (when ``reading`` is None)."""
 
 
 class SiteCombine(msgspec.Struct, kw_only=True):
@@ -399,6 +477,9 @@ class SiteCombine(msgspec.Struct, kw_only=True):
     """Wall clock (``now_s``) of the site's first partial."""
     expected_frames: dict[str, int] = {}
     """Source partition -> frames it sent for the last closed second it was in."""
+    held: dict[str, HeldReading] = {}
+    """``gpu:<source>``, ``asic:<source>``, ``meter:<meter_id>`` -> its latest reading stamped
+    before ``next_s``: sample-and-hold for sources polled every 5 or 60 s."""
 
 
 class CombineState(msgspec.Struct, kw_only=True):
@@ -595,12 +676,28 @@ def _close(
     config: CombineConfig,
     out: CombineOutput,
 ) -> None:
-    for sec in sorted(s for s in sc.open if s < close_before):
-        if sec > sc.next_s and sc.emitted_any:
-            out.gaps.append(Gap(site_id=site_id, start_s=sc.next_s, end_s=sec))
-            sc.gap_before = True
-        by_partition = sc.open.pop(sec)
-        power, recs = site_power(idx, sec, list(by_partition.values()), now_s=now_s)
+    """Close ``[next_s, close_before)``: each second holds every source's latest reading
+    within its staleness; a second with none at all is a gap."""
+    limits = idx.config.max_staleness
+    fresh_until = max(
+        (h.stamp_s + _staleness(limits, k) for k, h in sc.held.items()), default=-math.inf
+    )
+    sec = sc.next_s
+    while sec < close_before:
+        by_partition = sc.open.pop(sec, None)
+        if by_partition is None:
+            if sec >= fresh_until:
+                # Nothing at all for these seconds: a gap, reported once it is known closed.
+                later = [s for s in sc.open if sec < s < close_before]
+                end = min(later) if later else close_before
+                if sc.emitted_any:
+                    out.gaps.append(Gap(site_id=site_id, start_s=sec, end_s=end))
+                    sc.gap_before = True
+                sec = sc.next_s = end
+                continue
+            by_partition = {}
+        fresh_until = max(fresh_until, _hold(sc, sec, by_partition.values(), limits))
+        power, recs = _held_power(idx, sc, sec, list(by_partition.values()), now_s, config)
         flags = power.flags
         if sc.gap_before:
             flags = [*flags, FLAG_GAP]
@@ -612,29 +709,143 @@ def _close(
         sc.counted[sec] = {k: v.readings for k, v in by_partition.items()}
         for part, partial in by_partition.items():
             sc.expected_frames[part] = partial.frames
-        sc.next_s = sec + 1
+        sec = sc.next_s = sec + 1
         sc.emitted_any = True
-    if close_before > sc.next_s and sc.emitted_any:
-        # Nothing at all for these seconds: a gap, reported once it is known to be closed.
-        out.gaps.append(Gap(site_id=site_id, start_s=sc.next_s, end_s=close_before))
-        sc.gap_before = True
-        sc.next_s = close_before
     forget_before = sc.next_s - config.closed_memory_s
     for sec in [s for s in sc.counted if s < forget_before]:
         del sc.counted[sec]
 
 
+def _staleness(limits: MaxStaleness, key: str) -> float:
+    kind = key[: key.index(":")]
+    if kind == "asic":
+        return limits.asic_s
+    if kind == "gpu":
+        return limits.gpu_s
+    return limits.meter_s
+
+
+def _hold(
+    sc: SiteCombine, sec: int, partials: Iterable[SitePowerPartial], limits: MaxStaleness
+) -> float:
+    """Make the readings of second ``sec`` the held ones; returns the second from which all
+    of them are stale. A source in two partitions (a rebalance) holds its later stamp."""
+    held = sc.held
+    until = -math.inf
+    for p in partials:
+        for key, r in p.sources.items():
+            h = held.get(key)
+            if h is None or h.stamp_s < sec or h.reading is None or r.ts_s >= h.reading.ts_s:
+                held[key] = HeldReading(stamp_s=sec, reading=r)
+                until = max(until, sec + _staleness(limits, key))
+        for meter_id, w in p.meter_w.items():
+            held["meter:" + meter_id] = HeldReading(stamp_s=sec, meter_w=w)
+            until = max(until, sec + limits.meter_s)
+    return until
+
+
+def _held_power(
+    idx: SiteIndex,
+    sc: SiteCombine,
+    sec: int,
+    partials: list[SitePowerPartial],
+    now_s: float,
+    config: CombineConfig,
+) -> tuple[SitePower, list[Reconciliation]]:
+    """``SitePower`` of second ``sec`` from the held table (after ``_hold`` of ``sec``)."""
+    limits = idx.config.max_staleness
+    ai: list[float] = []
+    mining: list[float] = []
+    reported: list[float] = []
+    hashrate: list[float] = []
+    meters: dict[str, float] = {}
+    held_sources = held_readings = stale = 0
+    forget: list[str] = []
+    for key, h in sc.held.items():
+        age = sec - h.stamp_s
+        if age >= _staleness(limits, key):
+            stale += 1
+            if age >= config.stale_forget_s:
+                forget.append(key)
+            continue
+        r = h.reading
+        if age > 0:
+            held_sources += 1
+            held_readings += r.readings if r is not None else 1
+        if r is None:
+            meters[key[6:]] = h.meter_w
+        else:
+            ai.append(r.ai_w)
+            mining.append(r.mining_w)
+            reported.append(r.mining_reported_w)
+            hashrate.append(r.hashrate_ths)
+    for key in forget:
+        del sc.held[key]
+    for p in partials:
+        if not p.sources:
+            # A partial from before per-source readings: its sums count for its second only.
+            ai.append(p.ai_w)
+            mining.append(p.mining_w)
+            reported.append(p.mining_reported_w)
+            hashrate.append(p.hashrate_ths)
+    power, recs = _power(
+        idx,
+        sec,
+        device_ai=math.fsum(ai),
+        device_mining=math.fsum(mining),
+        reported_mining=math.fsum(reported),
+        hashrate_ths=math.fsum(hashrate),
+        meters=meters,
+        readings=sum(p.readings for p in partials),
+        now_s=now_s,
+    )
+    flags = power.flags
+    if stale:
+        flags = [*flags, FLAG_STALE_SOURCES]
+    power = msgspec.structs.replace(
+        power,
+        held_sources=held_sources,
+        held_readings=held_readings,
+        stale_sources=stale,
+        flags=flags,
+    )
+    return power, recs
+
+
 def site_power(
     idx: SiteIndex, ts_s: int, partials: list[SitePowerPartial], *, now_s: float
 ) -> tuple[SitePower, list[Reconciliation]]:
-    """``SitePower`` of one second from the partials of all partitions, plus reconciliation."""
-    site = idx.config
-    device_ai = math.fsum(p.ai_w for p in partials)
-    device_mining = math.fsum(p.mining_w for p in partials)
-    reported_mining = math.fsum(p.mining_reported_w for p in partials)
+    """``SitePower`` of one second from the partials of all partitions alone (no readings
+    held from earlier seconds), plus reconciliation."""
     meters: dict[str, float] = {}
     for p in partials:
         meters.update(p.meter_w)
+    return _power(
+        idx,
+        ts_s,
+        device_ai=math.fsum(p.ai_w for p in partials),
+        device_mining=math.fsum(p.mining_w for p in partials),
+        reported_mining=math.fsum(p.mining_reported_w for p in partials),
+        hashrate_ths=math.fsum(p.hashrate_ths for p in partials),
+        meters=meters,
+        readings=sum(p.readings for p in partials),
+        now_s=now_s,
+    )
+
+
+def _power(
+    idx: SiteIndex,
+    ts_s: int,
+    *,
+    device_ai: float,
+    device_mining: float,
+    reported_mining: float,
+    hashrate_ths: float,
+    meters: dict[str, float],
+    readings: int,
+    now_s: float,
+) -> tuple[SitePower, list[Reconciliation]]:
+    site = idx.config
     flags: list[str] = []
     for m in site.meters:
         if m.meter_id not in meters:
@@ -688,8 +899,8 @@ def site_power(
         poi_meter_w=poi,
         contract_w=contract,
         surplus_w=contract - ai - overhead,
-        hashrate_ths=math.fsum(p.hashrate_ths for p in partials),
-        readings=sum(p.readings for p in partials),
+        hashrate_ths=hashrate_ths,
+        readings=readings,
         flags=flags,
         emitted_s=now_s,
     )
