@@ -4,7 +4,7 @@ A decoded frame is a few lists of hundreds of numbers, and a worker decodes over
 frames a second. At CPython's default gen-0 threshold (700 container allocations) it then
 collects dozens of times a second, and each collection walks every young list element by
 element: stage 1 runs 1.14-1.21 times as fast with these thresholds in the same run
-(``python -m streams.agents.bench_stage1`` prints both). Collections
+(``python -m streams.bench.stage1`` prints both). Collections
 still run with these thresholds, only less often; what the agents and the sink keep forms no
 reference cycles that grow with traffic (the soak shows RSS flat).
 """

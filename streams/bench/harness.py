@@ -18,12 +18,12 @@ from typing import Any
 from infra.provision import delete_namespace, provision
 from streams.bench.limit import drain_limit
 from streams.bench.rows import agents_row, sink_row
-from streams.bench.scale import scale_site
 from streams.bench.workers import time_faust_worker
 from streams.settings import Settings
 from streams.sim.encode import Encoding
 from streams.sim.runner import run_simulator
 from streams.site_file import load_site_file
+from streams.site_scale import scale_site
 
 REFERENCE_SITE = Path(__file__).resolve().parents[2] / "infra" / "sites" / "reference-400mw.toml"
 

@@ -10,8 +10,8 @@ import uuid
 from confluent_kafka import TopicPartition
 
 from infra.topics import TELEMETRY_TOPICS
-from streams.bench.procstats import proc_stats
 from streams.io.kafka import make_consumer
+from streams.procstats import proc_stats
 from streams.settings import Settings
 
 

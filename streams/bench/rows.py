@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.topics import TELEMETRY_TOPICS
-from streams.bench.procstats import proc_stats
+from streams.procstats import proc_stats
 from streams.settings import Settings
 from streams.sim.encode import Encoding
 
@@ -25,7 +25,7 @@ def agents_row(
     """The real agents (``workers`` worker processes, one group) on the same simulated site
     and seed: throughput on a backlog already in the topics (produced while the workers are
     paused), then latency from the readings' timestamp to their SitePower, live."""
-    from streams.agents import bench
+    from streams.bench import agents as bench
 
     args = argparse.Namespace(
         seconds=seconds,

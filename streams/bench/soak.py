@@ -11,12 +11,12 @@ from typing import Any
 
 from infra.provision import delete_namespace, provision
 from streams.agents.sites import publish_site
-from streams.bench.scale import scale_site
 from streams.pipeline.procs import child_env, start_child
 from streams.settings import Settings
 from streams.sim.encode import Encoding
 from streams.sim.runner import run_simulator
 from streams.site_file import load_site_file
+from streams.site_scale import scale_site
 
 REFERENCE = Path(__file__).resolve().parents[2] / "infra" / "sites" / "reference-400mw.toml"
 
@@ -71,7 +71,7 @@ def soak(
                 if not child.alive():
                     raise RuntimeError(f"{child.name} died during the soak; log {child.log}")
                 child.sample()
-                from streams.bench.procstats import proc_stats
+                from streams.procstats import proc_stats
 
                 row[f"{child.name}_rss_mb"] = round(proc_stats(child.proc.pid).rss_mb, 1)
             series.append(row)

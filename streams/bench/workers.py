@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 
-from streams.bench.procstats import proc_stats
+from streams.procstats import proc_stats
 from streams.settings import Settings
 
 

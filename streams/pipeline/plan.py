@@ -12,10 +12,10 @@ import msgspec
 from msgspec.structs import replace
 
 from schemas.grid import DispatchSignal
-from streams.bench.scale import scale_site
 from streams.replay.records import Record
 from streams.sim.spec import AiSpike
 from streams.site_file import SiteFile
+from streams.site_scale import scale_site
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 REFERENCE_SITE = INFRA / "sites" / "reference-400mw.toml"

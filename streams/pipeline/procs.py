@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.bench.procstats import proc_stats
+from streams.procstats import proc_stats
 from streams.settings import Settings
 
 

@@ -10,9 +10,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from streams.bench.procstats import proc_stats
 from streams.pipeline.day import DayResult, Say
 from streams.pipeline.plan import DayPlan
+from streams.procstats import proc_stats
 from streams.reports.errors import ReportError
 from streams.reports.month_close import close_carbon, close_settlement
 from streams.reports.period import Period

@@ -18,7 +18,7 @@ from schemas.packed import INT64_NULL, MAGIC, PackError, StrColumn, is_packed, p
 from schemas.registry import CONTRACTS
 from schemas.telemetry import GpuFrame
 from schemas.validation import Limits, Rejection
-from streams.agents.bench_stage1 import reference_frames
+from streams.bench.stage1 import reference_frames
 from tests.hostile.corpus import NOW
 
 LIMITS = Limits(now_s=NOW)

@@ -19,7 +19,7 @@ def test_agents_bench_times_the_backlog_in_either_mode(
     kafka_base_settings: Settings, while_draining: bool
 ) -> None:
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=kafka_base_settings.kafka_bootstrap_servers)
-    args = [sys.executable, "-m", "streams.agents.bench", "--scale", "0.01", "--seconds", "4"]
+    args = [sys.executable, "-m", "streams.bench.agents", "--scale", "0.01", "--seconds", "4"]
     args += ["--live-seconds", "3", "--workers", "1"]
     if while_draining:
         args.append("--produce-while-draining")

@@ -1,10 +1,10 @@
 """Benchmark: stage 1 without Kafka or faust (decode, validate, dead-letter, fold), one core.
 
-``python -m streams.agents.bench_stage1 [--scale 1.0] [--seconds 10]``
+``python -m streams.bench.stage1 [--scale 1.0] [--seconds 10]``
 
 Frames of the reference site come from the simulator's encoder (the bytes the agents read);
 they are handed to ``process_partition`` in batches of 500 per topic, as the agent does. The
-figure is the ceiling of one worker's own work; the gap to ``streams.agents.bench`` is what
+figure is the ceiling of one worker's own work; the gap to ``streams.bench.agents`` is what
 the faust runtime and Kafka cost. It runs twice: with CPython's default garbage-collector
 thresholds and with the worker's (``streams.gc_tuning``).
 """
@@ -16,17 +16,17 @@ import math
 import time
 
 from schemas.validation import Limits
-from streams.agents.bench import REFERENCE, _encode_steps
 from streams.agents.messages import Stage1State
 from streams.agents.sites import SiteEntry
 from streams.agents.stage1 import RawMessage, process_partition
-from streams.bench.scale import scale_site
+from streams.bench.agents import REFERENCE, _encode_steps
 from streams.decisions.fleet import fleet_roster
 from streams.decisions.power import index_site
 from streams.gc_tuning import throughput_gc
 from streams.sim.encode import ENCODINGS, Encoding, FrameEncoder
 from streams.sim.model import SiteModel
 from streams.site_file import SiteFile, load_site_file
+from streams.site_scale import scale_site
 
 
 def reference_frames(
@@ -90,7 +90,7 @@ def stage1_rate(scale: float, seconds: int, encoding: Encoding = "json") -> dict
 
 
 def main() -> None:
-    args = reference_args("python -m streams.agents.bench_stage1", __doc__, seconds=10)
+    args = reference_args("python -m streams.bench.stage1", __doc__, seconds=10)
     # CPython's default collector thresholds first, then the worker's (streams.gc_tuning).
     default = stage1_rate(args.scale, args.seconds, args.encoding)
     with throughput_gc():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from schemas.registry import CONTRACTS
-from streams.agents.bench_decode import decode_costs, polars_schema
+from streams.bench.decode import decode_costs, polars_schema
 
 
 def test_decode_costs_reports_each_way_per_site_second() -> None:

@@ -1,6 +1,6 @@
 """Throughput of the mart sink's write path (not collected by pytest).
 
-    .venv/bin/python -m tests.marts.bench_sink [--seconds-of-data 60] [--nodes 1000]
+    .venv/bin/python -m tests.bench.bench_sink [--seconds-of-data 60] [--nodes 1000]
 
 Measures, on a file database like the sink's: rows/s of ``write_batch`` (one transaction,
 bulk INSERT ... SELECT, rows + offsets) for site-power batches and for telemetry-rollup

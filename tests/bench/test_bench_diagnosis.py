@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.agents.bench import percentile, print_tail
+from streams.bench.agents import percentile, print_tail
 
 
 def test_a_stalled_workers_warnings_and_last_lines_reach_stderr(

@@ -1,6 +1,6 @@
 """Benchmark: what decoding the telemetry costs, one core, no Kafka or faust.
 
-``python -m streams.agents.bench_decode [--scale 1.0] [--seconds 5]``
+``python -m streams.bench.decode [--scale 1.0] [--seconds 5]``
 
 The simulator's frames of the reference site (the bytes the agents read) are decoded, per
 site-second, four ways: the contract as stage 1 runs it (``Contract.decode``: the bounded
@@ -31,7 +31,7 @@ import polars as pl
 
 from schemas.registry import CONTRACTS
 from schemas.validation import Limits
-from streams.agents.bench_stage1 import reference_args, reference_frames
+from streams.bench.stage1 import reference_args, reference_frames
 from streams.gc_tuning import throughput_gc
 
 
@@ -126,7 +126,7 @@ def decode_costs(scale: float, seconds: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    args = reference_args("python -m streams.agents.bench_decode", __doc__, seconds=5)
+    args = reference_args("python -m streams.bench.decode", __doc__, seconds=5)
     r = decode_costs(args.scale, args.seconds)
     print(
         f"{r['readings_per_site_second']:,.0f} readings in {r['frames_per_site_second']:,.0f} "

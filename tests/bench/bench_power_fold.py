@@ -1,6 +1,6 @@
 """Benchmark: throughput of the partial fold on one core.
 
-Run: ``taskset -c 0 .venv/bin/python -m tests.decisions.bench_power_fold``.
+Run: ``taskset -c 0 .venv/bin/python -m tests.bench.bench_power_fold``.
 
 One second of a 400 MW site: 29,000 GPU node frames of 8 GPUs (232,000 readings), 450
 ASIC rack frames of 100 miners (45,000, half on stock firmware with no wattage) and one

@@ -1,4 +1,4 @@
-"""Month-close timing for a year of one 400 MW site: ``python -m streams.reports.bench_year``.
+"""Month-close timing for a year of one 400 MW site: ``python -m streams.bench.month_close``.
 
 1. Generates a deterministic year of site power (1-minute by default, ``--resolution-s 1``
    for 1-second) for a 400 MW site in 2023, month by month, and publishes it the way the
@@ -239,7 +239,7 @@ def _close(marts: Path, out: Path, period: Period, site: SiteConfig, gates: bool
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m streams.reports.bench_year",
+        prog="python -m streams.bench.month_close",
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     p.add_argument("--year", type=int, default=2023, help="only 2023 has both data files")

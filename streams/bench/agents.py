@@ -1,6 +1,6 @@
 """Benchmark of the agents on the reference site (simulated by ``streams.sim``).
 
-``python -m streams.agents.bench --seconds 20 --scale 0.1``
+``python -m streams.bench.agents --seconds 20 --scale 0.1``
 
 1. Throughput: ``--seconds`` of telemetry are simulated and encoded first; the workers
    (subprocesses, as in production) start and are warmed up (they have joined their group,
@@ -51,13 +51,13 @@ from confluent_kafka.admin import AdminClient
 from infra.provision import delete_namespace, provision
 from schemas.events import SitePower
 from streams.agents.sites import publish_site
-from streams.bench.procstats import proc_stats
-from streams.bench.scale import scale_site
 from streams.io.kafka import TopicProducer, make_consumer
+from streams.procstats import proc_stats
 from streams.settings import Settings, load_settings
 from streams.sim.encode import ENCODINGS, FrameEncoder
 from streams.sim.model import SiteModel
 from streams.site_file import load_site_file
+from streams.site_scale import scale_site
 
 REFERENCE = Path(__file__).resolve().parents[2] / "infra" / "sites" / "reference-400mw.toml"
 
@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m streams.agents.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m streams.bench.agents", description=__doc__)
     p.add_argument("--seconds", type=int, default=20, help="backlog seconds of telemetry")
     p.add_argument("--scale", type=float, default=0.1, help="share of the reference site")
     p.add_argument("--live-seconds", type=int, default=10, help="live seconds for latency")
