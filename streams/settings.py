@@ -29,6 +29,11 @@ def _default_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "spillway"
 
 
+def default_home() -> Path:
+    """The home used when ``SPILLWAY_HOME`` is not set."""
+    return _default_home()
+
+
 class Settings(BaseSettings):
     """Everything Spillway can be told. Frozen: build a new one to change it."""
 

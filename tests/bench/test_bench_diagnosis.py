@@ -26,3 +26,20 @@ def test_a_stalled_workers_warnings_and_last_lines_reach_stderr(
 def test_percentile_is_nearest_rank() -> None:
     assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
     assert percentile([1.0, 2.0], 99) == 2.0
+
+
+def test_consumer_performance_result_line_is_read() -> None:
+    from streams.bench.limit import parse_consumer_performance
+
+    out = (
+        "WARNING: something first\n"
+        "2026-12-05 10:40:01:123, 2026-12-05 10:40:03:623, 95.3674, 38.1470, 100000, "
+        "40000.0000, 412, 2088, 45.6740, 47892.7203\n"
+    )
+    assert parse_consumer_performance(out) == {
+        "mb": 95.3674,
+        "messages": 100000.0,
+        "fetch_ms": 2088.0,
+    }
+    with pytest.raises(ValueError, match="no result line"):
+        parse_consumer_performance("Exception in thread main\n")

@@ -54,6 +54,9 @@ def test_bench_json_smoke(kafka_base_settings: Settings, tmp_path: Path, encodin
     ):
         assert result[key] > 0, key
     assert result["readings"] > 0 and result["messages"] > 0
+    # The limit runs with the agents' parallelism, cross-checked by Kafka's own tool.
+    assert result["limit_workers"] == result["workers"]
+    assert result["kafka_tool_readings_per_s"] > 0
     assert result["latency_p99_ms"] >= result["latency_p50_ms"] >= 0
     # Timed like the limit: the workers drained a backlog already in the topics.
     assert result["agents_backlog_produced_while_draining"] is False
