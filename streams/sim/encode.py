@@ -16,7 +16,7 @@ import msgspec
 
 from schemas.packed import pack
 from streams.sim.faults import Outgoing
-from streams.sim.model import SiteModel, Step
+from streams.sim.model import SiteModel, Step, polled
 
 GPU_TOPIC = "telemetry.gpu.v1"
 ASIC_TOPIC = "telemetry.asic.v1"
@@ -97,9 +97,8 @@ class FrameEncoder:
         enc = self._enc
         out: list[Outgoing] = []
         g = step.gpu
-        for r, ts, tail, key in zip(
-            step.gpu_racks, step.gpu_ts, self._gpu_tail, self._gpu_keys, strict=True
-        ):
+        gpu_racks = zip(step.gpu_racks, step.gpu_ts, self._gpu_tail, self._gpu_keys, strict=True)
+        for r, ts, tail, key in polled(gpu_racks, step.gpu_due):
             a, b = r.start, r.stop
             head = enc.encode(
                 _GpuVar(
@@ -115,9 +114,10 @@ class FrameEncoder:
             )
             out.append((GPU_TOPIC, key, head[:-1] + tail))
         s = step.asic
-        for ar, ts, tail, key in zip(
+        asic_racks = zip(
             step.asic_racks, step.asic_ts, self._asic_tail, self._asic_keys, strict=True
-        ):
+        )
+        for ar, ts, tail, key in polled(asic_racks, step.asic_due):
             a, b = ar.start, ar.stop
             head = enc.encode(
                 _AsicVar(
@@ -132,17 +132,21 @@ class FrameEncoder:
                 )
             )
             out.append((ASIC_TOPIC, key, head[:-1] + tail))
-        out.append((METER_TOPIC, self._meter_key, enc.encode(step.meter)))
+        if step.meter_due:
+            out.append((METER_TOPIC, self._meter_key, enc.encode(step.meter)))
         return out
 
     def _encode_packed(self, step: Step) -> list[Outgoing]:
         out: list[Outgoing] = [
             (GPU_TOPIC, key, pack(f))
-            for f, key in zip(step.gpu_frames(), self._gpu_keys, strict=True)
+            for f, key in zip(step.gpu_frames(), polled(self._gpu_keys, step.gpu_due), strict=True)
         ]
         out.extend(
             (ASIC_TOPIC, key, pack(f))
-            for f, key in zip(step.asic_frames(), self._asic_keys, strict=True)
+            for f, key in zip(
+                step.asic_frames(), polled(self._asic_keys, step.asic_due), strict=True
+            )
         )
-        out.append((METER_TOPIC, self._meter_key, pack(step.meter)))
+        if step.meter_due:
+            out.append((METER_TOPIC, self._meter_key, pack(step.meter)))
         return out

@@ -8,7 +8,9 @@ over devices; the same seed and start time give the same frames.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -17,12 +19,14 @@ from schemas.events import MinerCommand
 from schemas.site import SiteConfig
 from schemas.telemetry import AsicFrame, AsicState, GpuFrame, MeterFrame
 from streams.sim.asics import AsicColumns, AsicFleet, AsicRack, CommandResult
+from streams.sim.cadence import Cadence
 from streams.sim.faults import FaultConfig
 from streams.sim.gpus import GpuColumns, GpuFleet, GpuRack
 from streams.sim.shapes import ShapeTemplates, load_templates
 from streams.sim.spec import SimSpec
 
 F64 = npt.NDArray[np.float64]
+T = TypeVar("T")
 
 METER_NOISE = 0.001
 """Revenue-grade meters (class 0.2): 0.1 % standard deviation per reading."""
@@ -61,10 +65,22 @@ class Step:
     asic_ts: list[float]
     meter: MeterFrame
     truth: Truth
+    gpu_due: list[bool] | None = None
+    """Which GPU racks poll this second (``streams.sim.cadence``); None: all."""
+    asic_due: list[bool] | None = None
+    meter_due: bool = True
 
     @property
     def readings(self) -> int:
-        return len(self.gpu.power_w) + len(self.asic.hashrate_ths) + len(self.meter.meter_id)
+        gpus = sum(r.stop - r.start for r in self.polled_gpu_racks())
+        asics = sum(r.stop - r.start for r in self.polled_asic_racks())
+        return gpus + asics + (len(self.meter.meter_id) if self.meter_due else 0)
+
+    def polled_gpu_racks(self) -> list[GpuRack]:
+        return polled(self.gpu_racks, self.gpu_due)
+
+    def polled_asic_racks(self) -> list[AsicRack]:
+        return polled(self.asic_racks, self.asic_due)
 
     def gpu_frames(self) -> list[GpuFrame]:
         g = self.gpu
@@ -84,7 +100,7 @@ class Step:
                 sm_clock_mhz=g.sm_clock_mhz[r.start : r.stop],
                 throttle_reasons=g.throttle_reasons[r.start : r.stop],
             )
-            for r, ts in zip(self.gpu_racks, self.gpu_ts, strict=True)
+            for r, ts in polled(zip(self.gpu_racks, self.gpu_ts, strict=True), self.gpu_due)
         ]
 
     def asic_frames(self) -> list[AsicFrame]:
@@ -106,8 +122,12 @@ class Step:
                 power_limit_w=a.power_limit_w[r.start : r.stop],
                 error=r.error,
             )
-            for r, ts in zip(self.asic_racks, self.asic_ts, strict=True)
+            for r, ts in polled(zip(self.asic_racks, self.asic_ts, strict=True), self.asic_due)
         ]
+
+
+def polled(items: Iterable[T], due: list[bool] | None) -> list[T]:
+    return list(items) if due is None else [x for x, d in zip(items, due, strict=True) if d]
 
 
 class SiteModel:
@@ -138,6 +158,15 @@ class SiteModel:
         self.meter_skew = float(self._skews(1)[0])
         self._loss_k = LOSS_AT_LIMIT / (site.interconnection_limit_mw * 1e6)
         self._resets_per_s = f.resets_per_hour / 3600.0
+        # Poll cadences draw from their own generator: the default (every second) draws
+        # nothing, so frames stay what they were.
+        sim, poll_rng = self.sim, np.random.default_rng(self.sim.seed + 7919)
+        cadence = {"jitter_s": sim.poll_jitter_s, "missed_share": sim.missed_poll_share}
+        self.gpu_cadence = Cadence(len(self.gpus.racks), sim.gpu_period_s, rng=poll_rng, **cadence)
+        self.asic_cadence = Cadence(
+            len(self.asics.racks), sim.asic_period_s, rng=poll_rng, **cadence
+        )
+        self.meter_cadence = Cadence(1, sim.meter_period_s, rng=poll_rng, **cadence)
 
     def _skews(self, n: int) -> F64:
         f = self.faults
@@ -176,12 +205,15 @@ class SiteModel:
             seq=self.seq,
             gpu=gpu,
             gpu_racks=self.gpus.racks,
-            gpu_ts=(t_s + self.gpu_skew).tolist(),
+            gpu_ts=self.gpu_cadence.stamps(t_s + self.gpu_skew).tolist(),
             asic=asic,
             asic_racks=self.asics.racks,
-            asic_ts=(t_s + self.asic_skew).tolist(),
+            asic_ts=self.asic_cadence.stamps(t_s + self.asic_skew).tolist(),
             meter=self._meters(t_s, truth, cooling),
             truth=truth,
+            gpu_due=self.gpu_cadence.due(t_s),
+            asic_due=self.asic_cadence.due(t_s),
+            meter_due=self.meter_cadence.due(t_s) in (None, [True]),
         )
 
     def _meters(self, t_s: float, truth: Truth, cooling: float) -> MeterFrame:
@@ -202,7 +234,7 @@ class SiteModel:
         return MeterFrame(
             site_id=self.site.site_id,
             source_id=self.sim.meter_source_id,
-            ts_s=t_s + self.meter_skew,
+            ts_s=float(self.meter_cadence.stamps(np.asarray([t_s + self.meter_skew]))[0]),
             seq=self.seq,
             meter_id=list(self.meter_ids),
             power_w=np.round(shown, 1).tolist(),

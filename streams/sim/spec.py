@@ -54,3 +54,14 @@ class SimSpec(msgspec.Struct, kw_only=True, frozen=True):
     seed: int = 1
     ai_spikes: list[AiSpike] = []
     """Scheduled AI load spikes (tests and the `spillway run` day)."""
+    gpu_period_s: int = 1
+    """Seconds between two polls of a GPU source (NVML: 1)."""
+    asic_period_s: int = 1
+    """Seconds between two polls of an ASIC source (the ASIC collector's default is 5, a
+    replayed scrape 60); 1 keeps every test's frames as they were."""
+    meter_period_s: int = 1
+    """Seconds between two polls of the meter gateway."""
+    poll_jitter_s: float = 0.0
+    """A poll's stamp is late by up to this much, in [0, 1)."""
+    missed_poll_share: float = 0.0
+    """Share of due polls lost (collector timeouts), per source kind and poll."""
