@@ -77,6 +77,10 @@ class SitePower(Message, kw_only=True):
     stale_sources: int = 0
     """Known sources whose last reading is older than their kind's ``max_staleness``: a gap,
     left out of the sums (flag ``stale_sources``), never filled with zero or a guess."""
+    mining_reading_s: float | None = None
+    """Stamp of the oldest reading behind ``mining_w`` (a held reading is older than the
+    second): the controller declares a curtailment achieved only once it is after the
+    command. None: unknown (no mining reading, or a message from before this field)."""
     flags: list[str] = []
     """e.g. ``poi_meter_missing``, ``gap``, ``restated``."""
     emitted_s: float

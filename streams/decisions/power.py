@@ -759,6 +759,8 @@ def _held_power(
     reported: list[float] = []
     hashrate: list[float] = []
     meters: dict[str, float] = {}
+    meter_stamps: dict[str, float] = {}
+    asic_stamps: list[float] = []
     held_sources = held_readings = stale = 0
     forget: list[str] = []
     for key, h in sc.held.items():
@@ -774,7 +776,10 @@ def _held_power(
             held_readings += r.readings if r is not None else 1
         if r is None:
             meters[key[6:]] = h.meter_w
+            meter_stamps[key[6:]] = h.stamp_s  # the second: a lower bound of its stamp
         else:
+            if key.startswith("asic:"):
+                asic_stamps.append(r.ts_s)
             ai.append(r.ai_w)
             mining.append(r.mining_w)
             reported.append(r.mining_reported_w)
@@ -788,6 +793,13 @@ def _held_power(
             mining.append(p.mining_w)
             reported.append(p.mining_reported_w)
             hashrate.append(p.hashrate_ths)
+            if p.mining_w:
+                asic_stamps.append(float(sec))
+    mining_ids = idx.meters_by_role["mining"]
+    if mining_ids and all(i in meters for i in mining_ids):
+        mining_stamps = [meter_stamps[i] for i in mining_ids]
+    else:
+        mining_stamps = asic_stamps
     power, recs = _power(
         idx,
         sec,
@@ -807,6 +819,7 @@ def _held_power(
         held_sources=held_sources,
         held_readings=held_readings,
         stale_sources=stale,
+        mining_reading_s=min(mining_stamps, default=None),
         flags=flags,
     )
     return power, recs

@@ -49,6 +49,8 @@ def test_a_5_s_source_holds_for_the_seconds_between_its_polls(devices: SiteIndex
     assert [p.readings for p in powers] == [2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2]
     assert [p.held_readings for p in powers] == [0, 2, 2, 2, 2, 0, 2, 2, 2, 2, 0]
     assert all(p.stale_sources == 0 for p in powers)
+    # The stamp of the reading behind mining_w: what curtailment compliance waits on.
+    assert [p.mining_reading_s for p in powers] == [T0 + 5.0 * (k // 5) for k in range(11)]
 
 
 @pytest.mark.parametrize(
