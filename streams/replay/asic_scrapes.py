@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,23 +49,44 @@ class AsicDrive:
     period_s: float
     site_id: str
     prefix: str = "miner"
+    jitter_s: float = 0.0
+    """A rack's poll is stamped late by up to this much (uniform; real scrapes take time)."""
+    missed_share: float = 0.0
+    """Share of rack polls lost (API timeouts): the pipeline holds the rack's last reading
+    up to the site's ``max_staleness.asic_s`` (docs/cadence.md)."""
+    seed: int = 0
+    """Seed of the jitter and missed polls (the same seed gives the same records)."""
 
 
 def rack_frames(drive: AsicDrive, start_s: float, end_s: float) -> Iterator[Record]:
     if drive.period_s <= 0 or drive.rack_size <= 0 or drive.miners <= 0:
         raise ValueError("period_s, rack_size and miners must be positive")
+    if not 0.0 <= drive.jitter_s < drive.period_s or not 0.0 <= drive.missed_share < 1.0:
+        raise ValueError("jitter_s must be in [0, period_s) and missed_share in [0, 1)")
+    rng = random.Random(drive.seed)
+    noisy = drive.jitter_s > 0.0 or drive.missed_share > 0.0
     enc = msgspec.json.Encoder()
     racks = math.ceil(drive.miners / drive.rack_size)
     n_ticks = math.ceil((end_s - start_s) / drive.period_s - 1e-9)
     for tick in range(n_ticks):
         ts = start_s + tick * drive.period_s
+        polls: list[Record] = []  # jitter reorders the racks of a tick: sent in stamp order
         for rack in range(racks):
             first = rack * drive.rack_size
             ids = range(first, min(first + drive.rack_size, drive.miners))
             readings = [_renamed(drive.reading, f"{drive.prefix}-{i:05d}") for i in ids]
             source = f"{drive.prefix}-rack-{rack:03d}"
-            frame = to_frame(readings, drive.site_id, source, ts, tick)
-            yield Record(ts, "telemetry.asic.v1", source.encode(), enc.encode(frame))
+            stamp = ts
+            if noisy:
+                # Both draws every poll, so that one setting does not shift the other's.
+                lost = rng.random() < drive.missed_share
+                stamp = ts + rng.uniform(0.0, drive.jitter_s)
+                if lost:
+                    continue
+            frame = to_frame(readings, drive.site_id, source, stamp, tick)
+            polls.append(Record(stamp, "telemetry.asic.v1", source.encode(), enc.encode(frame)))
+        polls.sort(key=lambda r: r.ts_s)
+        yield from polls
 
 
 def _renamed(r: MinerReading, miner_id: str) -> MinerReading:
