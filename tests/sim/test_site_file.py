@@ -164,6 +164,7 @@ BAD: list[tuple[str, Callable[[Raw], None], str]] = [
     ("missing site id", _delete("site_id"), "object missing required field site_id"),
     ("typo key", _set("interconection_limit_mw", 3.0), "interconection_limit_mw: unknown key"),
     ("typo in table", _set("asic_models.0.jpth", 3.0), "asic_models[0].jpth: unknown key"),
+    ("typo in staleness", _set("max_staleness.asic", 60.0), "max_staleness.asic: unknown key"),
     (
         "zero limit",
         _set("interconnection_limit_mw", 0),
