@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import security
+from streams.errors import TerminalError
 from streams.settings import Settings
 
 POM = Path(__file__).with_name("kafka") / "pom.xml"
@@ -37,7 +38,7 @@ JARS_DONE = ".complete"
 Progress = Callable[[str], None]
 
 
-class BrokerError(RuntimeError):
+class BrokerError(TerminalError, RuntimeError):
     """The local broker could not be fetched, started or stopped. Message says why and where."""
 
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.topics import TOPICS, TopicSpec, full_name
+from streams.errors import TerminalError
 from streams.settings import Settings
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(TerminalError, RuntimeError):
     """The cluster's topics cannot be brought to the declared state; says which and why."""
 
 

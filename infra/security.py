@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from streams.errors import TerminalError
 from streams.settings import Settings
 
 Operation = Literal[
@@ -54,7 +55,7 @@ SINK_GROUP_PREFIX = "spillway-mart-sink"
 BI_GROUP_PREFIX = "spillway-bi"
 
 
-class SecurityError(RuntimeError):
+class SecurityError(TerminalError, RuntimeError):
     """Secrets, certificates or ACLs of the secured broker could not be made or applied."""
 
 

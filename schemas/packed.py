@@ -36,6 +36,7 @@ import msgspec
 import numpy as np
 
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
+from streams.errors import TerminalError
 
 MAGIC = b"\xc1SW"
 """0xC1 is never used by msgpack and cannot start JSON: no other message starts so."""
@@ -66,7 +67,7 @@ class PackedFrame(msgspec.Struct, array_like=True):
     text: dict[str, StrColumn]
 
 
-class PackError(ValueError):
+class PackError(TerminalError, ValueError):
     """A frame that the packed encoding cannot carry (say so; send it as JSON)."""
 
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from streams import commands
+from streams.errors import EX_TEMPFAIL, SpillwayError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,4 +40,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         print(f"spillway {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 1
+        if isinstance(exc, SpillwayError):
+            print(f"spillway {args.command}: {retry_advice(exc)}", file=sys.stderr)
+            code = EX_TEMPFAIL if exc.transient else 1
     sys.exit(code or 0)
+
+
+def retry_advice(exc: SpillwayError) -> str:
+    if exc.transient:
+        return "this may pass on its own: retrying later may help"
+    return "retrying will not help: fix the input or the configuration named above"
+

@@ -28,10 +28,11 @@ from schemas.site import (
     PeakWindow,
     SiteConfig,
 )
+from streams.errors import TerminalError
 from streams.sim.spec import AiSpike, JobSpec, SimSpec
 
 
-class SiteFileError(ValueError):
+class SiteFileError(TerminalError, ValueError):
     """A site file is unreadable or invalid; the message names the file and every bad field.
 
     Retrying does not help: the file must be fixed.

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from streams.errors import TerminalError
 from transforms.calendar import hour_start_s
 
 LIFECYCLE_EMISSION_FACTORS: dict[str, float] = {
@@ -112,7 +113,7 @@ COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
-class CarbonInputError(ValueError):
+class CarbonInputError(TerminalError, ValueError):
     """A carbon input is missing columns or hours."""
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from streams.errors import TerminalError
 from transforms.calendar import INTERVAL_S, interval_start_s
 
 SITE_POWER_COLUMNS = ["site_id", "ts_s", "ai_w", "mining_w", "overhead_w", "total_w",
@@ -75,7 +76,7 @@ COLUMNS: dict[str, dict[str, str]] = {
 _USES = ["ai", "mining", "overhead", "total"]
 
 
-class EnergyInputError(ValueError):
+class EnergyInputError(TerminalError, ValueError):
     """The power or counter frame cannot be integrated (missing columns, duplicate keys)."""
 
 

@@ -29,11 +29,12 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from streams.errors import TerminalError
 from transforms.calendar import MARKET_TZ
 from transforms.settlement import COMPONENTS
 
 
-class GateError(RuntimeError):
+class GateError(TerminalError, RuntimeError):
     """The gate itself failed to run (an expectation raised); the data was not judged."""
 
 

@@ -37,6 +37,7 @@ from decimal import Decimal
 
 import polars as pl
 
+from streams.errors import TerminalError
 from transforms.calendar import INTERVAL_S
 
 MWH = pl.Decimal(38, 6)
@@ -86,7 +87,7 @@ COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
-class SettlementInputError(ValueError):
+class SettlementInputError(TerminalError, ValueError):
     """An input needed to settle an interval is missing or malformed."""
 
 

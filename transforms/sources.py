@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from streams.errors import TerminalError
 from transforms.calendar import MARKET_TZ, settlement_intervals
 
 
@@ -122,7 +123,7 @@ FUEL_CODES: dict[str, str] = {
 """ERCOT fuel-mix names -> EIA fuel codes used by the emission factor table."""
 
 
-class SourceError(ValueError):
+class SourceError(TerminalError, ValueError):
     """A data file does not have the expected shape; names file, line and column."""
 
     def __init__(self, path: Path | str, message: str, line: int | None = None,

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import msgspec
 
 from schemas.telemetry import AsicFrame, AsicState
+from streams.errors import TerminalError
 
 MinerKind = Literal[
     "antminer", "avalon", "luxos", "whatsminer", "whatsminer_v3", "braiins", "auradine"
@@ -64,7 +65,7 @@ RATE_UNIT_THS = {"MH": 1e-6, "GH": 1e-3, "TH": 1.0}
 """Bitmain ``stats`` ``rate_unit`` -> factor to TH/s (``GHS 5s`` is in that unit)."""
 
 
-class ParseError(ValueError):
+class ParseError(TerminalError, ValueError):
     """A reply does not have the shape its firmware family should give."""
 
 

@@ -29,9 +29,10 @@ from typing import Any
 from streams.collectors.asic_client import Endpoint
 from streams.collectors.asic_parse import COMMANDS
 from streams.collectors.modbus_meter import MeterEndpoint, Register, RegisterMap
+from streams.errors import TerminalError
 
 
-class ConfigError(ValueError):
+class ConfigError(TerminalError, ValueError):
     """A collector config is invalid (names file, entry and key)."""
 
 

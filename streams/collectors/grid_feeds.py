@@ -25,6 +25,7 @@ import msgspec
 import polars as pl
 
 from schemas.grid import CarbonIntensity, FuelMix, PriceSignal
+from streams.errors import TerminalError
 from streams.replay.records import Record
 from transforms import sources
 from transforms.calendar import MARKET_TZ
@@ -46,7 +47,7 @@ PRICE_FORMATS: dict[str, PriceKind] = {
 _ENC = msgspec.json.Encoder()
 
 
-class FeedError(ValueError):
+class FeedError(TerminalError, ValueError):
     """A grid file cannot be turned into messages (names file and what is missing)."""
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas.telemetry import MeterFrame
+from streams.errors import TransientError
 
 RegType = Literal["float32", "float64", "int32", "uint32", "int64", "uint64"]
 _FORMATS: dict[str, tuple[str, int]] = {
@@ -38,7 +39,7 @@ _FORMATS: dict[str, tuple[str, int]] = {
 }
 
 
-class ModbusReadError(RuntimeError):
+class ModbusReadError(TransientError, RuntimeError):
     """A meter could not be read; names meter, host and register."""
 
 

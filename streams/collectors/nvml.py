@@ -22,13 +22,14 @@ from types import ModuleType
 from typing import Any
 
 from schemas.telemetry import GpuFrame
+from streams.errors import TerminalError
 
 
-class NvmlUnavailable(RuntimeError):
+class NvmlUnavailable(TerminalError, RuntimeError):
     """NVML cannot be used here (no nvidia-ml-py, no driver, or no GPU); not retryable."""
 
 
-class NvmlReadError(RuntimeError):
+class NvmlReadError(TerminalError, RuntimeError):
     """A required reading (power) failed for a GPU; names the GPU and the NVML error."""
 
 

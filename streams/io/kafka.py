@@ -14,10 +14,11 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from infra.topics import full_name
+from streams.errors import TransientError
 from streams.settings import Settings
 
 
-class DeliveryFailed(RuntimeError):
+class DeliveryFailed(TransientError, RuntimeError):
     """The broker did not acknowledge one or more messages; retrying may help if transient."""
 
 

@@ -21,17 +21,18 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from streams.errors import TerminalError
 from streams.marts.publish import VIEWS_FILE
 
 ALLOWED = frozenset({"SELECT"})
 FORMATS = ("table", "csv", "json")
 
 
-class QueryRefused(ValueError):
+class QueryRefused(TerminalError, ValueError):
     """The SQL is not a read-only query; nothing was run."""
 
 
-class MartsMissing(FileNotFoundError):
+class MartsMissing(TerminalError, FileNotFoundError):
     """No published marts at the expected place (run the sink, which publishes)."""
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from streams.errors import TransientError
 from streams.marts.frames import Mark, hours_touched
 from streams.marts.tables import BOOKKEEPING_DDL, BY_NAME, REVISIONS, TABLES, Table
 
 
-class StoreError(RuntimeError):
+class StoreError(TransientError, RuntimeError):
     """The sink's DuckDB file could not be opened or written (see the message for which)."""
 
 

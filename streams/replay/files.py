@@ -15,6 +15,7 @@ import msgspec
 
 from streams.collectors import grid_feeds
 from streams.collectors.asic_parse import COMMANDS, parse, to_frame
+from streams.errors import TerminalError
 from streams.replay import asic_scrapes, gpu_traces, grid_events, meter_log
 from streams.replay.records import Record
 
@@ -41,7 +42,7 @@ FORMATS = (
 )
 
 
-class UnknownFormat(ValueError):
+class UnknownFormat(TerminalError, ValueError):
     """The file's header matches none of the known recordings."""
 
 

@@ -25,10 +25,11 @@ from pathlib import Path
 import msgspec
 
 from schemas.telemetry import GpuFrame
+from streams.errors import TerminalError
 from streams.replay.records import Record
 
 
-class TraceError(ValueError):
+class TraceError(TerminalError, ValueError):
     """A GPU trace file is not in the expected shape (names file and line)."""
 
 

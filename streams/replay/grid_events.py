@@ -25,6 +25,7 @@ from typing import get_args
 import msgspec
 
 from schemas.grid import DispatchKind, DispatchSignal, FrequencySample
+from streams.errors import TerminalError
 from streams.replay.meter_log import parse_time
 from streams.replay.records import Record
 
@@ -32,7 +33,7 @@ NOMINAL_HZ = 60.0
 DISPATCH_KINDS = frozenset(get_args(DispatchKind))
 
 
-class GridEventError(ValueError):
+class GridEventError(TerminalError, ValueError):
     """A grid-event row is malformed (names file and line)."""
 
 

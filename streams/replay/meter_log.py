@@ -16,12 +16,13 @@ from pathlib import Path
 import msgspec
 
 from schemas.telemetry import MeterFrame
+from streams.errors import TerminalError
 from streams.replay.records import Record
 
 COLUMNS = ("timestamp", "meter_id", "power_w", "energy_wh")
 
 
-class MeterLogError(ValueError):
+class MeterLogError(TerminalError, ValueError):
     """A meter CSV row is malformed (names file and line)."""
 
 

@@ -11,6 +11,8 @@ import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from streams.errors import TerminalError
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -22,7 +24,7 @@ class Record:
     value: bytes
 
 
-class OutOfOrder(ValueError):
+class OutOfOrder(TerminalError, ValueError):
     """A source yielded records going back in time; the merge would be wrong."""
 
 

@@ -69,11 +69,12 @@ from pathlib import Path
 from typing import Any
 
 from streams.collectors import grid_feeds
+from streams.errors import TerminalError
 from streams.replay import asic_scrapes, gpu_traces, grid_events, meter_log
 from streams.replay.records import Record, window
 
 
-class ScenarioError(ValueError):
+class ScenarioError(TerminalError, ValueError):
     """A scenario file is invalid; the message names the file and the key."""
 
 

@@ -3,8 +3,10 @@ the same published marts gives the same error; the message says what to fix."""
 
 from __future__ import annotations
 
+from streams.errors import TerminalError
 
-class ReportError(ValueError):
+
+class ReportError(TerminalError, ValueError):
     """Root of the report errors."""
 
 
