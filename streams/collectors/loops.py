@@ -2,6 +2,11 @@
 
 ``TopicProducer`` already batches, compresses (lz4), is idempotent with acks=all and
 applies backpressure; the loops only keep the period and count what they sent.
+
+A poll that raises a transient error (``exc.transient``: a meter not answering, the broker
+not acknowledging yet) is reported and the loop goes on, waiting longer after each failure
+in a row (``backoff_s``); a terminal error (a bad configuration, a GPU with no power reading)
+stops the loop, since every later poll would fail the same way.
 """
 
 from __future__ import annotations
@@ -20,11 +25,30 @@ from streams.collectors.asic_parse import MinerReading, to_frame
 from streams.collectors.config import Fleet, Meters
 from streams.collectors.modbus_meter import scrape
 from streams.collectors.nvml import NvmlSampler
+from streams.errors import SpillwayError
 from streams.replay.runner import Sink
 from streams.sim.encode import Encoding
 
 log = logging.getLogger(__name__)
 _ENC = msgspec.json.Encoder()
+MAX_BACKOFF_S = 60.0
+"""Longest wait after transient failures in a row (or the period, if longer)."""
+
+
+def backoff_s(period_s: float, failures: int) -> float:
+    """Wait before the next poll after ``failures`` transient failures in a row (pure):
+    the period, doubled per failure up to ``MAX_BACKOFF_S``."""
+    if failures <= 0:
+        return period_s
+    return max(period_s, min(period_s * 2.0**failures, MAX_BACKOFF_S))
+
+
+def _retryable(exc: SpillwayError, seq: int, failures: int, report: Callable[[str], None]) -> int:
+    """Failures in a row after ``exc``; re-raises a terminal error."""
+    if not exc.transient:
+        raise exc
+    report(f"poll {seq} failed ({failures + 1} in a row), tried again: {type(exc).__name__}: {exc}")
+    return failures + 1
 
 
 def rack_frames(
@@ -55,15 +79,22 @@ async def _paced(
     producer: Sink,
     period_s: float,
     iterations: int | None,
+    report: Callable[[str], None] = log.warning,
 ) -> int:
     """Call ``scrape_once(seq)`` every ``period_s`` (no drift: the schedule is absolute, a
-    slow scrape shortens the next wait), then flush; returns the scrapes done."""
+    slow scrape shortens the next wait), then flush; returns the scrapes done (failed
+    transient ones included)."""
     seq = 0
+    failures = 0
     next_at = time.monotonic()
     while iterations is None or seq < iterations:
-        await scrape_once(seq)
+        try:
+            await scrape_once(seq)
+            failures = 0
+        except SpillwayError as exc:
+            failures = _retryable(exc, seq, failures, report)
         seq += 1
-        next_at += period_s
+        next_at += backoff_s(period_s, failures)
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
     producer.flush()
     return seq
@@ -87,7 +118,7 @@ async def run_asic(
         bad = sum(r.state in ("offline", "unknown") for r in readings)
         report(f"scrape {seq}: {len(readings)} miners, {bad} offline/unknown")
 
-    return await _paced(once, producer, period_s, iterations)
+    return await _paced(once, producer, period_s, iterations, report)
 
 
 async def run_meters(
@@ -107,19 +138,28 @@ async def run_meters(
         for meter, why in errors.items():
             report(f"meter {meter}: {why}")
 
-    return await _paced(once, producer, period_s, iterations)
+    return await _paced(once, producer, period_s, iterations, report)
 
 
 def run_nvml(
-    sampler: NvmlSampler, producer: Sink, period_s: float, iterations: int | None = None
+    sampler: NvmlSampler,
+    producer: Sink,
+    period_s: float,
+    iterations: int | None = None,
+    report: Callable[[str], None] = log.warning,
 ) -> int:
     seq = 0
+    failures = 0
     next_at = time.monotonic()
     while iterations is None or seq < iterations:
-        frame = sampler.frame(sampler.read(), time.time(), seq)
-        producer.send("telemetry.gpu.v1", _ENC.encode(frame), sampler.node_id.encode())
+        try:
+            frame = sampler.frame(sampler.read(), time.time(), seq)
+            producer.send("telemetry.gpu.v1", _ENC.encode(frame), sampler.node_id.encode())
+            failures = 0
+        except SpillwayError as exc:
+            failures = _retryable(exc, seq, failures, report)
         seq += 1
-        next_at += period_s
+        next_at += backoff_s(period_s, failures)
         time.sleep(max(0.0, next_at - time.monotonic()))
     producer.flush()
     return seq

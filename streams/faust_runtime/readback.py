@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from streams.errors import SpillwayError
 from streams.io.kafka import make_consumer
 from streams.settings import Settings
 
@@ -43,8 +44,15 @@ TRANSIENT = frozenset(
 """Codes that librdkafka does not always flag as retriable but that pass on their own."""
 
 
-def is_transient(err: KafkaError) -> bool:
-    return bool(err.retriable()) or err.code() in TRANSIENT
+def is_transient(err: KafkaError | BaseException) -> bool:
+    """A Kafka error flagged retriable or listed in ``TRANSIENT`` (bare or inside a
+    ``KafkaException``), or a Spillway error that says it is transient."""
+    if isinstance(err, KafkaException):
+        inner = err.args[0] if err.args else None
+        return isinstance(inner, KafkaError) and is_transient(inner)
+    if isinstance(err, KafkaError):
+        return bool(err.retriable()) or err.code() in TRANSIENT
+    return isinstance(err, SpillwayError) and err.transient
 
 
 def with_retries(
@@ -55,17 +63,21 @@ def with_retries(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """``call()``, tried again after each of ``delays`` while it raises a transient
-    ``KafkaException``; any other error, or the last one, is raised."""
+    ``KafkaException`` or ``SpillwayError``; any other error, or the last one, is raised."""
     for attempt, delay in enumerate([*delays, None], start=1):
         try:
             return call()
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-            if delay is None or err is None or not is_transient(err):
+        except (KafkaException, SpillwayError) as exc:
+            if delay is None or not is_transient(exc):
                 raise
-            log.warning("%s: %s (try %d); again in %.2f s", what, err.str(), attempt, delay)
+            log.warning("%s: %s (try %d); again in %.2f s", what, _reason(exc), attempt, delay)
             sleep(delay)
     raise AssertionError("unreachable: the last try returns or raises")
+
+
+def _reason(exc: BaseException) -> str:
+    inner = exc.args[0] if exc.args else None
+    return inner.str() if isinstance(inner, KafkaError) else f"{type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,3 +121,85 @@ def test_a_sink_file_locked_by_another_process_is_transient(
     err = capsys.readouterr().err
     assert "StoreError" in err and "another sink" in err
     assert "retrying later may help" in err
+
+
+# --- the retries read exc.transient ----------------------------------------------------------
+
+
+def test_the_readback_retries_a_transient_spillway_error_and_not_a_terminal_one() -> None:
+    from streams.faust_runtime.readback import is_transient, with_retries
+    from streams.io.kafka import DeliveryFailed
+    from streams.site_file import SiteFileError
+
+    assert is_transient(DeliveryFailed("3 messages unacknowledged"))
+    assert not is_transient(SiteFileError("bad"))
+    left: list[Exception] = [DeliveryFailed("a"), DeliveryFailed("b")]
+
+    def call() -> str:
+        if left:
+            raise left.pop(0)
+        return "ok"
+
+    slept: list[float] = []
+    assert with_retries(call, "x", delays=(0.1, 0.2, 0.3), sleep=slept.append) == "ok"
+    assert slept == [0.1, 0.2]
+    left.append(SiteFileError("bad"))
+    with pytest.raises(SiteFileError):
+        with_retries(call, "x", delays=(0.1,), sleep=slept.append)
+    assert slept == [0.1, 0.2]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None]] = []
+        self.flushed = 0
+
+    def send(
+        self,
+        base: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        self.sent.append((base, value, key))
+
+    def flush(self, timeout_s: float = 60.0) -> None:
+        self.flushed += 1
+
+
+def test_a_polling_loop_goes_on_after_a_transient_error_and_stops_on_a_terminal_one() -> None:
+    import asyncio
+
+    from streams.collectors.loops import _paced
+    from streams.collectors.modbus_meter import ModbusReadError
+    from streams.collectors.nvml import NvmlReadError
+
+    sink = _Sink()
+    reports: list[str] = []
+    fails: dict[int, Exception] = {1: ModbusReadError("m1: no reply"), 2: ModbusReadError("x")}
+
+    async def once(seq: int) -> None:
+        if seq in fails:
+            raise fails[seq]
+        sink.send("telemetry.meter.v1", str(seq).encode())
+
+    done = asyncio.run(_paced(once, sink, 0.0, 4, reports.append))
+    assert done == 4 and [v for _, v, _ in sink.sent] == [b"0", b"3"] and sink.flushed == 1
+    assert len(reports) == 2 and "2 in a row" in reports[1] and "ModbusReadError" in reports[1]
+
+    fails[0] = NvmlReadError("GPU 0: no power reading")
+    with pytest.raises(NvmlReadError):
+        asyncio.run(_paced(once, sink, 0.0, 4, reports.append))
+
+
+@pytest.mark.parametrize(("period", "failures", "wait"), [
+    (1.0, 0, 1.0), (1.0, 1, 2.0), (1.0, 3, 8.0), (1.0, 10, 60.0),
+    (5.0, 2, 20.0), (120.0, 1, 120.0), (120.0, 0, 120.0),
+])
+def test_the_wait_after_failures_in_a_row_doubles_up_to_a_minute(
+    period: float, failures: int, wait: float
+) -> None:
+    from streams.collectors.loops import backoff_s
+
+    assert backoff_s(period, failures) == wait
