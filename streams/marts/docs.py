@@ -1,13 +1,14 @@
 """Documentation of every published table and column, with units, built from the code:
 ``streams.marts.tables`` for the sink's tables and ``mart_revisions``, and the transforms'
 ``COLUMNS`` dicts for the derived marts. The same text goes into the views file as
-``COMMENT ON`` and into ``marts/README.md``."""
+``COMMENT ON`` and into ``marts/README.md``, which also names the contract a sink table's
+columns come from and the contract fields it does not store, with the reason."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.marts.tables import REVISIONS, TABLES
+from streams.marts.tables import CONTRACTS, REVISIONS, TABLES, FromContract
 from transforms import carbon, energy, settlement
 
 
@@ -18,6 +19,17 @@ class TableDoc:
     key: tuple[str, ...]
     partition: str
     columns: dict[str, str]
+    contract: str = ""
+    """Where the columns come from and which contract fields are not stored (Markdown)."""
+
+
+def _contract_note(spec: FromContract) -> str:
+    c = spec.contract
+    note = f"Columns from the contract `{c.__name__}` (`{c.__module__}`)"
+    if not spec.not_columns:
+        return note + "."
+    left = "; ".join(f"`{f}` ({why})" for f, why in spec.not_columns.items())
+    return f"{note}. Its fields that are not columns of their own: {left}."
 
 
 def published_docs() -> dict[str, TableDoc]:
@@ -30,6 +42,7 @@ def published_docs() -> dict[str, TableDoc]:
             t.key,
             f"date of {t.time_col} (UTC), one file per hour",
             cols,
+            _contract_note(CONTRACTS[t.name]) if t.name in CONTRACTS else "",
         )
     out["interval_energy"] = TableDoc(
         "interval_energy",
@@ -93,6 +106,7 @@ def render_markdown() -> str:
             "",
             f"Key: `{', '.join(d.key)}`. Partitions: {d.partition}.",
             "",
+            *([d.contract, ""] if d.contract else []),
             "| column | meaning and unit |",
             "|---|---|",
         ]

@@ -1,16 +1,30 @@
 """The sink's DuckDB tables, declared as data: columns with types and units, natural keys,
 the time column that partitions publication, and how a replayed or updated row is merged.
 
+A table whose rows are messages takes its columns from the topic's msgspec contract (names,
+order and types; ``column_type`` maps a contract type to DuckDB). Only the docs are written
+here, plus the columns that are the mart's own (rollups, Kafka positions, JSON text), each
+saying why. Every contract field is either a column or listed in ``not_columns`` with the
+reason: a field added to a contract and not declared here fails at import
+(``ContractDrift``), so the marts never silently miss it (``tests/marts/test_tables_contracts.py``).
+
 Every table's partition column is part of its primary key, so an upsert never moves a row
 from one published partition to another (a test checks this).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
+import msgspec
 import polars as pl
+
+from schemas.events import Alert, CurtailmentEvent, MinerCommand, SitePower, SurplusEvent
+from schemas.grid import CarbonIntensity, DispatchSignal, PriceSignal
+from schemas.site import SiteConfig
+from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 
 Merge = Literal["replace", "rollup"]
 """``replace``: the latest row for a key wins (restated seconds, updated events).
@@ -67,19 +81,117 @@ class Table:
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, PRIMARY KEY ({key}))"
 
 
+class ContractDrift(TypeError):
+    """A contract and the mart declared from it disagree (a field neither a column nor
+    listed as left out, a doc for a field the contract lacks, a type with no column type)."""
+
+
+_SCALARS: dict[type[msgspec.inspect.Type], str] = {
+    msgspec.inspect.StrType: "VARCHAR",
+    msgspec.inspect.IntType: "BIGINT",
+    msgspec.inspect.FloatType: "DOUBLE",
+    msgspec.inspect.BoolType: "BOOLEAN",
+}
+
+
+def column_type(t: msgspec.inspect.Type) -> str:
+    """DuckDB type of a contract field's type. Every column is nullable, so ``X | None`` is
+    X; a Literal is its values' type; a list is an array of its items' type. Dicts and
+    nested Structs have no column type: a table stores them in a form of its own (JSON)."""
+    if isinstance(t, msgspec.inspect.Metadata):  # Annotated bounds: the type underneath
+        return column_type(t.type)
+    if isinstance(t, msgspec.inspect.UnionType):
+        inner = [u for u in t.types if not isinstance(u, msgspec.inspect.NoneType)]
+        if len(inner) == 1:
+            return column_type(inner[0])
+    if isinstance(t, msgspec.inspect.LiteralType):
+        kinds = {type(v) for v in t.values}
+        if kinds == {str}:
+            return "VARCHAR"
+        if kinds == {int}:
+            return "BIGINT"
+    if isinstance(t, msgspec.inspect.ListType):
+        return f"{column_type(t.item_type)}[]"
+    if type(t) in _SCALARS:
+        return _SCALARS[type(t)]
+    raise ContractDrift(f"no column type for {t!r}")
+
+
+@dataclass(frozen=True)
+class FromContract:
+    """How a table's columns come from its topic's contract: a column per field documented
+    in ``docs``, in the contract's order, of the field's type unless ``types`` says why not.
+    ``v`` (the envelope's contract version, one value per topic) is never a column."""
+
+    contract: type[msgspec.Struct]
+    docs: Mapping[str, str]
+    """Field -> doc of its column, with its unit."""
+    not_columns: Mapping[str, str] = field(default_factory=dict)
+    """Field -> why it is no column of its own (left out, or stored in another form)."""
+    types: Mapping[str, str] = field(default_factory=dict)
+    """Field -> DuckDB type where the mart stores it differently (each says why)."""
+    per_reading: bool = False
+    """Columnar frame: a column holds one reading (the item type of the field's list)."""
+
+    def columns(self) -> tuple[Column, ...]:
+        name = self.contract.__name__
+        fields = {f: t for f, t in _field_types(self.contract).items() if f != "v"}
+        undeclared = [f for f in fields if f not in self.docs and f not in self.not_columns]
+        if undeclared:
+            raise ContractDrift(
+                f"{name} has fields {undeclared} that the mart neither stores nor leaves out:"
+                " document each as a column (a new column: existing stores need it added) or"
+                " list it in not_columns with the reason (streams/marts/tables.py)"
+            )
+        unknown = sorted({*self.docs, *self.not_columns, *self.types} - set(fields))
+        both = sorted(set(self.docs) & set(self.not_columns))
+        if unknown or both:
+            raise ContractDrift(
+                f"{name}: declared fields it lacks {unknown}; both stored and left out {both}"
+            )
+        out = []
+        for f, t in fields.items():
+            if f in self.docs:
+                each = self.per_reading and isinstance(t, msgspec.inspect.ListType)
+                one = t.item_type if each and isinstance(t, msgspec.inspect.ListType) else t
+                sql = self.types.get(f) or column_type(one)
+                out.append(Column(f, sql, self.docs[f]))
+        return tuple(out)
+
+
+def _field_types(contract: type[msgspec.Struct]) -> dict[str, msgspec.inspect.Type]:
+    info = msgspec.inspect.type_info(contract)
+    if not isinstance(info, msgspec.inspect.StructType):
+        raise ContractDrift(f"{contract!r} is not a msgspec Struct")
+    return {f.name: f.type for f in info.fields}
+
+
+def _field_type(contract: type[msgspec.Struct], name: str) -> msgspec.inspect.Type:
+    types = _field_types(contract)
+    if name not in types:
+        raise ContractDrift(f"{contract.__name__} has no field {name!r}")
+    return types[name]
+
+
+def contract_column(contract: type[msgspec.Struct], name: str, doc: str) -> Column:
+    """One column of the contract field ``name``'s type (for tables that pick fields)."""
+    return Column(name, column_type(_field_type(contract, name)), doc)
+
+
 def _c(name: str, sql: str, doc: str) -> Column:
     return Column(name, sql, doc)
 
 
-_SITE = _c("site_id", "VARCHAR", "site identifier")
+_SITE_DOC = "site identifier"
+_SITE = _c("site_id", "VARCHAR", _SITE_DOC)
 
 
 def _rollup_columns(
-    device: tuple[Column, ...], energy: tuple[Column, ...], extra: tuple[Column, ...] = ()
+    keys: tuple[Column, ...], energy: tuple[Column, ...], extra: tuple[Column, ...] = ()
 ) -> tuple[Column, ...]:
+    """The mart's own columns of a per-device, per-minute rollup around the device key."""
     return (
-        _SITE,
-        *device,
+        *keys,
         _c("minute_s", "BIGINT", "minute start, UTC epoch seconds (reading ts_s floored to 60)"),
         _c("readings", "BIGINT", "readings of the device in the minute, count"),
         _c("power_readings", "BIGINT", "readings that carried a power value, count"),
@@ -108,27 +220,215 @@ def _counter(unit: str, sql: str, what: str) -> tuple[Column, ...]:
 
 _MEAN = _c("power_mean_w", "DOUBLE", "power_sum_w / power_readings (null if none), W")
 
+# Frame fields every rollup consumes rather than stores.
+_FRAME_ROLLED = {
+    "source_id": "sending collector: its replay watermark is kept in sink_sources, not rows",
+    "seq": "replay watermark only (sink_sources)",
+    "ts_s": "rolled up into minute_s, first_ts_s and last_ts_s",
+    "power_w": "rolled up into power_readings, power_sum_w, power_min_w and power_max_w",
+}
+_NOT_AUDITED = "not kept: the 1-minute audit trail is of power, energy and hashrate"
+
+CONTRACTS: dict[str, FromContract] = {
+    "site_power": FromContract(
+        SitePower,
+        {
+            "site_id": _SITE_DOC,
+            "ts_s": "start of the second, UTC epoch seconds",
+            "ai_w": "AI (GPU) power, W",
+            "mining_w": "mining (ASIC) power, W",
+            "overhead_w": "facility overhead (POI - AI - mining, or model), W",
+            "total_w": "ai + mining + overhead, W",
+            "poi_meter_w": "revenue (POI) meter power; null if it did not report, W",
+            "contract_w": "contracted (forward) power, W",
+            "surplus_w": "contract - AI - overhead (negative: deficit), W",
+            "hashrate_ths": "fleet hashrate, TH/s",
+            "readings": "telemetry readings behind the second, count",
+            "late_readings": "readings that arrived after the second closed, count",
+            "flags": "quality flags, e.g. poi_meter_missing, gap, restated",
+            "emitted_s": "wall clock when the second was emitted, UTC epoch seconds",
+        },
+        # Sample-and-hold bookkeeping, added to the contract after the mart was declared. A
+        # stale source already shows as the flag stale_sources; storing the counts needs the
+        # columns added to existing stores (CREATE TABLE IF NOT EXISTS alters nothing).
+        not_columns={
+            "held_sources": "sample-and-hold detail for the controller; not stored yet",
+            "held_readings": "sample-and-hold detail for the controller; not stored yet",
+            "stale_sources": "not stored yet; a stale source sets the flag stale_sources",
+            "mining_reading_s": "the controller's compliance check only; not stored yet",
+        },
+    ),
+    "surplus_events": FromContract(
+        SurplusEvent,
+        {
+            "event_id": "surplus event identifier",
+            "site_id": _SITE_DOC,
+            "kind": "open, update or close",
+            "ts_s": "time of this message, UTC epoch seconds",
+            "start_s": "surplus start, UTC epoch seconds",
+            "end_s": "surplus end (null while open), UTC epoch seconds",
+            "surplus_w": "surplus power, W",
+            "absorbed_w": "part of the surplus mining used, W",
+            "unabsorbed_w": "part sold back at the real-time price, W",
+            "energy_wh": "surplus energy so far, Wh",
+            "absorbed_wh": "surplus energy absorbed by mining, Wh",
+            "unabsorbed_wh": "surplus energy not absorbed, Wh",
+        },
+    ),
+    "curtailment_events": FromContract(
+        CurtailmentEvent,
+        {
+            "event_id": "curtailment event identifier",
+            "site_id": _SITE_DOC,
+            "kind": "issued, updated, achieved, released or ended",
+            "reasons": "triggers: economic, grid, 4cp, site_limit",
+            "reason_details": "human-readable detail per trigger",
+            "issued_at_s": "when the curtailment was issued, UTC epoch seconds",
+            "target_mining_w": "mining power target, W",
+            "baseline_mining_w": "mining power before the event (baseline), W",
+            "deadline_s": "time by which the target must be reached, UTC epoch s",
+            "achieved_at_s": "when mining reached the target, UTC epoch seconds",
+            "response_time_s": "achieved_at_s - issued_at_s, s",
+            "deadline_met": "target reached by the deadline",
+            "curtailed_wh": "energy curtailed against the baseline, Wh",
+            "ended_at_s": "when the event ended, UTC epoch seconds",
+            "ts_s": "time of this message, UTC epoch seconds",
+        },
+    ),
+    "miner_commands": FromContract(
+        MinerCommand,
+        {
+            "command_id": "command identifier",
+            "site_id": _SITE_DOC,
+            "event_id": "curtailment event that caused it (null if none)",
+            "issued_at_s": "when the command was issued, UTC epoch seconds",
+            "action": "sleep, wake or set_power",
+            "miner_ids": "miners addressed, least efficient first",
+            "power_limit_w": "per-miner power limit for set_power, W",
+            "priority": "priority order of the command",
+            "deadline_s": "time by which the command must be applied, UTC epoch s",
+        },
+    ),
+    "alerts": FromContract(
+        Alert,
+        {
+            "alert_id": "dedup key <site>/<condition>/<subject>/<started_at>",
+            "site_id": _SITE_DOC,
+            "condition": "e.g. meter_silent, data_quality, site_over_limit",
+            "subject": "what the alert is about (meter, miner, mart ...)",
+            "severity": "info, warning or critical",
+            "state": "firing or resolved",
+            "started_at_s": "when the condition started, UTC epoch seconds",
+            "ended_at_s": "when it resolved (null while firing), UTC epoch seconds",
+            "message": "human-readable message",
+        },
+        not_columns={"context": "a dict has no column type: stored as the JSON text context_json"},
+    ),
+    "grid_prices": FromContract(
+        PriceSignal,
+        {
+            "market": "market, e.g. ERCOT",
+            "settlement_point": "settlement point, e.g. LZ_WEST",
+            "kind": "rt (15-minute), da (hourly) or sced (5-minute)",
+            "interval_start_s": "interval start, UTC epoch seconds",
+            "interval_end_s": "interval end, UTC epoch seconds",
+            "price_usd_per_mwh": "price, USD/MWh (decimal)",
+            "published_s": "when the market published it, UTC epoch seconds",
+        },
+        # Money is exact in the marts: the float of the wire is stored at 6 decimal places.
+        types={"price_usd_per_mwh": "DECIMAL(18,6)"},
+    ),
+    "grid_carbon": FromContract(
+        CarbonIntensity,
+        {
+            "region": "grid region, e.g. ERCOT",
+            "kind": "average (location-based) or marginal",
+            "hour_start_s": "hour start, UTC epoch seconds",
+            "intensity_g_per_kwh": "carbon intensity, gCO2eq/kWh",
+            "source": "publisher of the figure",
+        },
+    ),
+    "grid_dispatch": FromContract(
+        DispatchSignal,
+        {
+            "event_id": "dispatch identifier",
+            "site_id": "site dispatched (null: system-wide)",
+            "kind": "demand_response, ecrs, rrs, non_spin, ers, eea, ...",
+            "level": "EEA level 1-3 (null otherwise)",
+            "reduce_to_mw": "mining load to be at or under (null: all), MW",
+            "start_s": "dispatch start, UTC epoch seconds",
+            "end_s": "dispatch end (null while open-ended), UTC epoch seconds",
+            "response_deadline_s": "seconds after start_s to reach the reduction, s",
+        },
+    ),
+    # Rollups: the device key comes from the frame (one value per reading); the rest of the
+    # frame is rolled up into the mart's own columns or, as listed, not kept.
+    "telemetry_meter_1m": FromContract(
+        MeterFrame,
+        {"site_id": _SITE_DOC, "meter_id": "meter identifier"},
+        not_columns={
+            **_FRAME_ROLLED,
+            "energy_wh": "rolled up into energy_first_wh and energy_last_wh",
+        },
+        per_reading=True,
+    ),
+    "telemetry_gpu_1m": FromContract(
+        GpuFrame,
+        {
+            "site_id": _SITE_DOC,
+            "node_id": "GPU node identifier",
+            "gpu_index": "GPU index within the node",
+        },
+        not_columns={
+            **_FRAME_ROLLED,
+            "energy_mj": "rolled up into energy_first_mj and energy_last_mj",
+            **dict.fromkeys(
+                (
+                    "util_pct",
+                    "temp_c",
+                    "power_limit_w",
+                    "sm_clock_mhz",
+                    "throttle_reasons",
+                    "power_instant_w",
+                ),
+                _NOT_AUDITED,
+            ),
+        },
+        per_reading=True,
+    ),
+    "telemetry_asic_1m": FromContract(
+        AsicFrame,
+        {"site_id": _SITE_DOC, "miner_id": "miner identifier"},
+        not_columns={
+            **_FRAME_ROLLED,
+            "hashrate_ths": "rolled up into hashrate_sum_ths",
+            "state": "rolled up into hashing_readings",
+            **dict.fromkeys(("model", "temp_c", "fan_rpm", "power_limit_w", "error"), _NOT_AUDITED),
+        },
+        per_reading=True,
+    ),
+}
+"""Table -> how its columns come from its topic's contract."""
+
+
+def _from(table: str) -> tuple[Column, ...]:
+    return CONTRACTS[table].columns()
+
+
+def _reading_type(frame: type[msgspec.Struct], name: str) -> str:
+    """DuckDB type of one reading of a frame's list field."""
+    t = _field_type(frame, name)
+    if not isinstance(t, msgspec.inspect.ListType):
+        raise ContractDrift(f"{frame.__name__}.{name} is not a per-reading list")
+    return column_type(t.item_type)
+
+
 TABLES: tuple[Table, ...] = (
     Table(
         "site_power",
         "site.power.v1",
         "Site power by use, one row per site and second.",
-        (
-            _SITE,
-            _c("ts_s", "BIGINT", "start of the second, UTC epoch seconds"),
-            _c("ai_w", "DOUBLE", "AI (GPU) power, W"),
-            _c("mining_w", "DOUBLE", "mining (ASIC) power, W"),
-            _c("overhead_w", "DOUBLE", "facility overhead (POI - AI - mining, or model), W"),
-            _c("total_w", "DOUBLE", "ai + mining + overhead, W"),
-            _c("poi_meter_w", "DOUBLE", "revenue (POI) meter power; null if it did not report, W"),
-            _c("contract_w", "DOUBLE", "contracted (forward) power, W"),
-            _c("surplus_w", "DOUBLE", "contract - AI - overhead (negative: deficit), W"),
-            _c("hashrate_ths", "DOUBLE", "fleet hashrate, TH/s"),
-            _c("readings", "BIGINT", "telemetry readings behind the second, count"),
-            _c("late_readings", "BIGINT", "readings that arrived after the second closed, count"),
-            _c("flags", "VARCHAR[]", "quality flags, e.g. poi_meter_missing, gap, restated"),
-            _c("emitted_s", "DOUBLE", "wall clock when the second was emitted, UTC epoch seconds"),
-        ),
+        _from("site_power"),
         key=("site_id", "ts_s"),
         time_col="ts_s",
     ),
@@ -136,20 +436,7 @@ TABLES: tuple[Table, ...] = (
         "surplus_events",
         "surplus.events.v1",
         "Surplus openings, updates and closes.",
-        (
-            _c("event_id", "VARCHAR", "surplus event identifier"),
-            _SITE,
-            _c("kind", "VARCHAR", "open, update or close"),
-            _c("ts_s", "DOUBLE", "time of this message, UTC epoch seconds"),
-            _c("start_s", "DOUBLE", "surplus start, UTC epoch seconds"),
-            _c("end_s", "DOUBLE", "surplus end (null while open), UTC epoch seconds"),
-            _c("surplus_w", "DOUBLE", "surplus power, W"),
-            _c("absorbed_w", "DOUBLE", "part of the surplus mining used, W"),
-            _c("unabsorbed_w", "DOUBLE", "part sold back at the real-time price, W"),
-            _c("energy_wh", "DOUBLE", "surplus energy so far, Wh"),
-            _c("absorbed_wh", "DOUBLE", "surplus energy absorbed by mining, Wh"),
-            _c("unabsorbed_wh", "DOUBLE", "surplus energy not absorbed, Wh"),
-        ),
+        _from("surplus_events"),
         key=("event_id", "kind", "ts_s"),
         time_col="ts_s",
     ),
@@ -157,23 +444,7 @@ TABLES: tuple[Table, ...] = (
         "curtailment_events",
         "curtailment.events.v1",
         "Curtailment events, from issue to end; overlapping triggers share one event.",
-        (
-            _c("event_id", "VARCHAR", "curtailment event identifier"),
-            _SITE,
-            _c("kind", "VARCHAR", "issued, updated, achieved, released or ended"),
-            _c("reasons", "VARCHAR[]", "triggers: economic, grid, 4cp, site_limit"),
-            _c("reason_details", "VARCHAR[]", "human-readable detail per trigger"),
-            _c("issued_at_s", "DOUBLE", "when the curtailment was issued, UTC epoch seconds"),
-            _c("target_mining_w", "DOUBLE", "mining power target, W"),
-            _c("baseline_mining_w", "DOUBLE", "mining power before the event (baseline), W"),
-            _c("deadline_s", "DOUBLE", "time by which the target must be reached, UTC epoch s"),
-            _c("achieved_at_s", "DOUBLE", "when mining reached the target, UTC epoch seconds"),
-            _c("response_time_s", "DOUBLE", "achieved_at_s - issued_at_s, s"),
-            _c("deadline_met", "BOOLEAN", "target reached by the deadline"),
-            _c("curtailed_wh", "DOUBLE", "energy curtailed against the baseline, Wh"),
-            _c("ended_at_s", "DOUBLE", "when the event ended, UTC epoch seconds"),
-            _c("ts_s", "DOUBLE", "time of this message, UTC epoch seconds"),
-        ),
+        _from("curtailment_events"),
         key=("event_id", "kind", "ts_s"),
         time_col="ts_s",
     ),
@@ -181,17 +452,7 @@ TABLES: tuple[Table, ...] = (
         "miner_commands",
         "miners.commands.v1",
         "Setpoints sent to the miner fleet controller.",
-        (
-            _c("command_id", "VARCHAR", "command identifier"),
-            _SITE,
-            _c("event_id", "VARCHAR", "curtailment event that caused it (null if none)"),
-            _c("issued_at_s", "DOUBLE", "when the command was issued, UTC epoch seconds"),
-            _c("action", "VARCHAR", "sleep, wake or set_power"),
-            _c("miner_ids", "VARCHAR[]", "miners addressed, least efficient first"),
-            _c("power_limit_w", "DOUBLE", "per-miner power limit for set_power, W"),
-            _c("priority", "BIGINT", "priority order of the command"),
-            _c("deadline_s", "DOUBLE", "time by which the command must be applied, UTC epoch s"),
-        ),
+        _from("miner_commands"),
         key=("command_id", "issued_at_s"),
         time_col="issued_at_s",
     ),
@@ -200,15 +461,8 @@ TABLES: tuple[Table, ...] = (
         "alerts.v1",
         "Alerts, one row per alert and state (firing, resolved).",
         (
-            _c("alert_id", "VARCHAR", "dedup key <site>/<condition>/<subject>/<started_at>"),
-            _SITE,
-            _c("condition", "VARCHAR", "e.g. meter_silent, data_quality, site_over_limit"),
-            _c("subject", "VARCHAR", "what the alert is about (meter, miner, mart ...)"),
-            _c("severity", "VARCHAR", "info, warning or critical"),
-            _c("state", "VARCHAR", "firing or resolved"),
-            _c("started_at_s", "DOUBLE", "when the condition started, UTC epoch seconds"),
-            _c("ended_at_s", "DOUBLE", "when it resolved (null while firing), UTC epoch seconds"),
-            _c("message", "VARCHAR", "human-readable message"),
+            *_from("alerts"),
+            # Alert.context is a dict of evidence: the mart keeps it as JSON text.
             _c("context_json", "VARCHAR", "evidence, as a JSON object"),
         ),
         key=("alert_id", "state", "started_at_s"),
@@ -218,15 +472,7 @@ TABLES: tuple[Table, ...] = (
         "grid_prices",
         "grid.prices.v1",
         "Settlement point prices per interval.",
-        (
-            _c("market", "VARCHAR", "market, e.g. ERCOT"),
-            _c("settlement_point", "VARCHAR", "settlement point, e.g. LZ_WEST"),
-            _c("kind", "VARCHAR", "rt (15-minute), da (hourly) or sced (5-minute)"),
-            _c("interval_start_s", "DOUBLE", "interval start, UTC epoch seconds"),
-            _c("interval_end_s", "DOUBLE", "interval end, UTC epoch seconds"),
-            _c("price_usd_per_mwh", "DECIMAL(18,6)", "price, USD/MWh (decimal)"),
-            _c("published_s", "DOUBLE", "when the market published it, UTC epoch seconds"),
-        ),
+        _from("grid_prices"),
         key=("market", "settlement_point", "kind", "interval_start_s"),
         time_col="interval_start_s",
     ),
@@ -234,13 +480,7 @@ TABLES: tuple[Table, ...] = (
         "grid_carbon",
         "grid.carbon.v1",
         "Grid carbon intensity per hour.",
-        (
-            _c("region", "VARCHAR", "grid region, e.g. ERCOT"),
-            _c("kind", "VARCHAR", "average (location-based) or marginal"),
-            _c("hour_start_s", "DOUBLE", "hour start, UTC epoch seconds"),
-            _c("intensity_g_per_kwh", "DOUBLE", "carbon intensity, gCO2eq/kWh"),
-            _c("source", "VARCHAR", "publisher of the figure"),
-        ),
+        _from("grid_carbon"),
         key=("region", "kind", "hour_start_s"),
         time_col="hour_start_s",
     ),
@@ -248,16 +488,7 @@ TABLES: tuple[Table, ...] = (
         "grid_dispatch",
         "grid.dispatch.v1",
         "Demand-response, ancillary and emergency dispatches (latest version per id and start).",
-        (
-            _c("event_id", "VARCHAR", "dispatch identifier"),
-            _c("site_id", "VARCHAR", "site dispatched (null: system-wide)"),
-            _c("kind", "VARCHAR", "demand_response, ecrs, rrs, non_spin, ers, eea, ..."),
-            _c("level", "BIGINT", "EEA level 1-3 (null otherwise)"),
-            _c("reduce_to_mw", "DOUBLE", "mining load to be at or under (null: all), MW"),
-            _c("start_s", "DOUBLE", "dispatch start, UTC epoch seconds"),
-            _c("end_s", "DOUBLE", "dispatch end (null while open-ended), UTC epoch seconds"),
-            _c("response_deadline_s", "DOUBLE", "seconds after start_s to reach the reduction, s"),
-        ),
+        _from("grid_dispatch"),
         key=("event_id", "start_s"),
         time_col="start_s",
     ),
@@ -266,8 +497,8 @@ TABLES: tuple[Table, ...] = (
         "telemetry.meter.v1",
         "Meter readings rolled up per meter and minute (audit trail of raw telemetry).",
         _rollup_columns(
-            (_c("meter_id", "VARCHAR", "meter identifier"),),
-            _counter("wh", "DOUBLE", "import energy register"),
+            _from("telemetry_meter_1m"),
+            _counter("wh", _reading_type(MeterFrame, "energy_wh"), "import energy register"),
         ),
         key=("site_id", "meter_id", "minute_s"),
         time_col="minute_s",
@@ -279,10 +510,9 @@ TABLES: tuple[Table, ...] = (
         "telemetry.gpu.v1",
         "GPU readings rolled up per GPU and minute (audit trail of raw telemetry).",
         _rollup_columns(
-            (
-                _c("node_id", "VARCHAR", "GPU node identifier"),
-                _c("gpu_index", "BIGINT", "GPU index within the node"),
-            ),
+            _from("telemetry_gpu_1m"),
+            # NVML's energy counter is an unsigned 64-bit integer; the contract's int cannot
+            # say unsigned, and BIGINT would overflow past 2**63 mJ.
             _counter("mj", "UBIGINT", "NVML total energy counter"),
         ),
         key=("site_id", "node_id", "gpu_index", "minute_s"),
@@ -295,7 +525,7 @@ TABLES: tuple[Table, ...] = (
         "telemetry.asic.v1",
         "ASIC miner scrapes rolled up per miner and minute (audit trail of raw telemetry).",
         _rollup_columns(
-            (_c("miner_id", "VARCHAR", "miner identifier"),),
+            _from("telemetry_asic_1m"),
             (),
             (
                 _c("hashrate_sum_ths", "DECIMAL(38,6)", "sum of the hashrate readings, TH/s"),
@@ -314,22 +544,25 @@ TABLES: tuple[Table, ...] = (
         "topic itself is compacted to the latest per site). The settlement mart settles an "
         "interval with the version in force at its start: the latest updated_s at or before "
         "it (ties: highest offset), or the earliest version for intervals before any.",
+        # The mart's own shape: a few SiteConfig fields as columns, the Kafka position of
+        # each version, and the whole config as JSON (so a new SiteConfig field is kept too).
         (
-            _SITE,
-            _c(
+            contract_column(SiteConfig, "site_id", _SITE_DOC),
+            contract_column(
+                SiteConfig,
                 "updated_s",
-                "DOUBLE",
                 "SiteConfig.updated_s: when the config was changed, UTC epoch seconds",
             ),
             _c("kafka_partition", "BIGINT", "partition of site.config.v1 it was read from"),
             _c("kafka_offset", "BIGINT", "offset of the message in that partition"),
             _c("kafka_timestamp_s", "DOUBLE", "Kafka message timestamp, UTC epoch seconds"),
-            _c("market", "VARCHAR", "market, e.g. ERCOT"),
-            _c(
+            contract_column(SiteConfig, "market", "market, e.g. ERCOT"),
+            contract_column(
+                SiteConfig,
                 "settlement_point",
-                "VARCHAR",
                 "settlement point whose RT price settles the site, e.g. LZ_WEST",
             ),
+            # A nested policy field, and money: exact decimal rather than the wire's float.
             _c(
                 "hashprice_usd_per_ph_day",
                 "DECIMAL(18,6)",
