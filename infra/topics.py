@@ -87,6 +87,24 @@ TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec("alerts.v1", 1, "site id", "alerts, firing and resolved", retention_ms=90 * DAY_MS),
     TopicSpec(
+        "actuation.outcomes.v1",
+        3,
+        "device id",
+        "command delivery: sent, acknowledged, complied, failed, escalated",
+        retention_ms=400 * DAY_MS,
+    ),
+    TopicSpec(
+        "actuation.in_force.v1",
+        3,
+        "device id",
+        "latest command per device, re-asserted after an actuator restart",
+        retention_ms=-1,
+        cleanup_policy="compact",
+    ),
+    TopicSpec(
+        "actuation.audit.v1", 1, "site id", "every actuation action", retention_ms=400 * DAY_MS
+    ),
+    TopicSpec(
         "deadletter.v1",
         1,
         "source topic",

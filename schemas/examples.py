@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.actuation import actuation_examples
 from schemas.deadletter import DeadLetter
 from schemas.events import (
     Alert,
@@ -188,4 +189,5 @@ def examples(now_s: float) -> dict[str, Any]:
             failed_at_s=t,
             consumer="example",
         ),
+        **actuation_examples(t),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.actuation import ActuationOutcome, AuditEvent, CommandInForce
 from schemas.base import Message
 from schemas.deadletter import DeadLetter
 from schemas.events import (
@@ -44,6 +45,9 @@ CONTRACTS: dict[str, Contract[Any]] = {
     "curtailment.events.v1": Contract(CurtailmentEvent),
     "miners.commands.v1": Contract(MinerCommand),
     "alerts.v1": Contract(Alert),
+    "actuation.outcomes.v1": Contract(ActuationOutcome),
+    "actuation.in_force.v1": Contract(CommandInForce),
+    "actuation.audit.v1": Contract(AuditEvent),
     "deadletter.v1": Contract(DeadLetter),
 }
 

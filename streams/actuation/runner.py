@@ -1,0 +1,233 @@
+"""The actuator process: miner commands from Kafka to devices, outcomes back to Kafka.
+
+Thin I/O around ``delivery.step``. Order of writes makes a restart safe: the commands in
+force (compacted ``actuation.in_force.v1``) are flushed before the command offsets are
+committed, so a command is either re-read or re-asserted from that topic, never forgotten.
+Malformed commands go to the dead-letter topic with their bytes and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import msgspec
+
+# I/O driver: the pure part is delivery.py (pyproject lists no per-file ignore for it yet).
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition  # noqa: TID251
+
+from infra.topics import full_name
+from schemas.actuation import ActuationOutcome, AuditEvent, CommandInForce
+from schemas.events import MinerCommand
+from streams.actuation import firmware
+from streams.actuation.delivery import (
+    Ack,
+    Command,
+    Input,
+    Output,
+    Pause,
+    Policy,
+    Reading,
+    Restore,
+    Send,
+    State,
+    Tick,
+    new_state,
+    step,
+    watching,
+)
+from streams.actuation.fleet import ActuationFleet
+from streams.actuation.pdu import outlet_power, set_outlet
+from streams.collectors.asic_client import poll_miner
+from streams.io.kafka import TopicProducer, make_consumer
+from streams.io.validated import Validator
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+COMMANDS = "miners.commands.v1"
+OUTCOMES = "actuation.outcomes.v1"
+IN_FORCE = "actuation.in_force.v1"
+AUDIT = "actuation.audit.v1"
+_enc = msgspec.json.Encoder()
+
+
+def command_input(c: MinerCommand) -> Command:
+    return Command(
+        command_id=c.command_id,
+        site_id=c.site_id,
+        action=c.action,
+        device_ids=list(c.miner_ids),
+        issued_at_s=c.issued_at_s,
+        deadline_s=c.deadline_s,
+        power_limit_w=c.power_limit_w,
+    )
+
+
+def read_in_force(settings: Settings, timeout_s: float = 30.0) -> list[CommandInForce]:
+    """The compacted topic read to its end now: the latest record per device."""
+    topic = full_name(IN_FORCE, settings.topic_namespace)
+    consumer: Consumer = make_consumer(settings, f"actuator-restore-{time.time_ns()}")
+    latest: dict[str, CommandInForce] = {}
+    try:
+        meta = consumer.list_topics(topic, timeout=10)
+        parts = list(meta.topics[topic].partitions)
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in parts
+        }
+        todo = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in todo])
+        deadline = time.monotonic() + timeout_s
+        while todo and time.monotonic() < deadline:
+            for m in consumer.consume(1000, timeout=0.5):
+                if m.error() is not None:
+                    continue
+                value = m.value()
+                if value:
+                    rec = msgspec.json.decode(value, type=CommandInForce)
+                    latest[rec.device_id] = rec
+                if (m.offset() or 0) + 1 >= ends[m.partition() or 0]:
+                    todo.discard(m.partition() or 0)
+        if todo:
+            raise TimeoutError(f"{IN_FORCE}: partitions {sorted(todo)} not read to the end")
+    finally:
+        consumer.close()
+    return list(latest.values())
+
+
+@dataclass
+class Actuator:
+    settings: Settings
+    fleet: ActuationFleet
+    policy: Policy = field(default_factory=Policy)
+    group_id: str = "spillway-actuator"
+    poll_period_s: float = 1.0
+    concurrency: int = 512
+    timeout_s: float = 5.0
+    clock: Callable[[], float] = time.time
+    state: State | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.producer = TopicProducer(self.settings)
+        self.inbox: asyncio.Queue[Input] = asyncio.Queue()
+        self.sem = asyncio.Semaphore(self.concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def pause(self, site_id: str, paused: bool, actor: str) -> None:
+        self.inbox.put_nowait(Pause(site_id, paused, f"operator:{actor}", self.clock()))
+
+    def emit(self, outs: list[Output]) -> None:
+        for o in outs:
+            if isinstance(o, Send):
+                self._spawn(self._deliver(o))
+                continue
+            if isinstance(o, CommandInForce):
+                self.producer.send(IN_FORCE, _enc.encode(o), o.device_id.encode())
+            elif isinstance(o, ActuationOutcome):
+                self.producer.send(OUTCOMES, _enc.encode(o), o.device_id.encode())
+            elif isinstance(o, AuditEvent):
+                self.producer.send(AUDIT, _enc.encode(o), o.site_id.encode())
+            name = type(o).__name__ if not isinstance(o, ActuationOutcome) else o.kind
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, s: Send) -> None:
+        async with self.sem:
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    if s.via == "outlet":
+                        outlet = self.fleet.outlets.get(s.outlet or "")
+                        if outlet is None:
+                            ok, detail = False, f"{s.device_id} has no outlet in the fleet file"
+                        else:
+                            on = s.action in ("outlet_on", "wake")
+                            ok, detail = await set_outlet(outlet, on, self.timeout_s)
+                    else:
+                        ep = self.fleet.endpoints[s.device_id]
+                        ok, detail = await firmware.send(ep, s.action, s.power_limit_w, self.http)
+            except TimeoutError:
+                ok, detail = False, f"no answer within {self.timeout_s:g} s"
+        self.inbox.put_nowait(Ack(s.device_id, s.command_id, s.attempt, ok, self.clock(), detail))
+
+    async def _read(self, device_id: str) -> None:
+        assert self.state is not None
+        d = self.state.deliveries.get(device_id)
+        if d is None:
+            return
+        async with self.sem:
+            at = self.clock()
+            if d.via == "outlet":
+                power = await outlet_power(
+                    self.fleet.outlets[self.state.fleet[device_id].outlet or ""]
+                )
+            else:
+                reading = await poll_miner(
+                    self.fleet.endpoints[device_id], self.timeout_s, self.http
+                )
+                power = reading.power_w
+        self.inbox.put_nowait(Reading(device_id, power, at))
+
+    async def _poller(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_period_s)
+            if self.state is not None:
+                await asyncio.gather(*(self._read(m) for m in watching(self.state)))
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Until ``stop`` is set. Cancelling the task is a crash: nothing more is flushed."""
+        now = self.clock()
+        records = await asyncio.to_thread(read_in_force, self.settings)
+        mine = [r for r in records if r.device_id in self.fleet.endpoints]
+        self.state = new_state(self.fleet.devices, now, self.policy)
+        if mine:
+            self.state, outs = step(self.state, [Restore(mine, now)], self.policy)
+            self.emit(outs)
+        consumer = make_consumer(self.settings, self.group_id)
+        consumer.subscribe([full_name(COMMANDS, self.settings.topic_namespace)])
+        validator = Validator(self.settings, self.producer, self.group_id)
+        connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=True)
+        self.http = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+        )
+        poller = asyncio.create_task(self._poller())
+        graceful = False
+        try:
+            while not stop.is_set():
+                msgs = await asyncio.to_thread(consumer.consume, 500, 0.05)
+                if ready is not None and consumer.assignment():
+                    ready.set()
+                inputs: list[Input] = [
+                    command_input(c)
+                    for _, c in validator.decode_batch(m for m in msgs if m.error() is None)
+                    if isinstance(c, MinerCommand)
+                ]
+                while not self.inbox.empty():
+                    inputs.append(self.inbox.get_nowait())
+                inputs.append(Tick(self.clock()))
+                self.state, outs = step(self.state, inputs, self.policy)
+                self.emit(outs)
+                if msgs:
+                    # In force before the offsets: a crash in between re-reads, never forgets.
+                    await asyncio.to_thread(self.producer.flush, 30.0)
+                    await asyncio.to_thread(consumer.commit, asynchronous=False)
+                self.producer.producer.poll(0)
+                await asyncio.sleep(0.02)
+            graceful = True
+        finally:
+            poller.cancel()
+            for t in list(self._tasks):
+                t.cancel()
+            await self.http.close()
+            if graceful:
+                await asyncio.to_thread(self.producer.flush, 30.0)
+            await asyncio.to_thread(consumer.close)
