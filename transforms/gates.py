@@ -17,6 +17,15 @@ exactly in polars first as helper columns (prefixed ``_gate_``) that GX then bou
 An expectation that raised inside GX (``exception_info.raised_exception``) is a broken gate,
 not bad data: ``run_gate`` raises :class:`GateError` instead of returning a failed result.
 GX is imported lazily (about 4 s).
+
+Row-level and partition-level expectations: a null, an out-of-range value, a false
+``reconciled`` / ``settled`` flag, a wrong sign or a sum that does not add up belongs to one
+interval (or hour); ``row_reasons`` finds those rows in polars and names why. When every
+failed expectation is row-level and those rows explain it, the result is ``publishable``:
+the build is published with those rows *provisional* (``GateResult.provisional``) instead of
+holding back the whole partition for one bad interval. Row count, unique keys, the
+15-minute grid, completeness (a missing interval) and missing columns stay partition-level:
+they hold the partition.
 """
 
 from __future__ import annotations
@@ -45,6 +54,21 @@ class ExpectationOutcome:
     success: bool
     unexpected_count: int | None
     detail: str
+    row_level: bool = False
+    """A failure belongs to single rows (an interval or hour), not to the partition."""
+
+
+@dataclass(frozen=True)
+class ProvisionalRow:
+    """A row published provisionally: it failed a row-level expectation."""
+
+    site_id: str
+    key_start_s: int
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
 
 
 @dataclass(frozen=True)
@@ -53,20 +77,34 @@ class GateResult:
     success: bool
     rows: int
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    provisional: tuple[ProvisionalRow, ...] = ()
+    """Rows that failed a row-level expectation, with why (empty when ``success``)."""
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
         return [o for o in self.outcomes if not o.success]
 
+    @property
+    def publishable(self) -> bool:
+        """Passed, or failed only row-level expectations that ``provisional`` explains: the
+        build may be published with those rows marked provisional."""
+        if self.success:
+            return True
+        return bool(self.provisional) and all(o.row_level for o in self.failures)
+
     def report(self) -> str:
         head = (f"gate {self.mart}: {'PASS' if self.success else 'FAIL'} "
                 f"({len(self.outcomes) - len(self.failures)}/{len(self.outcomes)} expectations,"
                 f" {self.rows} rows)")
+        if not self.success and self.publishable:
+            head += f"; published with {len(self.provisional)} row(s) provisional"
         lines = [head]
         for o in self.outcomes:
             mark = "ok  " if o.success else "FAIL"
             n = "" if o.unexpected_count is None else f" unexpected={o.unexpected_count}"
             lines.append(f"  {mark} {o.expectation}({o.target}){n} {o.detail}".rstrip())
+        lines += [f"  provisional {r.site_id} {r.key_start_s}: {r.reason}"
+                  for r in self.provisional]
         return "\n".join(lines)
 
 
@@ -188,6 +226,59 @@ def _prepare(spec: MartSpec, frame: pl.DataFrame,
     return f.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
 
 
+_PARTITION_TARGETS = frozenset({"_gate_gap_before", "_gate_gap_after", "_gate_on_grid"})
+_ROW_EXPECTATIONS = frozenset({"expect_column_values_to_not_be_null",
+                               "expect_column_values_to_be_between",
+                               "expect_column_values_to_be_in_set"})
+
+
+def _row_level(expectation: str, target: str) -> bool:
+    return expectation in _ROW_EXPECTATIONS and target not in _PARTITION_TARGETS
+
+
+def row_reasons(spec: MartSpec, prepared: pl.DataFrame) -> pl.DataFrame:
+    """Rows of a ``_prepare``d frame that break a row-level expectation: ``site_id``, the time
+    key as ``key_start_s`` and ``reasons`` (list of text). The same rules as the suite
+    (nulls are judged by the not-null checks only, as GX does)."""
+    cols = set(prepared.columns)
+    checks: list[pl.Expr] = []
+    for c in spec.not_null:
+        if c in cols:
+            checks.append(pl.when(pl.col(c).is_null()).then(pl.lit(f"{c} is null")))
+    for c, (lo, hi) in spec.ranges.items():
+        if c not in cols:
+            continue
+        x = pl.col(c).cast(pl.Float64)
+        out = pl.lit(False)
+        if lo is not None:
+            out = out | (x < lo)
+        if hi is not None:
+            out = out | (x > hi)
+        checks.append(pl.when(out).then(pl.format(f"{c}={{}} outside [{lo}, {hi}]", x)))
+    for c in spec.must_be_true:
+        if c not in cols:
+            continue
+        why = pl.lit(f"{c} is false")
+        if c == "settled" and "held_reason" in cols:
+            why = pl.format("settled is false ({})", pl.col("held_reason").fill_null("no reason"))
+        checks.append(pl.when(pl.col(c).eq(False)).then(why))
+    for c in sorted(cols):
+        if c.startswith("_gate_sign_"):
+            money = c.removeprefix("_gate_sign_")
+            checks.append(pl.when(pl.col(c).eq(False)).then(
+                pl.lit(f"{money} has the wrong sign for the price")))
+    if spec.sum_total is not None and "_gate_sum_residual" in cols:
+        off = pl.col("_gate_sum_residual").abs() > spec.sum_tolerance
+        checks.append(pl.when(off).then(pl.format(
+            f"{spec.sum_total} - sum of parts = {{}}", pl.col("_gate_sum_residual"))))
+    if not checks:
+        checks = [pl.lit(None, dtype=pl.String)]
+    flagged = prepared.select(
+        pl.col("site_id"), pl.col(spec.time_key).cast(pl.Int64).alias("key_start_s"),
+        pl.concat_list([e.cast(pl.String) for e in checks]).list.drop_nulls().alias("reasons"))
+    return flagged.filter(pl.col("reasons").list.len() > 0)
+
+
 def _expectations(spec: MartSpec, columns: list[str]) -> list[Any]:
     import great_expectations as gx
 
@@ -261,12 +352,17 @@ def run_gate(mart_name: str, frame: pl.DataFrame, *,
         outcomes.append(ExpectationOutcome(
             expectation=etype, target=target, success=bool(r.success),
             unexpected_count=result.get("unexpected_count"),
-            detail=_detail(result)))
+            detail=_detail(result), row_level=_row_level(etype, target)))
     if broken:
         raise GateError(f"gate {mart_name}: {len(broken)} expectation(s) raised inside GX "
                         "(gate broken, data not judged): " + "; ".join(broken))
+    provisional: tuple[ProvisionalRow, ...] = ()
+    if not res.success:
+        provisional = tuple(
+            ProvisionalRow(str(site), int(key), tuple(reasons))
+            for site, key, reasons in row_reasons(spec, prepared).iter_rows())
     return GateResult(mart=mart_name, success=bool(res.success), rows=frame.height,
-                      outcomes=outcomes)
+                      outcomes=outcomes, provisional=provisional)
 
 
 def _raised(info: Any) -> list[str]:

@@ -57,7 +57,7 @@ from streams.marts.derived import (
     hourly_intensity,
 )
 from streams.marts.docs import published_docs, render_markdown
-from streams.marts.revisions import diff_published
+from streams.marts.revisions import TIME_KEYS, diff_published
 from streams.marts.settle import PRICE_COLUMNS, settle_intervals
 from streams.marts.tables import BY_NAME, REVISIONS, TABLES, publish_select
 from transforms.settlement import SettlementInputError
@@ -76,6 +76,8 @@ class PublishResult:
     """Relative paths written in this generation."""
     blocked: list[str] = field(default_factory=list)
     """``<mart>:<date>`` partitions a gate kept back."""
+    provisional: list[str] = field(default_factory=list)
+    """``<mart>:<site>:<key start>: <why>`` rows published provisionally."""
     reports: list[Path] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     skipped: bool = False
@@ -90,6 +92,11 @@ class Manifest:
     published_at_s: float = 0.0
     tables: dict[str, dict[str, str]] = field(default_factory=dict)
     """table -> partition unit (``YYYY-MM-DD`` or ``YYYY-MM-DD/HH``) -> relative path."""
+    held: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``<mart>:<date>`` held back by its gate -> ``since_s``, ``reason``, ``report``."""
+    provisional: list[dict[str, Any]] = field(default_factory=list)
+    """Published rows that failed a row-level expectation: ``mart``, ``site_id``,
+    ``key_start_s``, ``reason``."""
 
 
 def _manifest_dir(marts: Path) -> Path:
@@ -102,7 +109,32 @@ def load_manifest(marts: Path) -> Manifest:
     if not paths:
         return Manifest()
     raw = json.loads(paths[-1].read_text())
-    return Manifest(int(raw["generation"]), float(raw["published_at_s"]), raw["tables"])
+    return Manifest(
+        int(raw["generation"]),
+        float(raw["published_at_s"]),
+        raw["tables"],
+        raw.get("held", {}),
+        raw.get("provisional", []),
+    )
+
+
+def current_status(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """(held partitions, provisional rows) as the sink database holds them now."""
+    held = {
+        str(unit): {"since_s": float(since), "reason": str(reason), "report": str(report)}
+        for unit, since, reason, report in con.execute(
+            "SELECT unit, started_at_s, reason, report FROM mart_holds ORDER BY unit"
+        ).fetchall()
+    }
+    provisional = [
+        {"mart": str(m), "site_id": str(site), "key_start_s": int(key), "reason": str(r)}
+        for m, site, key, r in con.execute(
+            "SELECT mart, site_id, key_start_s, reason FROM mart_provisional ORDER BY ALL"
+        ).fetchall()
+    ]
+    return held, provisional
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -184,12 +216,22 @@ def publish(
         _publish_derived(con, marts, day, gen, now, gate, alert, tables, result, revisions)
     _publish_revisions(con, marts, gen, revisions, tables, result)
 
+    held, provisional = current_status(con)
     _manifest_dir(marts).mkdir(parents=True, exist_ok=True)
     _atomic_write_text(
         _manifest_dir(marts) / f"gen-{gen:06d}.json",
-        json.dumps({"generation": gen, "published_at_s": now, "tables": tables}, indent=1),
+        json.dumps(
+            {
+                "generation": gen,
+                "published_at_s": now,
+                "tables": tables,
+                "held": held,
+                "provisional": provisional,
+            },
+            indent=1,
+        ),
     )
-    build_views(marts, tables, gen, now)
+    build_views(marts, tables, gen, now, Manifest(gen, now, tables, held, provisional))
     _atomic_write_text(marts / DOCS_FILE, render_markdown())
     done = pl.DataFrame(dirty, schema={"table_name": pl.String, "hour_s": pl.Int64}, orient="row")
     con.register("_published", done)
@@ -265,9 +307,18 @@ def _publish_derived(
     }
     ctx = _Derived(con, marts, day, gen, now, gate, alert, tables, result, revisions)
     published: dict[str, bool] = {}
-    for mart, frame in marts_frames.items():
-        if frame is not None and frame.height:
-            published[mart] = ctx.publish(mart, frame)
+    energy_mart = "interval_energy"
+    if energy.height:
+        published[energy_mart] = ctx.publish(energy_mart, energy)
+    # An interval published provisionally makes what is built on it provisional too.
+    upstream = ctx.provisional.get(energy_mart, {})
+    carbon = marts_frames["carbon_hourly"]
+    if carbon is not None and carbon.height:
+        hourly = {
+            (s, k // 3600 * 3600): f"{energy_mart} provisional: {r}"
+            for (s, k), r in upstream.items()
+        }
+        ctx.publish("carbon_hourly", carbon, inherited=hourly)
     configs = con.sql("SELECT * FROM site_configs").pl()
     if energy.height == 0 or configs.height == 0:
         return
@@ -284,14 +335,15 @@ def _publish_derived(
         return
     if settlement is None:
         return
-    if not published.get("interval_energy", False):
+    if not published.get(energy_mart, False):
         ctx.publish(
             "settlement",
             settlement,
             refused="gate settlement: NOT RUN, the day's interval_energy failed its gate",
         )
         return
-    ctx.publish("settlement", settlement)
+    inherited = {key: f"{energy_mart} provisional: {r}" for key, r in upstream.items()}
+    ctx.publish("settlement", settlement, inherited=inherited)
 
 
 @dataclass
@@ -308,36 +360,71 @@ class _Derived:
     tables: dict[str, dict[str, str]]
     result: PublishResult
     revisions: list[pl.DataFrame]
+    provisional: dict[str, dict[tuple[str, int], str]] = field(default_factory=dict)
+    """mart -> (site, key start) -> why, for the rows published provisionally this day."""
 
-    def publish(self, mart: str, frame: pl.DataFrame, refused: str | None = None) -> bool:
-        """Gate, then write the partition and record its revisions; or block and alert.
-        ``refused``: block without gating, with this as the report."""
+    def publish(
+        self,
+        mart: str,
+        frame: pl.DataFrame,
+        refused: str | None = None,
+        inherited: dict[tuple[str, int], str] | None = None,
+    ) -> bool:
+        """Gate, then write the partition (rows that failed a row-level expectation, or are
+        built on such rows (``inherited``), marked provisional with why) and record its
+        revisions; or hold it back and alert once. ``refused``: hold without gating, with
+        this as the report."""
         day, gen, result = self.day.isoformat(), self.gen, self.result
         unit = f"{mart}:{day}"
         report_path = self.marts / "_gates" / f"{mart}-{day}-g{gen:06d}.txt"
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        passed, report = (False, refused) if refused else _run_gate(self.gate, mart, frame)
-        _atomic_write_text(report_path, report + "\n")
+        verdict = _Verdict(False, refused, {}) if refused else _run_gate(self.gate, mart, frame)
+        _atomic_write_text(report_path, verdict.report + "\n")
         result.reports.append(report_path)
-        if passed:
-            old = self.tables.get(mart, {}).get(day)
-            if old is not None:
-                self.revisions.append(
-                    diff_published(
-                        mart,
-                        pl.read_parquet(self.marts / old),
-                        frame,
-                        generation_before=_generation_of(old),
-                        generation_after=gen,
-                        revised_at_s=self.now,
-                    )
+        if not verdict.publishable:
+            result.blocked.append(unit)
+            self._hold(mart, unit, frame, verdict.report, report_path)
+            return False
+        rows = dict(inherited or {})
+        for key, why in verdict.provisional.items():
+            rows[key] = f"{why}; {rows[key]}" if key in rows else why
+        keys = set(zip(frame["site_id"].to_list(), frame[_time_key(mart)].to_list(), strict=True))
+        rows = {k: r for k, r in rows.items() if k in keys}
+        self.provisional[mart] = rows
+        _record_provisional(self.con, mart, day, gen, rows)
+        result.provisional += [f"{mart}:{s}:{k}: {r}" for (s, k), r in sorted(rows.items())]
+        old = self.tables.get(mart, {}).get(day)
+        if old is not None:
+            self.revisions.append(
+                diff_published(
+                    mart,
+                    pl.read_parquet(self.marts / old),
+                    frame,
+                    generation_before=_generation_of(old),
+                    generation_after=gen,
+                    revised_at_s=self.now,
                 )
-            rel = f"parquet/{mart}/date={day}/part-g{gen:06d}.parquet"
-            _write_frame(frame, self.marts / rel)
-            self.tables.setdefault(mart, {})[day] = rel
-            result.files.append(rel)
-            return True
-        result.blocked.append(unit)
+            )
+        rel = f"parquet/{mart}/date={day}/part-g{gen:06d}.parquet"
+        _write_frame(frame, self.marts / rel)
+        self.tables.setdefault(mart, {})[day] = rel
+        result.files.append(rel)
+        self._release(unit)
+        return True
+
+    def _hold(
+        self, mart: str, unit: str, frame: pl.DataFrame, report: str, report_path: Path
+    ) -> None:
+        """Record the held partition; alert only when it was not held already (one alert
+        per condition, from when it started until it resolves)."""
+        reason = _failed_lines(report)
+        held = self.con.execute("SELECT alert_id FROM mart_holds WHERE unit = ?", [unit]).fetchone()
+        if held is not None:
+            self.con.execute(
+                "UPDATE mart_holds SET reason = ?, report = ? WHERE unit = ?",
+                [reason, str(report_path), unit],
+            )
+            return
         sites = sorted(frame["site_id"].unique().to_list())
         site = sites[0] if len(sites) == 1 else "all"
         found = Alert(
@@ -349,21 +436,88 @@ class _Derived:
             state="firing",
             started_at_s=self.now,
             message=(
-                f"quality gate failed for {mart} on {day}: publication of that "
-                f"partition blocked (previous version stays); report {report_path}"
+                f"quality gate failed for {mart} on {self.day.isoformat()}: publication of "
+                f"that partition held (previous version stays): {reason}; report {report_path}"
             ),
             context={
                 "mart": mart,
-                "date": day,
-                "generation": gen,
+                "date": self.day.isoformat(),
+                "generation": self.gen,
                 "report": str(report_path),
                 "rows": frame.height,
             },
         )
-        result.alerts.append(found)
+        self.con.execute(
+            "INSERT INTO mart_holds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                unit,
+                mart,
+                self.day.isoformat(),
+                site,
+                found.alert_id,
+                self.now,
+                reason,
+                str(report_path),
+            ],
+        )
+        self.result.alerts.append(found)
         if self.alert is not None:
             self.alert(found)
-        return False
+
+    def _release(self, unit: str) -> None:
+        """A held partition published: its one alert resolves."""
+        row = self.con.execute(
+            "SELECT alert_id, site_id, mart, day, started_at_s, reason FROM mart_holds "
+            "WHERE unit = ?",
+            [unit],
+        ).fetchone()
+        if row is None:
+            return
+        alert_id, site, mart, day, started, reason = row
+        self.con.execute("DELETE FROM mart_holds WHERE unit = ?", [unit])
+        done = Alert(
+            alert_id=str(alert_id),
+            site_id=str(site),
+            condition="data_quality",
+            subject=unit,
+            severity="warning",
+            state="resolved",
+            started_at_s=float(started),
+            ended_at_s=self.now,
+            message=f"{mart} on {day} published in generation {self.gen} (held since "
+            f"{float(started):.0f} for: {reason})",
+            context={"mart": str(mart), "date": str(day), "generation": self.gen},
+        )
+        self.result.alerts.append(done)
+        if self.alert is not None:
+            self.alert(done)
+
+
+def _time_key(mart: str) -> str:
+    return TIME_KEYS[mart]
+
+
+def _failed_lines(report: str) -> str:
+    """The failed expectations of a gate report, on one line (the report's head if none)."""
+    lines = report.splitlines()
+    failed = [ln.strip().removeprefix("FAIL ").strip() for ln in lines if "FAIL " in ln[:8]]
+    return "; ".join(failed) if failed else (lines[0] if lines else "gate failed")
+
+
+def _record_provisional(
+    con: duckdb.DuckDBPyConnection,
+    mart: str,
+    day: str,
+    gen: int,
+    rows: dict[tuple[str, int], str],
+) -> None:
+    """Replace the provisional rows of (mart, day) with this publication's."""
+    con.execute("DELETE FROM mart_provisional WHERE mart = ? AND day = ?", [mart, day])
+    if rows:
+        con.executemany(
+            "INSERT OR REPLACE INTO mart_provisional VALUES (?, ?, ?, ?, ?, ?)",
+            [[mart, s, k, day, r, gen] for (s, k), r in sorted(rows.items())],
+        )
 
 
 def _publish_revisions(
@@ -406,19 +560,37 @@ def _publish_revisions(
         result.files.append(rel)
 
 
-def _run_gate(gate: Gate, mart: str, frame: pl.DataFrame) -> tuple[bool, str]:
-    """(passed, report). A gate that could not run blocks like a failing one."""
+@dataclass(frozen=True)
+class _Verdict:
+    publishable: bool
+    report: str
+    provisional: dict[tuple[str, int], str]
+    """(site, key start) -> why, for rows published provisionally."""
+
+
+def _run_gate(gate: Gate, mart: str, frame: pl.DataFrame) -> _Verdict:
+    """A gate that could not run holds the partition like a failing one. A gate result
+    without ``publishable`` (a stand-in) is judged on ``success`` alone."""
     try:
         res = gate(mart, frame)
     except Exception as exc:  # noqa: BLE001 - a broken gate must block, not crash the sink
-        return False, f"gate {mart}: BROKEN, data not judged: {type(exc).__name__}: {exc}"
-    return bool(res.success), str(res.report())
+        return _Verdict(
+            False, f"gate {mart}: BROKEN, data not judged: {type(exc).__name__}: {exc}", {}
+        )
+    rows = {(r.site_id, r.key_start_s): r.reason for r in getattr(res, "provisional", ())}
+    ok = bool(getattr(res, "publishable", res.success))
+    return _Verdict(ok, str(res.report()), rows if ok else {})
 
 
 def build_views(
-    marts: Path, tables: dict[str, dict[str, str]], generation: int, published_at_s: float
+    marts: Path,
+    tables: dict[str, dict[str, str]],
+    generation: int,
+    published_at_s: float,
+    status: Manifest | None = None,
 ) -> Path:
-    """Write ``views.duckdb`` (temp file, then rename): one documented view per table."""
+    """Write ``views.duckdb`` (temp file, then rename): one documented view per table, and
+    ``marts_status``: the held partitions and provisional rows of this generation."""
     docs = published_docs()
     final = marts / VIEWS_FILE
     tmp = marts / f".views-g{generation:06d}-{uuid.uuid4().hex[:6]}.duckdb"
@@ -443,6 +615,9 @@ def build_views(
         )
         vcon.register("_catalog", catalog)
         vcon.execute("CREATE TABLE marts_catalog AS SELECT * FROM _catalog")
+        vcon.register("_status", status_frame(status or Manifest()))
+        vcon.execute("CREATE TABLE marts_status AS SELECT * FROM _status")
+        vcon.execute(f"COMMENT ON TABLE marts_status IS {_lit(STATUS_DOC)}")
         vcon.execute(
             "CREATE TABLE marts_publication AS SELECT "
             f"{generation}::BIGINT AS generation, {published_at_s}::DOUBLE "
@@ -454,6 +629,38 @@ def build_views(
         vcon.close()
     os.replace(tmp, final)
     return final
+
+
+STATUS_DOC = (
+    "Derived-mart rows published provisionally (status provisional: the row failed a "
+    "row-level quality expectation, or is built on one that did; reason says which) and "
+    "partitions held back by their gate (status held, key_start_s the date's start; the "
+    "previous version, if any, stays published)."
+)
+
+
+def status_frame(m: Manifest) -> pl.DataFrame:
+    """``marts_status`` rows: held partitions, then provisional rows."""
+    rows: list[tuple[str, str | None, int, str, str]] = []
+    for unit, h in sorted(m.held.items()):
+        mart, day = unit.split(":", 1)
+        start, _ = day_bounds(date.fromisoformat(day))
+        rows.append((mart, None, start, "held", str(h["reason"])))
+    rows += [
+        (str(p["mart"]), str(p["site_id"]), int(p["key_start_s"]), "provisional", str(p["reason"]))
+        for p in m.provisional
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "mart": pl.String,
+            "site_id": pl.String,
+            "key_start_s": pl.Int64,
+            "status": pl.String,
+            "reason": pl.String,
+        },
+        orient="row",
+    )
 
 
 def _lit(text: str) -> str:

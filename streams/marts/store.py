@@ -37,9 +37,31 @@ def open_store(path: Path, memory_mb: int | None = None) -> duckdb.DuckDBPyConne
         ) from exc
     if memory_mb is not None:
         con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
-    for ddl in (*BOOKKEEPING_DDL, *(t.ddl() for t in (*TABLES, REVISIONS))):
+    for ddl in (*BOOKKEEPING_DDL, *STATUS_DDL, *(t.ddl() for t in (*TABLES, REVISIONS))):
         con.execute(ddl)
     return con
+
+
+STATUS_DDL: tuple[str, ...] = (
+    # Rows of published derived partitions that failed a row-level gate expectation
+    # (provisional, with why); replaced per (mart, day) at each publication of that day.
+    "CREATE TABLE IF NOT EXISTS mart_provisional (mart VARCHAR, site_id VARCHAR, "
+    "key_start_s BIGINT, day VARCHAR NOT NULL, reason VARCHAR NOT NULL, "
+    "generation BIGINT NOT NULL, PRIMARY KEY (mart, site_id, key_start_s))",
+    # Partitions a gate holds back: one row (and one data_quality alert) per held partition
+    # from the publication that first held it until one publishes it.
+    "CREATE TABLE IF NOT EXISTS mart_holds (unit VARCHAR PRIMARY KEY, mart VARCHAR NOT NULL, "
+    "day VARCHAR NOT NULL, site_id VARCHAR NOT NULL, alert_id VARCHAR NOT NULL, "
+    "started_at_s DOUBLE NOT NULL, reason VARCHAR NOT NULL, report VARCHAR NOT NULL)",
+    # Restatements of stored seconds (late readings), applied in the batch that read them;
+    # ``generation`` is set by the publication that first published the restated second.
+    "CREATE TABLE IF NOT EXISTS power_restatements (topic VARCHAR, partition INTEGER, "
+    "kafka_offset BIGINT, site_id VARCHAR NOT NULL, ts_s BIGINT NOT NULL, "
+    "changed_columns VARCHAR[], old_values VARCHAR[], new_values VARCHAR[], "
+    "late_readings BIGINT NOT NULL, received_at_s DOUBLE NOT NULL, generation BIGINT, "
+    "PRIMARY KEY (topic, partition, kafka_offset))",
+)
+"""Sink-side status tables (not published as they are; ``publish`` reads them)."""
 
 
 def load_offsets(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], int]:

@@ -170,8 +170,8 @@ def test_failing_gate_blocks_the_partition_and_alerts(store: Any, tmp_path: Path
     gate = FakeGate(ok=False) if gate_kind == "fails" else broken
     sent: list[Any] = []
     res = publish(store, marts, gate=gate, alert=sent.append, now_s=DAY + 3000)
-    # The hour holding the gap has no complete POI energy, so its carbon is blocked too.
-    assert res.blocked == ["interval_energy:2026-01-01", "carbon_hourly:2026-01-01"]
+    # The day's hour 0 is not complete yet: no carbon to gate.
+    assert res.blocked == ["interval_energy:2026-01-01"]
     assert [a.condition for a in sent] == ["data_quality"]
     assert sent[0].site_id == "s" and sent[0].state == "firing"
     report = Path(str(sent[0].context["report"]))
@@ -185,21 +185,28 @@ def test_failing_gate_blocks_the_partition_and_alerts(store: Any, tmp_path: Path
 
 @pytest.mark.slow
 def test_real_great_expectations_gate(store: Any, tmp_path: Path) -> None:
-    """transforms.gates.run_gate (GX) passes clean intervals and blocks a day with a hole."""
+    """transforms.gates.run_gate (GX) passes clean intervals; an interval with a hole is
+    published provisional (with why), the rest of its day as it is."""
     marts = tmp_path / "marts"
     _write(store, DAY, 1801, 1)
     res = publish(store, marts, now_s=DAY + 2000)
     assert not res.blocked and res.reports
     assert "PASS" in res.reports[0].read_text()
-    # A whole interval missing (15 minutes without data), then data again: a gap.
+    # 15 minutes without data, then data again: the interval at 1800 has one second.
     _write(store, DAY + 2700, 1801, 2)
     sent: list[Any] = []
     res = publish(store, marts, alert=sent.append, now_s=DAY + 5000)
-    # The hour holding the gap has no complete POI energy, so its carbon is blocked too.
-    assert res.blocked == ["interval_energy:2026-01-01", "carbon_hourly:2026-01-01"]
-    assert "FAIL" in res.reports[0].read_text() and sent[0].condition == "data_quality"
+    assert res.blocked == [] and sent == []
+    assert res.provisional == [
+        f"interval_energy:s:{DAY + 1800}: poi_mwh is null; reconciled is false; "
+        "poi_complete is false",
+        # The hour holding the hole has no complete POI energy, so no emissions either.
+        f"carbon_hourly:s:{DAY}: location_g is null; market_g is null; interval_energy "
+        "provisional: poi_mwh is null; reconciled is false; poi_complete is false",
+    ]
+    assert "FAIL" in res.reports[-2].read_text()
     with _views(marts) as v:
-        assert v.execute("SELECT count(*) FROM interval_energy").fetchone() == (2,)
+        assert v.execute("SELECT count(*) FROM interval_energy").fetchone() == (5,)
 
 
 def test_docs_command_prints_the_markdown(capsys: Any) -> None:
