@@ -14,9 +14,15 @@ Sign convention: every ``*_usd`` component is a cash flow **to the site** (+ rec
 - paid).
 
 - Forward: the contract blocks' MWh in the interval x their price, paid.
-- Real-time imbalance: ERCOT settles the interval's net: ``forward - metered (POI)``. If
-  positive, the surplus that mining did not absorb is sold back at the settlement point price
-  (credit); if negative, the draw above contract is bought at that price (charge).
+- Day-ahead: hourly DAM trades, a quarter of the hour's MWh per interval x the DA SPP, paid
+  when bought, received when sold (Nodal Protocols 4.6.2.1, 4.6.2.2; ``transforms.positions``).
+- Real-time imbalance: ERCOT settles the interval's net at the load zone: ``positions -
+  metered (POI)``, positions = forward + day-ahead MWh (6.6.3.2). If positive, the surplus
+  that mining did not absorb is sold back at the settlement point price (credit); if
+  negative, the draw above the positions is bought at that price (charge). The contract is
+  a position, not a ceiling.
+- Basis: a position held at a hub settles there (6.6.3.3), so it carries
+  ``MWh x (RT_hub - RT_zone)``, cash to the site (``transforms.positions``).
 - Mining revenue: PH-days delivered x hashprice (USD/PH/day).
 - Demand response and ancillary credits: MW x hours of overlap x USD/MW-h of each credited
   event.
@@ -26,9 +32,14 @@ Sign convention: every ``*_usd`` component is a cash flow **to the site** (+ rec
   missing quantity is a meter-data problem to fix, not a zero. The row is kept with
   ``settled`` false and ``held_reason``; the components that need the POI quantity
   (imbalance, 4CP) and ``net_usd`` are null, so no total can quietly include a made-up zero.
-- 4CP exposure: if the interval is a configured 4CP interval, its average load (kW) sets
-  25 % of next year's transmission tag, so it accrues ``kW_avg / 4 x rate`` =
-  ``POI MWh x 1000 x rate`` (USD/kW-yr); paid.
+- Ancillary capacity and failure to provide: per interval amounts from
+  ``transforms.ancillary`` (capacity MW x MCPC for every awarded hour, deployed or not,
+  Nodal Protocols 4.6.4.1 / 6.7.1; failed MW x MCPC charged, 6.7.3), added to
+  ``ancillary_credit_usd`` and ``ancillary_failure_usd``.
+- 4CP exposure: if the interval is a coincident-peak interval of the method (``4CP``: the
+  June-September monthly peaks, ``12CP``: every month's; ``transforms.four_cp``), its
+  average load (kW) sets 1/n of next year's transmission tag, so it accrues
+  ``kW_avg / n x rate`` = ``POI MWh x 4000 / n x rate`` (USD/kW-yr); paid.
 """
 
 from __future__ import annotations
@@ -38,7 +49,9 @@ from decimal import Decimal
 import polars as pl
 
 from streams.errors import TerminalError
+from transforms import positions as pos
 from transforms.calendar import INTERVAL_S
+from transforms.four_cp import CpMethod, check_cp_months, intervals_per_tag
 
 MWH = pl.Decimal(38, 6)
 PH_DAYS = pl.Decimal(38, 9)
@@ -46,8 +59,9 @@ PRICE = pl.Decimal(38, 6)
 EXACT = pl.Decimal(38, 12)
 CENTS = pl.Decimal(38, 2)
 
-COMPONENTS = ["forward_usd", "rt_sell_back_usd", "rt_purchase_usd", "mining_revenue_usd",
-              "dr_credit_usd", "ancillary_credit_usd", "four_cp_usd"]
+COMPONENTS = ["forward_usd", "day_ahead_usd", "rt_sell_back_usd", "rt_purchase_usd",
+              "basis_usd", "mining_revenue_usd", "dr_credit_usd", "ancillary_credit_usd",
+              "ancillary_failure_usd", "four_cp_usd"]
 """Money components of ``net_usd``, each rounded half-even to cents; net = their sum."""
 
 COLUMNS: dict[str, dict[str, str]] = {
@@ -59,21 +73,30 @@ COLUMNS: dict[str, dict[str, str]] = {
         "overhead_mwh": "facility overhead energy, MWh (Decimal 38,6)",
         "poi_mwh": "revenue-meter (POI) energy, the settled quantity, MWh (Decimal 38,6)",
         "forward_mwh": "contracted forward energy in the interval, MWh (Decimal 38,6)",
-        "sell_back_mwh": "max(forward - poi, 0): surplus not absorbed, sold at RT, MWh "
+        "day_ahead_mwh": "net day-ahead energy bought (+) or sold (-) in the interval, MWh "
+                         "(Decimal 38,6)",
+        "position_mwh": "forward_mwh + day_ahead_mwh: what the site holds before real time, "
+                        "MWh",
+        "sell_back_mwh": "max(position - poi, 0): surplus not absorbed, sold at RT, MWh "
                          "(null when held)",
-        "purchase_mwh": "max(poi - forward, 0): draw above contract, bought at RT, MWh "
+        "purchase_mwh": "max(poi - position, 0): draw above the positions, bought at RT, MWh "
                         "(null when held)",
         "rt_price_usd_per_mwh": "real-time settlement point price, USD/MWh (Decimal 38,6)",
         "hashrate_ph_days": "mining work delivered, PH/s x days (Decimal 38,9)",
         "hashprice_usd_per_ph_day": "hashprice in force, USD/PH/day (Decimal 38,6)",
         "forward_usd": "- contract MWh x contract price, USD (cents, half-even)",
+        "day_ahead_usd": "- day-ahead MWh bought x DA SPP (+ when sold), USD (cents)",
         "rt_sell_back_usd": "+ sell_back_mwh x RT price, USD (cents, half-even)",
         "rt_purchase_usd": "- purchase_mwh x RT price, USD (cents, half-even)",
+        "basis_usd": "+ MWh held at other points (hubs) x (RT at the point - RT at the load "
+                     "zone), USD (cents)",
         "mining_revenue_usd": "+ hashrate_ph_days x hashprice, USD (cents, half-even)",
         "dr_credit_usd": "+ demand-response credits, MW x h x USD/MW-h, USD (cents, half-even)",
-        "ancillary_credit_usd": "+ ancillary-service credits, MW x h x USD/MW-h, USD (cents)",
-        "four_cp_usd": "- 4CP transmission accrual, POI MWh x 1000 x USD/kW-yr, USD (cents)",
-        "net_usd": "sum of the seven components above, USD (exact, cents); null when held",
+        "ancillary_credit_usd": "+ ancillary capacity, awarded MW x MCPC per awarded hour, "
+                                "USD (cents)",
+        "ancillary_failure_usd": "- failure to provide, failed MW x MCPC, USD (cents)",
+        "four_cp_usd": "- 4CP transmission accrual, POI MWh x 4000/n x USD/kW-yr, USD (cents)",
+        "net_usd": "sum of the ten components above, USD (exact, cents); null when held",
         "settled": "true when the interval is settled; false when held (see held_reason)",
         "held_reason": "why the interval is held from settlement (text; null when settled), "
                        "e.g. a POI meter gap",
@@ -175,7 +198,12 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
                      *, hashprice: pl.DataFrame | None = None,
                      credits: pl.DataFrame | None = None,
                      four_cp_intervals: pl.DataFrame | None = None,
-                     four_cp_rate_usd_per_kw_year: Decimal = Decimal(0)) -> pl.DataFrame:
+                     four_cp_rate_usd_per_kw_year: Decimal = Decimal(0),
+                     four_cp_method: CpMethod = "4CP",
+                     day_ahead: pl.DataFrame | None = None,
+                     settlement_point: str | None = None,
+                     point_prices: pl.DataFrame | None = None,
+                     ancillary: pl.DataFrame | None = None) -> pl.DataFrame:
     """Settle each (site, interval) of ``energy``.
 
     - ``energy``: ``transforms.energy.interval_energy`` output.
@@ -188,7 +216,16 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
       interval start applies. Required when any interval has mining work.
     - ``credits``: ``[site_id, start_s, end_s, kind ('dr' | 'ancillary'), mw,
       price_usd_per_mw_h]``: credited demand-response / ancillary events.
-    - ``four_cp_intervals``: ``[interval_start_s]`` of the configured 4CP intervals.
+    - ``four_cp_intervals``: ``[interval_start_s]`` of the coincident-peak intervals of
+      ``four_cp_method`` (``transforms.four_cp``); one outside the method's months is an
+      error.
+    - ``contracts`` may carry ``settlement_point`` (null: the site's own point); a block at
+      another point (a hub) carries the basis, which needs ``settlement_point`` (the load
+      zone the sites settle at) and ``point_prices``
+      (``[settlement_point, interval_start_s, price_usd_per_mwh]``, RT, of those points).
+    - ``day_ahead``: ``transforms.positions.DAY_AHEAD_COLUMNS``, hourly DAM trades.
+    - ``ancillary``: ``transforms.ancillary.by_interval`` output
+      (``[site_id, interval_start_s, capacity_usd, failure_usd]``, cents).
 
     Returns ``COLUMNS["settlement"]``; money per the module docstring.
     """
@@ -228,16 +265,16 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
             f"build_settlement: no RT price for {unpriced.height} interval(s), first "
             f"interval_start_s={unpriced['interval_start_s'].min()!r}")
 
-    fwd = _block_money(contracts, keys, "price_usd_per_mwh", "forward_mwh", "_fwd")
-    base = base.join(fwd, on=["site_id", "interval_start_s"], how="left").with_columns(
-        pl.col("forward_mwh").fill_null(Decimal(0)).cast(MWH),
-        pl.col("_fwd").fill_null(Decimal(0)).cast(EXACT))
+    base = _join_positions(base, keys, contracts, day_ahead, rt_prices, settlement_point,
+                           point_prices)
 
     base = _join_hashprice(base, hashprice)
     base = _join_credits(base, keys, credits)
-    base = _join_four_cp(base, four_cp_intervals, four_cp_rate_usd_per_kw_year)
+    base = _join_ancillary(base, ancillary)
+    base = _join_four_cp(base, four_cp_intervals, four_cp_rate_usd_per_kw_year,
+                         four_cp_method)
 
-    net = pl.col("forward_mwh") - pl.col("poi_mwh")
+    net = pl.col("position_mwh") - pl.col("poi_mwh")
     zero = pl.lit(Decimal(0), dtype=MWH)
     out = base.with_columns(
         # Null (held) when poi_mwh is: when/then/otherwise would turn it into a zero.
@@ -247,6 +284,8 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
         .alias("purchase_mwh"),
     ).with_columns(
         _cents(-pl.col("_fwd")).alias("forward_usd"),
+        _cents(pl.col("_da")).alias("day_ahead_usd"),
+        _cents(pl.col("_basis")).alias("basis_usd"),
         _cents(_mul(pl.col("sell_back_mwh"), pl.col("rt_price_usd_per_mwh")))
         .alias("rt_sell_back_usd"),
         _cents(-_mul(pl.col("purchase_mwh"), pl.col("rt_price_usd_per_mwh")))
@@ -254,7 +293,8 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
         _cents(_mul(pl.col("hashrate_ph_days"), pl.col("hashprice_usd_per_ph_day")))
         .alias("mining_revenue_usd"),
         _cents(pl.col("_dr")).alias("dr_credit_usd"),
-        _cents(pl.col("_anc")).alias("ancillary_credit_usd"),
+        _cents(pl.col("_anc") + pl.col("_anc_cap")).alias("ancillary_credit_usd"),
+        _cents(-pl.col("_anc_fail")).alias("ancillary_failure_usd"),
         _cents(-pl.col("_4cp")).alias("four_cp_usd"),
     )
     # sum_horizontal skips nulls: a held interval's net must stay null, not a partial sum.
@@ -306,14 +346,96 @@ def _join_credits(base: pl.DataFrame, keys: pl.DataFrame,
         pl.col("_anc").fill_null(Decimal(0)).cast(EXACT))
 
 
+def _join_positions(base: pl.DataFrame, keys: pl.DataFrame, contracts: pl.DataFrame,
+                    day_ahead: pl.DataFrame | None, rt_prices: pl.DataFrame,
+                    settlement_point: str | None,
+                    point_prices: pl.DataFrame | None) -> pl.DataFrame:
+    """Forward and day-ahead MWh and money per interval, and the basis of positions held at
+    other settlement points (``transforms.positions``)."""
+    own = settlement_point or ""
+    c = contracts if "settlement_point" in contracts.columns \
+        else contracts.with_columns(pl.lit(None, dtype=pl.String).alias("settlement_point"))
+    c = c.with_columns(pl.col("settlement_point").fill_null(own))
+    fwd = _block_money(c, keys, "price_usd_per_mwh", "mwh", "_fwd", extra=["settlement_point"])
+    held = [fwd.select("site_id", "interval_start_s", "settlement_point", "mwh")]
+    out = base.join(
+        fwd.group_by("site_id", "interval_start_s").agg(
+            pl.col("mwh").sum().alias("forward_mwh"), pl.col("_fwd").sum()),
+        on=["site_id", "interval_start_s"], how="left")
+    if day_ahead is not None and day_ahead.height:
+        try:
+            da = pos.day_ahead_by_interval(day_ahead, keys)
+        except pos.PositionInputError as exc:
+            raise SettlementInputError(f"build_settlement(day_ahead): {exc}") from exc
+        held.append(da.select("site_id", "interval_start_s", "settlement_point", "mwh"))
+        out = out.join(da.group_by("site_id", "interval_start_s").agg(
+            pl.col("mwh").sum().alias("day_ahead_mwh"), pl.col("usd").sum().alias("_da")),
+            on=["site_id", "interval_start_s"], how="left")
+    else:
+        out = out.with_columns(pl.lit(None, dtype=MWH).alias("day_ahead_mwh"),
+                               pl.lit(None, dtype=EXACT).alias("_da"))
+    out = out.with_columns(
+        pl.col("forward_mwh").fill_null(Decimal(0)).cast(MWH),
+        pl.col("_fwd").fill_null(Decimal(0)).cast(EXACT),
+        pl.col("day_ahead_mwh").fill_null(Decimal(0)).cast(MWH),
+        pl.col("_da").fill_null(Decimal(0)).cast(EXACT),
+    ).with_columns((pl.col("forward_mwh") + pl.col("day_ahead_mwh")).cast(MWH)
+                   .alias("position_mwh"))
+    positions = pl.concat(held).with_columns(pl.col("mwh").cast(MWH))
+    away = positions.filter(pl.col("settlement_point") != own, pl.col("mwh") != 0)
+    if away.height == 0:
+        return out.with_columns(pl.lit(Decimal(0), dtype=EXACT).alias("_basis"))
+    if settlement_point is None:
+        raise SettlementInputError(
+            f"build_settlement: positions at {sorted(set(away['settlement_point']))} need "
+            "settlement_point (the load zone) to settle their basis")
+    zone = rt_prices.select(pl.lit(settlement_point).alias("settlement_point"),
+                            pl.col("interval_start_s").cast(pl.Int64),
+                            pl.col("price_usd_per_mwh").cast(PRICE)).unique()
+    others = [] if point_prices is None else [point_prices.select(
+        "settlement_point", pl.col("interval_start_s").cast(pl.Int64),
+        pl.col("price_usd_per_mwh").cast(PRICE)).filter(
+            pl.col("settlement_point") != settlement_point)]
+    sites = keys.select("site_id").unique().with_columns(
+        pl.lit(settlement_point).alias("site_point"))
+    try:
+        basis = pos.basis_by_interval(away, sites, pl.concat([zone, *others]))
+    except pos.PositionInputError as exc:
+        raise SettlementInputError(f"build_settlement: {exc}") from exc
+    return out.join(basis.rename({"basis_usd": "_basis"}), on=["site_id", "interval_start_s"],
+                    how="left").with_columns(pl.col("_basis").fill_null(Decimal(0))
+                                             .cast(EXACT))
+
+
+def _join_ancillary(base: pl.DataFrame, ancillary: pl.DataFrame | None) -> pl.DataFrame:
+    zero = pl.lit(Decimal(0), dtype=EXACT)
+    if ancillary is None or ancillary.height == 0:
+        return base.with_columns(zero.alias("_anc_cap"), zero.alias("_anc_fail"))
+    _need(ancillary, ["site_id", "interval_start_s", "capacity_usd", "failure_usd"],
+          "build_settlement(ancillary)")
+    a = ancillary.group_by("site_id", "interval_start_s").agg(
+        pl.col("capacity_usd").cast(EXACT).sum().alias("_anc_cap"),
+        pl.col("failure_usd").cast(EXACT).sum().alias("_anc_fail"))
+    return base.join(a, on=["site_id", "interval_start_s"], how="left").with_columns(
+        pl.col("_anc_cap").fill_null(Decimal(0)).cast(EXACT),
+        pl.col("_anc_fail").fill_null(Decimal(0)).cast(EXACT))
+
+
 def _join_four_cp(base: pl.DataFrame, intervals: pl.DataFrame | None,
-                  rate: Decimal) -> pl.DataFrame:
+                  rate: Decimal, method: CpMethod) -> pl.DataFrame:
     if intervals is None or intervals.height == 0:
         return base.with_columns(pl.lit(Decimal(0), dtype=EXACT).alias("_4cp"))
     _need(intervals, ["interval_start_s"], "build_settlement(four_cp_intervals)")
+    try:
+        check_cp_months(intervals, method)
+    except ValueError as exc:
+        raise SettlementInputError(f"build_settlement(four_cp_intervals): {exc}") from exc
     cp = intervals.select(pl.col("interval_start_s").cast(pl.Int64)).unique().with_columns(
         pl.lit(True).alias("_is_cp"))
-    per_mwh = pl.lit(rate * 1000, dtype=PRICE)  # MWh -> kW-avg/4 over 15 min is x1000
+    # MWh in 15 min x 4 = MW average, x 1000 = kW; the tag is the mean of n peaks.
+    # 12CP: 4000/12 is not a finite decimal; 12 places keep the error under 1e-9 USD/MWh.
+    per_mwh = pl.lit((rate * 4000 / intervals_per_tag(method)).quantize(Decimal("1e-12")),
+                     dtype=EXACT)
     return base.join(cp, on="interval_start_s", how="left").with_columns(
         pl.when(pl.col("_is_cp")).then(_mul(pl.col("poi_mwh"), per_mwh))
         .otherwise(pl.lit(Decimal(0), dtype=EXACT)).alias("_4cp")).drop("_is_cp")

@@ -114,12 +114,13 @@ def test_mining_credits_and_four_cp() -> None:
                hashprice=pl.DataFrame({"start_s": [-10, 0, 901],
                                        "hashprice_usd_per_ph_day": [1.0, 52.4, 99.0]}),
                credits=credits, four_cp_intervals=pl.DataFrame({"interval_start_s": [0]}),
-               four_cp_rate_usd_per_kw_year=Decimal("55.5"))
+               four_cp_rate_usd_per_kw_year=Decimal("55.5"), four_cp_method="12CP")
     assert r["mining_revenue_usd"] == Decimal("131.00")  # 2.5 PH-days x $52.4 (start_s 0)
     assert r["dr_credit_usd"] == Decimal("500.00")  # 30 MW x 600 s of overlap x $100
     assert r["ancillary_credit_usd"] == Decimal("18.75")  # 10 MW x 0.25 h x $7.5
-    # 25 MWh in 15 min = 100,000 kW average; 1/4 of the tag x $55.5/kW-yr.
-    assert r["four_cp_usd"] == Decimal("-1387500.00")
+    # 25 MWh in 15 min = 100,000 kW average; a January peak counts under 12CP only: 1/12 of
+    # the tag x $55.5/kW-yr.
+    assert r["four_cp_usd"] == Decimal("-462500.00")
     assert r["net_usd"] == sum((Decimal(r[c]) for c in COMPONENTS), Decimal(0))
 
 
@@ -174,7 +175,7 @@ def test_a_poi_gap_is_held_not_settled_as_zero() -> None:
                               "mw": [100.0], "price_usd_per_mwh": [Decimal("40")]})
     out = build_settlement(energy, prices, contracts,
                            four_cp_intervals=pl.DataFrame({"interval_start_s": [900]}),
-                           four_cp_rate_usd_per_kw_year=Decimal("5"))
+                           four_cp_rate_usd_per_kw_year=Decimal("5"), four_cp_method="12CP")
     ok, held = out.row(0, named=True), out.row(1, named=True)
     assert (ok["settled"], ok["held_reason"], ok["net_usd"]) == (True, None, Decimal("-750.00"))
     assert held["settled"] is False
