@@ -33,9 +33,9 @@ import numpy as np
 import polars as pl
 
 from schemas.site import ContractBlock, CurtailmentPolicy, SiteConfig
-from streams.reports.common import quiet
 from streams.reports.month_close import close_carbon, close_settlement
-from streams.reports.period import Period
+from streams.reports.quiet import quiet
+from transforms.reports.period import Period
 from transforms.sources import SHARED_DATA, read_emaps_carbon_hourly, read_ercot_dam_hourly
 
 DATA = SHARED_DATA

@@ -11,14 +11,14 @@ import sys
 from pathlib import Path
 
 from streams.commands import Subparsers, add_parser, say
-from streams.reports.carbon_report import CarbonReport
-from streams.reports.common import quiet
-from streams.reports.errors import ReportError
 from streams.reports.month_close import Closed, close_carbon, close_settlement
-from streams.reports.period import Period
-from streams.reports.settlement_report import SettlementReport
+from streams.reports.quiet import quiet
 from streams.settings import get_settings
 from transforms.gates import run_gate  # GX itself is imported only when a gate runs
+from transforms.reports.carbon_report import CarbonReport
+from transforms.reports.errors import ReportError
+from transforms.reports.period import Period
+from transforms.reports.settlement_report import SettlementReport
 
 _EXIT = "exit status: 0 written, gates passed; 3 written, a quality gate failed; 2 nothing written"
 

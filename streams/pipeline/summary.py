@@ -13,9 +13,9 @@ from rich.table import Table
 from streams.pipeline.day import DayResult, Say
 from streams.pipeline.plan import DayPlan
 from streams.procstats import proc_stats
-from streams.reports.errors import ReportError
 from streams.reports.month_close import close_carbon, close_settlement
-from streams.reports.period import Period
+from transforms.reports.errors import ReportError
+from transforms.reports.period import Period
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Closed:
 
 def close_day(result: DayResult, plan: DayPlan, say: Say) -> Closed:
     """Settlement and carbon reports for the run's day, from the published marts."""
-    from streams.reports.common import quiet
+    from streams.reports.quiet import quiet
     from transforms.gates import run_gate
 
     site = result.site_file.site

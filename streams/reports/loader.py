@@ -24,8 +24,8 @@ from pathlib import Path
 
 import polars as pl
 
-from streams.reports.errors import NothingPublished, ReportInputError
-from streams.reports.period import Period
+from transforms.reports.errors import NothingPublished, ReportInputError
+from transforms.reports.period import Period
 
 TIME_COL: dict[str, str] = {
     "interval_energy": "interval_start_s",

@@ -15,15 +15,15 @@ from typing import Generic, TypeVar
 import polars as pl
 
 from schemas.site import SiteConfig
-from streams.reports import derive
-from streams.reports.carbon_report import CarbonReport, build_carbon_report
-from streams.reports.common import Gate, Source
-from streams.reports.errors import NothingPublished
 from streams.reports.loader import LoadedTable, load_period, load_table
-from streams.reports.period import Period
-from streams.reports.settlement_report import SettlementReport, build_settlement_report
 from streams.reports.write import ReportFiles, write_carbon_report, write_settlement_report
 from transforms.energy import SITE_POWER_COLUMNS
+from transforms.reports import derive
+from transforms.reports.carbon_report import CarbonReport, build_carbon_report
+from transforms.reports.common import Gate, Source
+from transforms.reports.errors import NothingPublished
+from transforms.reports.period import Period
+from transforms.reports.settlement_report import SettlementReport, build_settlement_report
 
 Progress = Callable[[str], None]
 T = TypeVar("T")

@@ -12,11 +12,11 @@ import polars as pl
 
 from streams.reports import html as h
 from streams.reports import svg
-from streams.reports.carbon_report import CarbonReport
-from streams.reports.common import Source
-from streams.reports.period import Period
-from streams.reports.settlement_report import MONEY, SettlementReport, hourly_chart_frame
 from transforms.columns import COLUMNS
+from transforms.reports.carbon_report import CarbonReport
+from transforms.reports.common import Source
+from transforms.reports.period import Period
+from transforms.reports.settlement_report import MONEY, SettlementReport, hourly_chart_frame
 
 COMPONENT_LABELS = {
     "forward_usd": "forward",

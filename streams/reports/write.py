@@ -11,9 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
-from streams.reports.carbon_report import CarbonReport
 from streams.reports.render import carbon_html, settlement_html
-from streams.reports.settlement_report import SettlementReport
+from transforms.reports.carbon_report import CarbonReport
+from transforms.reports.settlement_report import SettlementReport
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -11,9 +11,7 @@ import pytest
 
 from schemas.site import ContractBlock, CurtailmentPolicy, SiteConfig
 from streams.cli import main
-from streams.reports.errors import NothingPublished, ReportInputError
 from streams.reports.month_close import close_carbon, close_settlement
-from streams.reports.period import Period
 from tests.reports.synthetic import (
     CONTRACT_PRICE,
     END_S,
@@ -25,6 +23,8 @@ from tests.reports.synthetic import (
     publish,
     stub_gate,
 )
+from transforms.reports.errors import NothingPublished, ReportInputError
+from transforms.reports.period import Period
 
 NOV = Period.month("2025-11")
 

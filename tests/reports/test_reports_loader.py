@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from streams.reports.errors import NothingPublished, ReportInputError
 from streams.reports.loader import load_table
-from streams.reports.period import Period
 from tests.reports.synthetic import START_S
+from transforms.reports.errors import NothingPublished, ReportInputError
+from transforms.reports.period import Period
 
 NOV = Period.month("2025-11")
 

@@ -16,7 +16,6 @@ import polars as pl
 import pytest
 
 from streams.reports.month_close import close_carbon, close_settlement
-from streams.reports.period import Period
 from tests.reports.synthetic import (
     END_S,
     START_S,
@@ -26,6 +25,7 @@ from tests.reports.synthetic import (
     site_power_rows,
     stub_gate,
 )
+from transforms.reports.period import Period
 
 MONTH = Period.month("2025-11")
 VOID = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "source"}

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from streams.reports.errors import ReportInputError
-from streams.reports.period import Period
+from transforms.reports.errors import ReportInputError
+from transforms.reports.period import Period
 
 CHICAGO = ZoneInfo("America/Chicago")
 

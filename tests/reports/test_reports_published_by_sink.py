@@ -19,8 +19,8 @@ from streams.marts.publish import publish
 from streams.marts.store import Batch, open_store, write_batch
 from streams.marts.tables import BY_NAME
 from streams.reports.month_close import close_carbon, close_settlement
-from streams.reports.period import Period
 from tests.reports.synthetic import stub_gate
+from transforms.reports.period import Period
 
 CHICAGO = ZoneInfo("America/Chicago")
 START = int(datetime(2025, 11, 2, 0, 0, tzinfo=CHICAGO).timestamp())

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from streams.reports.common import (
+from transforms.gates import GateResult
+from transforms.reports.common import (
     Gate,
     Source,
     choose_site,
@@ -26,9 +27,8 @@ from streams.reports.common import (
     need,
     run_gates,
 )
-from streams.reports.errors import NothingPublished
-from streams.reports.period import Period
-from transforms.gates import GateResult
+from transforms.reports.errors import NothingPublished
+from transforms.reports.period import Period
 from transforms.settlement import COLUMNS as SETTLEMENT_COLUMNS
 from transforms.settlement import COMPONENTS, MWH
 

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from streams.reports.errors import ReportInputError
 from transforms.calendar import MARKET_TZ, hourly_buckets, settlement_intervals
+from transforms.reports.errors import ReportInputError
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 

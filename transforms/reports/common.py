@@ -1,19 +1,16 @@
 """Pieces shared by the settlement and carbon reports: sources, site choice, gates, local
-time columns, exact totals."""
+time columns, exact totals (pure: the gate is passed in)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 import polars as pl
 
-from streams.reports.errors import NothingPublished, ReportInputError
 from transforms.gates import GateResult
+from transforms.reports.errors import NothingPublished, ReportInputError
 
 Gate = Callable[[str, pl.DataFrame], GateResult]
 """``transforms.gates.run_gate`` or a stand-in with the same signature."""
@@ -60,23 +57,6 @@ def need(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:
 def run_gates(gate: Gate, frames: dict[str, pl.DataFrame | None]) -> list[GateResult]:
     """One gate result per mart frame given (None frames are skipped)."""
     return [gate(name, frame) for name, frame in frames.items() if frame is not None]
-
-
-def quiet(gate: Gate) -> Gate:
-    """``gate`` with its stderr held back: GX draws a progress bar per expectation (its
-    ``tqdm`` gets ``disable=`` explicitly, so TQDM_DISABLE does not work), which drowns
-    the report's own progress lines. What it wrote is shown if the gate raises."""
-
-    def run(mart: str, frame: pl.DataFrame) -> GateResult:
-        held = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(held):
-                return gate(mart, frame)
-        except Exception:
-            sys.stderr.write(held.getvalue())
-            raise
-
-    return run
 
 
 def local_text(col: str) -> pl.Expr:

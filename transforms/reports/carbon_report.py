@@ -15,7 +15,9 @@ from decimal import Decimal
 
 import polars as pl
 
-from streams.reports.common import (
+from transforms.carbon import COLUMNS as CARBON_COLUMNS
+from transforms.gates import GateResult
+from transforms.reports.common import (
     Gate,
     Source,
     choose_site,
@@ -24,10 +26,8 @@ from streams.reports.common import (
     need,
     run_gates,
 )
-from streams.reports.errors import NothingPublished
-from streams.reports.period import Period
-from transforms.carbon import COLUMNS as CARBON_COLUMNS
-from transforms.gates import GateResult
+from transforms.reports.errors import NothingPublished
+from transforms.reports.period import Period
 
 GRAMS = pl.Decimal(38, 3)
 MWH = pl.Decimal(38, 6)

@@ -10,11 +10,11 @@ from decimal import Decimal
 import polars as pl
 
 from schemas.site import SiteConfig
-from streams.reports.common import need
-from streams.reports.errors import ReportInputError
 from transforms.calendar import HOUR_S, INTERVAL_S
 from transforms.carbon import build_carbon_hourly
 from transforms.energy import SITE_POWER_COLUMNS, interval_energy
+from transforms.reports.common import need
+from transforms.reports.errors import ReportInputError
 from transforms.settlement import PRICE, build_settlement
 
 
