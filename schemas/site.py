@@ -13,12 +13,18 @@ from schemas.base import Message
 
 
 class ContractBlock(msgspec.Struct, kw_only=True, frozen=True):
-    """Forward-bought power for a time block, applied per settlement interval."""
+    """Forward-bought power for a time block, applied per settlement interval.
+
+    A position, not a ceiling: load above it is bought at the real-time price
+    (``docs/settlement.md``)."""
 
     start_s: float
     end_s: float
     mw: float
     price_usd_per_mwh: float
+    settlement_point: str | None = None
+    """Where the block delivers, e.g. ``HB_WEST``; None: ``SiteConfig.contract_settlement_point``,
+    else the site's own point (no basis)."""
 
 
 class AsicModel(msgspec.Struct, kw_only=True, frozen=True):
@@ -122,6 +128,23 @@ class SiteConfig(Message, kw_only=True):
     """Device sums and sub-meters may differ by this much before an alert."""
     max_staleness: MaxStaleness = MaxStaleness()
     """Sample-and-hold limit per source kind (readings at any cadence)."""
+    contract_settlement_point: str | None = None
+    """Settlement point of the contract blocks that name none, usually a hub (``HB_WEST``):
+    the hub-to-load-zone basis is then settled; None: the site's own point."""
+    day_ahead_file: str | None = None
+    """CSV of hourly day-ahead trades (``transforms.positions.read_day_ahead_csv``)."""
+    ancillary_awards_file: str | None = None
+    """CSV of hourly ancillary awards (``transforms.ancillary.read_awards_csv``)."""
+    mcpc_files: list[str] = []
+    """ERCOT MCPC files (DAM np4-188-cd, RT np6-331-cd, or gridstatus layouts) pricing the
+    awards that carry no clearing price."""
+    four_cp_method: Literal["4CP", "12CP"] = "4CP"
+    """Transmission cost allocation: 4CP (June-September peaks) or 12CP (every month)."""
+    four_cp_peaks_file: str | None = None
+    """ERCOT's posted peak intervals (``Year,June,...`` local interval ends,
+    ``transforms.four_cp.read_posted_peaks``); None: no 4CP accrual."""
+    transmission_rate_usd_per_kw_year: float = 0.0
+    """Transmission charge per kW of the peak tag per year (the TDSP's 4CP rate)."""
     updated_s: float = 0.0
 
     def contracted_mw(self, ts_s: float) -> float:

@@ -16,22 +16,37 @@ The config is the version in force at the interval's start (``configs.assign_ver
 so a new version changes the settlement of intervals from its ``updated_s`` on, never
 quietly the ones before it.
 
-Credits and 4CP: ``settle_intervals`` passes demand-response / ancillary awards and the 4CP
-intervals with their transmission rate through to ``build_settlement`` when it is given
-them. Nothing feeds them yet: there is no awards topic or table (MW and USD/MW-h per awarded
-hour), no table of ERCOT's posted 4CP intervals, and no transmission rate (USD/kW-yr) in the
-site config, so the published mart's ``dr_credit_usd``, ``ancillary_credit_usd`` and
-``four_cp_usd`` are 0 until those inputs exist (``tests/marts/test_settle_credits.py``).
+Positions, ancillary services and 4CP come from files the site config names (the
+settlement team's own inputs, read when the mart is built, paths relative to the working
+directory): ``day_ahead_file`` (hourly DAM trades), ``ancillary_awards_file`` with
+``mcpc_files`` (hourly awards priced at ERCOT's MCPC), ``four_cp_peaks_file`` with
+``four_cp_method`` and ``transmission_rate_usd_per_kw_year``. Contract blocks settle at
+``contract_settlement_point`` (a hub) when set: the hub-to-zone basis needs the hub's RT
+price in ``grid_prices``. Credits and 4CP intervals passed to ``settle_intervals`` directly
+take precedence over the config's. A file that cannot be read refuses the settlement
+(``SettlementInputError``) rather than settling without it.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NamedTuple
 
 import polars as pl
 
-from streams.marts.configs import assign_versions, contracts_of, decode_config, latest_versions
-from transforms.settlement import PRICE, build_settlement
+from schemas.site import SiteConfig
+from streams.collectors.grid_feeds import FeedError, read_as_mcpc
+from streams.marts.configs import (
+    assign_versions,
+    contracts_of,
+    decimal_of,
+    decode_config,
+    latest_versions,
+)
+from transforms import ancillary
+from transforms.four_cp import FourCpInputError, read_posted_peaks
+from transforms.positions import PositionInputError, read_day_ahead_csv
+from transforms.settlement import PRICE, SettlementInputError, build_settlement
 
 PRICE_COLUMNS = ["market", "settlement_point", "kind", "interval_start_s", "price_usd_per_mwh"]
 """``grid_prices`` columns ``settle_intervals`` reads."""
@@ -86,17 +101,107 @@ def settle_intervals(
             },
             schema={"start_s": pl.Int64, "hashprice_usd_per_ph_day": PRICE},
         )
+        inputs = _config_inputs(config, priced)
+        contracts = contracts_of(str(site_id), config.contract).with_columns(
+            pl.Series(
+                "settlement_point",
+                [b.settlement_point or config.contract_settlement_point for b in config.contract],
+                dtype=pl.String,
+            )
+        )
+        from_config = four_cp_intervals is None
         parts.append(
             build_settlement(
                 priced,
                 prices,
-                contracts_of(str(site_id), config.contract),
+                contracts,
                 hashprice=hashprice,
                 credits=None if credits is None else credits.filter(pl.col("site_id") == site_id),
-                four_cp_intervals=four_cp_intervals,
-                four_cp_rate_usd_per_kw_year=four_cp_rate_usd_per_kw_year,
+                four_cp_intervals=inputs.four_cp if from_config else four_cp_intervals,
+                four_cp_rate_usd_per_kw_year=(
+                    decimal_of(config.transmission_rate_usd_per_kw_year)
+                    if from_config
+                    else four_cp_rate_usd_per_kw_year
+                ),
+                four_cp_method=config.four_cp_method,
+                day_ahead=inputs.day_ahead,
+                settlement_point=config.settlement_point,
+                point_prices=all_rt_prices(grid_prices, config.market),
+                ancillary=inputs.ancillary,
             )
         )
     if not parts:
         return None
     return pl.concat(parts).sort("site_id", "interval_start_s")
+
+
+def all_rt_prices(grid_prices: pl.DataFrame, market: str) -> pl.DataFrame:
+    """``[settlement_point, interval_start_s, price_usd_per_mwh]`` of kind ``rt``, every
+    point of the market (hub prices for the basis of hub positions)."""
+    return grid_prices.filter(pl.col("market") == market, pl.col("kind") == "rt").select(
+        "settlement_point",
+        pl.col("interval_start_s").cast(pl.Int64),
+        pl.col("price_usd_per_mwh").cast(PRICE),
+    )
+
+
+class _Inputs(NamedTuple):
+    day_ahead: pl.DataFrame | None
+    ancillary: pl.DataFrame | None
+    four_cp: pl.DataFrame | None
+
+
+def _config_inputs(config: SiteConfig, energy: pl.DataFrame) -> _Inputs:
+    """The position, award and peak files the config names, read and turned into what
+    ``build_settlement`` takes for the intervals of ``energy``."""
+    keys = energy.select("site_id", pl.col("interval_start_s").cast(pl.Int64))
+    try:
+        day_ahead = (
+            None
+            if config.day_ahead_file is None
+            else read_day_ahead_csv(config.day_ahead_file, config.site_id)
+        )
+        four_cp = (
+            None
+            if config.four_cp_peaks_file is None
+            else read_posted_peaks(
+                config.four_cp_peaks_file, config.four_cp_method, config.timezone
+            )
+        )
+        anc = None
+        if config.ancillary_awards_file is not None:
+            awards = ancillary.read_awards_csv(config.ancillary_awards_file).filter(
+                pl.col("site_id") == config.site_id,
+                pl.col("hour_start_s").is_in(
+                    (keys["interval_start_s"] // 3600 * 3600).unique().implode()
+                ),
+            )
+            mcpc = _mcpc(config.mcpc_files)
+            cap = ancillary.capacity_by_hour(awards, mcpc)
+            hourly = ancillary.failure_by_hour(cap, ancillary.provided_by_hour(energy))
+            anc = ancillary.by_interval(hourly, keys)
+    except OSError as exc:
+        raise SettlementInputError(
+            f"site {config.site_id}: cannot read a settlement input file: {exc}"
+        ) from exc
+    except (FeedError, ancillary.AncillaryInputError, PositionInputError, FourCpInputError) as exc:
+        raise SettlementInputError(f"site {config.site_id}: {exc}") from exc
+    return _Inputs(day_ahead, anc, four_cp)
+
+
+def _mcpc(files: list[str]) -> pl.DataFrame | None:
+    rows = [r for f in files for r in read_as_mcpc(f)]
+    if not rows:
+        return None
+    return ancillary.hourly_mcpc(
+        pl.DataFrame(
+            {
+                "market": [r.market for r in rows],
+                "service": [r.service for r in rows],
+                "interval_start_s": [int(r.interval_start_s) for r in rows],
+                "interval_end_s": [int(r.interval_end_s) for r in rows],
+                "mcpc_usd_per_mw_h": [r.mcpc_usd_per_mw_h for r in rows],
+            },
+            schema_overrides={"mcpc_usd_per_mw_h": PRICE},
+        )
+    )

@@ -1,8 +1,6 @@
-"""Credits and 4CP in the published settlement (issue 23, item 6).
-
-``settle_intervals`` passes awards and 4CP intervals through to ``build_settlement``; the
-publication has no such inputs yet, so the published mart cannot carry them (xfail, strict:
-it starts failing the day the inputs are wired, and the mark must come off)."""
+"""Credits and 4CP in the published settlement (issue 23): ``settle_intervals`` passes
+awards and 4CP intervals through to ``build_settlement``, and the published mart reads the
+peak, award and position files its site config names."""
 
 from __future__ import annotations
 
@@ -12,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import msgspec
 import polars as pl
-import pytest
 
 from streams.marts.configs import ConfigMessage, site_config_frame
 from streams.marts.publish import publish
@@ -69,22 +67,20 @@ def test_settle_intervals_passes_awards_and_four_cp_through() -> None:
     assert s["four_cp_usd"] == t["four_cp_usd"] == Decimal("-220000.00")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="inputs missing: no awards topic/table (DR and ancillary awards, MW and USD/MW-h "
-           "per awarded hour), no table of ERCOT's posted 4CP intervals, and no transmission "
-           "rate (USD/kW-yr) in SiteConfig; publish calls settle_intervals without them")
 def test_published_settlement_carries_four_cp_exposure(tmp_path: Path) -> None:
     from streams.marts.store import open_store
 
     con = open_store(tmp_path / "sink.duckdb")
     try:
         sink = Sink(con)
+        config = msgspec.structs.replace(site_config("s"), four_cp_peaks_file=str(FOUR_CP),
+                                         transmission_rate_usd_per_kw_year=5.5)
         sink.write(_seconds(range(CP, CP + 901)) + [("grid.prices.v1", rt_price(CP, 100.0))],
-                   configs=[site_config("s")])
+                   configs=[config])
         publish(con, tmp_path / "marts", gate=FakeGate(), now_s=CP + 1000)
         row = _settlement(tmp_path / "marts")[CP]
     finally:
         con.close()
     assert row["settled"] and row["poi_mwh"] == Decimal("40")
-    assert row["four_cp_usd"] < 0  # the site drew 160 MW in August 2025's 4CP interval
+    # The site drew 160 MW in August 2025's 4CP interval: 160,000 kW / 4 x $5.5/kW-yr.
+    assert row["four_cp_usd"] == Decimal("-220000.00")
