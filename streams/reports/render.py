@@ -20,11 +20,14 @@ from transforms.reports.settlement_report import MONEY, SettlementReport, hourly
 
 COMPONENT_LABELS = {
     "forward_usd": "forward",
+    "day_ahead_usd": "day-ahead",
     "rt_sell_back_usd": "RT sell-back",
     "rt_purchase_usd": "RT purchase",
+    "basis_usd": "hub-to-zone basis",
     "mining_revenue_usd": "mining revenue",
     "dr_credit_usd": "DR credits",
-    "ancillary_credit_usd": "ancillary",
+    "ancillary_credit_usd": "ancillary capacity",
+    "ancillary_failure_usd": "AS failure to provide",
     "four_cp_usd": "4CP accrual",
     "net_usd": "net",
 }
@@ -132,6 +135,8 @@ def settlement_html(r: SettlementReport, outputs: Sequence[str]) -> str:
         ("overhead_mwh", "facility overhead energy", s["overhead_mwh"], "MWh"),
         ("poi_mwh", "revenue meter (POI) energy", s["poi_mwh"], "MWh"),
         ("forward_mwh", "forward (contract) energy", s["forward_mwh"], "MWh"),
+        ("day_ahead_mwh", "day-ahead energy (net bought)", s["day_ahead_mwh"], "MWh"),
+        ("position_mwh", "positions (forward + day-ahead)", s["position_mwh"], "MWh"),
         ("sell_back_mwh", "sold back at RT", s["sell_back_mwh"], "MWh"),
         ("purchase_mwh", "bought at RT", s["purchase_mwh"], "MWh"),
         ("hashrate_ph_days", "mining work", s["hashrate_ph_days"], "PH-days"),

@@ -38,6 +38,8 @@ QUANTITIES = [
     "overhead_mwh",
     "poi_mwh",
     "forward_mwh",
+    "day_ahead_mwh",
+    "position_mwh",
     "sell_back_mwh",
     "purchase_mwh",
     "hashrate_ph_days",
