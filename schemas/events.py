@@ -127,6 +127,40 @@ class CurtailmentEvent(Message, kw_only=True):
     curtailed_wh: float = 0.0
     ended_at_s: float | None = None
     ts_s: float
+    # Decision audit: what the controller knew when it sent this message (its clock is
+    # ``ts_s``). Every price here was published at or before ``ts_s``.
+    price_kind: str | None = None
+    """Kind of the decision price: ``sced`` (5-min LMP) or ``rt`` (15-min SPP, used where
+    no SCED series exists); None: no price known yet."""
+    price_usd_per_mwh: float | None = None
+    """Latest published price of the site's settlement point."""
+    price_interval_start_s: float | None = None
+    price_published_s: float | None = None
+    confirm_prices_usd_per_mwh: list[float] = []
+    """The prices the economic trigger confirmed on (oldest first)."""
+    confirm_published_s: list[float] = []
+    """Publication time of each of ``confirm_prices_usd_per_mwh``."""
+    hashprice_usd_per_ph_day: float | None = None
+    """Gross hashprice in force."""
+    hashprice_net_usd_per_ph_day: float | None = None
+    """After the site's pool fee: what breakeven is computed from."""
+    hashprice_published_s: float | None = None
+    hashprice_source: str | None = None
+    """Feed source, or ``policy`` when no feed value has arrived (the configured constant)."""
+    breakeven_models: list[str] = []
+    breakeven_usd_per_mwh: list[float] = []
+    """Breakeven of each model of ``breakeven_models`` (same order, least efficient first),
+    cost adder and restart cost included."""
+    reserved_mw: float = 0.0
+    """Load reserved for ancillary awards in force (economic and 4CP never shed it)."""
+    reserved_awards: list[str] = []
+    """``service/market/hour_start_s/MW`` of each award behind ``reserved_mw``."""
+    trigger_states: list[str] = []
+    """``<trigger>:<state>`` for every trigger at ``ts_s``: ``economic:on``,
+    ``site_limit:off``, ``price_feed:stale`` ..."""
+    site_load_w: float | None = None
+    """AI + overhead + mining of the latest site second."""
+    site_limit_w: float | None = None
 
 
 class MinerCommand(Message, kw_only=True):
@@ -159,6 +193,7 @@ class Alert(Message, kw_only=True):
         "miner_underhashing",
         "data_quality",
         "late_data",
+        "feed_stale",
     ]
     subject: str
     severity: Literal["info", "warning", "critical"]

@@ -8,7 +8,12 @@ from schemas.base import Message
 
 
 class PriceSignal(Message, kw_only=True):
-    """A settlement point price for one interval (ERCOT: RT 15-minute SPP, DA hourly)."""
+    """A price for one interval at one settlement point, as ERCOT publishes it.
+
+    ``sced``: the 5-minute SCED LMP (NP6-788-CD) that decisions act on; ``rt``: the 15-minute
+    real-time settlement point price (NP6-905-CD) that settlement uses (and that decisions
+    fall back to where no SCED series exists); ``da``: the day-ahead hourly price.
+    """
 
     market: str
     """e.g. ``ERCOT``."""
@@ -19,6 +24,9 @@ class PriceSignal(Message, kw_only=True):
     interval_end_s: float
     price_usd_per_mwh: float
     published_s: float | None = None
+    """When ERCOT posted the price (UTC seconds). A price is known only from then: the
+    controller uses none before its clock reaches it. None (older feeds): taken as
+    ``interval_end_s`` plus the posting lag of its kind (``streams.replay.prices``)."""
 
 
 DispatchKind = Literal[
@@ -43,6 +51,30 @@ class DispatchSignal(Message, kw_only=True):
     """None while open-ended."""
     response_deadline_s: float
     """Seconds after ``start_s`` by which the reduction must be reached."""
+
+
+class HashpriceSignal(Message, kw_only=True):
+    """Bitcoin hashprice in force from ``ts_s``: expected gross revenue of 1 PH/s for one
+    day, before pool fees, from network data (difficulty, block subsidy, fees, BTC price).
+
+    Settlement values mining at the hashprice in force in an interval: the latest signal
+    with ``ts_s`` at or before the interval's start; the site's pool fee is applied there
+    and in the controller (``CurtailmentPolicy.pool_fee_fraction``).
+    """
+
+    source: str
+    """e.g. ``coinmetrics:2020-03-12`` or ``braiins-insights``."""
+    ts_s: float
+    """Start of the period this hashprice covers (a day's start for daily network data)."""
+    published_s: float
+    """When the value was known (a daily value: the end of its day); decisions use it only
+    from then."""
+    usd_per_ph_day: float
+    """Gross hashprice, USD per PH/s per day."""
+    difficulty: float | None = None
+    subsidy_btc_per_block: float | None = None
+    fees_btc_per_block: float | None = None
+    btc_price_usd: float | None = None
 
 
 class FrequencySample(Message, kw_only=True):

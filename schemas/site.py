@@ -83,6 +83,24 @@ class CurtailmentPolicy(msgspec.Struct, kw_only=True, frozen=True):
     """Mining power brought back per restore step when triggers clear."""
     restore_step_s: float = 30.0
     peak_windows: list[PeakWindow] = []
+    pool_fee_fraction: float = 0.0
+    """Pool fee taken from gross hashprice (FPPS pools charge about 0.02-0.04)."""
+    cost_adder_usd_per_mwh: float = 0.0
+    """Site costs per MWh mined besides power (hosting, O&M): lowers every breakeven."""
+    restart_cost_usd_per_mw: float = 0.0
+    """Cost of one sleep-and-wake cycle per MW of miners (lost hashing while ramping,
+    wear); spread over ``restart_amortize_h`` it raises the price needed to curtail."""
+    restart_amortize_h: float = 1.0
+    price_max_age_s: float = 1200.0
+    """A decision price older than this (since its publication) is stale: alert, and the
+    economic trigger holds its state. 4 missed SCED runs after the 5-min posting lag."""
+    hashprice_max_age_s: float = 3 * 86400.0
+    """A hashprice feed value older than this is stale (daily network data: 3 days)."""
+    site_limit_release_fraction: float = 0.02
+    """Site limit clears only when AI + overhead + baseline fit under the limit less this
+    share of it (hysteresis: steady load near the limit gives steady commands)."""
+    site_limit_min_dwell_s: float = 300.0
+    """A site-limit trigger stays on at least this long once on."""
 
 
 Staleness = Annotated[float, msgspec.Meta(ge=1.0)]

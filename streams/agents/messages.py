@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from schemas.grid import DispatchSignal, FrequencySample, PriceSignal
+from schemas.grid import DispatchSignal, FrequencySample, HashpriceSignal, PriceSignal
+from schemas.market_positions import AncillaryAward
 from streams.decisions.alerts import AlertState, QualityFinding
 from streams.decisions.breakeven import Hashprice
 from streams.decisions.power import LateReadings, PartialState
@@ -36,6 +37,18 @@ class HashpriceIn(msgspec.Struct, tag="hashprice", kw_only=True):
     signal: Hashprice
 
 
+class HashpriceFeedIn(msgspec.Struct, tag="hashprice_feed", kw_only=True):
+    """A network hashprice from ``grid.hashprice.v1`` (``HashpriceIn`` is an override)."""
+
+    signal: HashpriceSignal
+
+
+class AwardIn(msgspec.Struct, tag="award", kw_only=True):
+    """An ancillary award of the site: its MW are reserved from economic and 4CP curtailment."""
+
+    signal: AncillaryAward
+
+
 class TickIn(msgspec.Struct, tag="tick", kw_only=True):
     wall_s: float
     """Wall clock of the worker that sent the tick."""
@@ -49,8 +62,18 @@ class QualityIn(msgspec.Struct, tag="quality", kw_only=True):
     findings: list[QualityFinding]
 
 
-SiteInput = PriceIn | DispatchIn | FrequencyIn | HashpriceIn | TickIn | LateIn | QualityIn
-GridInput = PriceIn | DispatchIn | FrequencyIn | HashpriceIn
+SiteInput = (
+    PriceIn
+    | DispatchIn
+    | FrequencyIn
+    | HashpriceIn
+    | HashpriceFeedIn
+    | AwardIn
+    | TickIn
+    | LateIn
+    | QualityIn
+)
+GridInput = PriceIn | DispatchIn | FrequencyIn | HashpriceIn | HashpriceFeedIn | AwardIn
 
 
 class Stage1State(msgspec.Struct, kw_only=True):

@@ -20,8 +20,10 @@ from schemas.events import (
     SurplusEvent,
 )
 from streams.agents.messages import (
+    AwardIn,
     DispatchIn,
     FrequencyIn,
+    HashpriceFeedIn,
     HashpriceIn,
     LateIn,
     PriceIn,
@@ -30,7 +32,7 @@ from streams.agents.messages import (
     TickIn,
 )
 from streams.agents.sites import SiteEntry
-from streams.decisions.alerts import AlertState, QualityFinding, alerts_step
+from streams.decisions.alerts import AlertState, FeedStatus, QualityFinding, alerts_step
 from streams.decisions.breakeven import Hashprice
 from streams.decisions.curtailment import (
     ControllerInput,
@@ -149,7 +151,9 @@ def process_site(
             continue
         if pending:
             flush()
-        if isinstance(item, PriceIn | DispatchIn | FrequencyIn | HashpriceIn):
+        if isinstance(
+            item, PriceIn | DispatchIn | FrequencyIn | HashpriceIn | HashpriceFeedIn | AwardIn
+        ):
             inputs.append(item.signal)
         elif isinstance(item, TickIn):
             tick = _tick(item, ctrl, config.tick, clock)
@@ -170,6 +174,11 @@ def process_site(
     if clock is not None and states.controller.clock_s > clock.clock_s:
         clock.clock_s, clock.wall_s = states.controller.clock_s, now_s
     if out.powers or out.curtailments or gaps or late or recs or quality or inputs:
+        ctrl_now = states.controller
+        feeds = [
+            FeedStatus(feed="price", stale=ctrl_now.price_stale, ts_s=ctrl_now.clock_s),
+            FeedStatus(feed="hashprice", stale=ctrl_now.hashprice_stale, ts_s=ctrl_now.clock_s),
+        ]
         states.alerts, out.alerts = alerts_step(
             states.alerts,
             cfg,
@@ -180,6 +189,7 @@ def process_site(
             gaps=gaps,
             late=late,
             quality=quality,
+            feeds=feeds,
         )
     return states, out
 

@@ -24,6 +24,9 @@ data_quality                 ``QualityFinding(ok=False)``; a gap of  ``ok=True``
                              ``gap_alert_s`` s or more (subject      SitePower after the
                              ``power_gap``)                          gap
 late_data                    any ``LateReadings``                    ``late_quiet_s`` quiet
+feed_stale                   the controller's price or hashprice     a fresh value
+                             is older than the policy's max age      (subject ``price`` /
+                             (economic decisions held meanwhile)     ``hashprice``)
 ============================ ======================================= =====================
 """
 
@@ -55,6 +58,7 @@ Condition = Literal[
     "miner_underhashing",
     "data_quality",
     "late_data",
+    "feed_stale",
 ]
 Severity = Literal["info", "warning", "critical"]
 Context = dict[str, str | float | int | None]
@@ -85,6 +89,14 @@ class QualityFinding(msgspec.Struct, kw_only=True, frozen=True):
     message: str
     severity: Severity = "warning"
     context: Context = {}
+
+
+class FeedStatus(msgspec.Struct, kw_only=True, frozen=True):
+    """Whether a market feed the controller decides on is stale at ``ts_s``."""
+
+    feed: Literal["price", "hashprice"]
+    stale: bool
+    ts_s: float
 
 
 class Firing(msgspec.Struct, kw_only=True):
@@ -197,6 +209,7 @@ def alerts_step(
     gaps: Iterable[Gap] = (),
     late: Iterable[LateReadings] = (),
     quality: Iterable[QualityFinding] = (),
+    feeds: Iterable[FeedStatus] = (),
     config: AlertConfig | None = None,
 ) -> tuple[AlertState, list[Alert]]:
     """Turn one batch of findings of ``site`` into alerts that fired or resolved.
@@ -232,6 +245,17 @@ def alerts_step(
     for f in asic_frames:
         _on_asic(c, f)
     _on_late(c, late, now_s)
+    for feed in feeds:
+        if feed.stale:
+            c.fire(
+                "feed_stale",
+                feed.feed,
+                "warning",
+                feed.ts_s,
+                f"{feed.feed} feed older than its max age: economic curtailment holds its state",
+            )
+        else:
+            c.resolve("feed_stale", feed.feed, feed.ts_s, f"{feed.feed} feed fresh again")
     for q in quality:
         if q.ok:
             c.resolve("data_quality", q.subject, q.ts_s, q.message)

@@ -3,18 +3,29 @@
 Triggers, each giving a ceiling on mining power and a deadline:
 
 - ``economic``: a model is curtailed once the last ``policy.economic_confirm_intervals``
-  real-time prices are all above its breakeven + margin, and resumes once the latest price
-  is below breakeven - margin (in between it keeps its state: hysteresis). Price exactly at
-  breakeven never curtails. Ceiling: nameplate of the models still running.
+  published prices are all above its breakeven + restart premium + margin, and resumes once
+  the latest is below breakeven - margin (in between it keeps its state: hysteresis). Price
+  exactly at breakeven never curtails. Breakeven follows the hashprice in force, net of the
+  pool fee, less the site's cost adder (``economics``). Prices are SCED 5-minute LMPs where
+  a SCED feed is fresh, else 15-minute SPPs; each is used only once the controller's clock
+  has reached its publication time (``publication.published_at``). A price or hashprice
+  feed older than its ``policy`` max age is stale: the trigger holds its state (no new
+  curtailment, no release) rather than guess, and ``feed_stale`` alerts fire. Ceiling:
+  nameplate of the models still running, never below the load reserved for ancillary
+  awards in force (a Load Resource delivers only what it consumes: Nodal Protocols 3.18,
+  8.1.1.2.1).
 - ``grid``: an active ``DispatchSignal`` for the site (or system-wide; ``test`` dispatches
   included, as ERCOT tests are answered like real ones), ceiling
   ``reduce_to_mw`` (0 when None), deadline ``start_s + response_deadline_s``; EEA notices
   from ``eea_min_level``; frequency below ``policy.under_frequency_hz`` curtails all at once
   and clears only after ``frequency_recover_s`` at or above the threshold + margin.
 - ``4cp``: from ``peak_lead_s`` before a ``policy.peak_windows`` window to its end, ceiling
-  0, deadline the window start.
+  the reserved load (0 without awards), deadline the window start.
 - ``site_limit``: AI + overhead + mining above min(interconnection, contract) - headroom;
-  ceiling = limit - AI - overhead; clears when AI + overhead + the event's baseline fit.
+  ceiling = limit - AI - overhead; clears when AI + overhead + the event's baseline fit
+  under the limit less ``policy.site_limit_release_fraction`` of it, and not before
+  ``policy.site_limit_min_dwell_s`` (hysteresis and dwell: steady load, steady commands).
+  Grid deployments and the site limit may shed reserved load: deploying it is the award.
 
 All active triggers share ONE event (ceiling = the lowest, reasons = all that ever joined).
 Miners are put to sleep least efficient model first (``Fleet`` order). When every trigger
@@ -23,9 +34,11 @@ has cleared, the ceiling is raised by ``policy.restore_step_mw`` every
 ends.
 
 Time is event time: the controller's clock is the newest timestamp among its inputs
-(``SitePower.ts_s``, ``FrequencySample.ts_s``, ``PriceSignal.published_s`` or its interval
-start, ``Hashprice.ts_s``, ``Tick.ts_s``); a ``DispatchSignal`` does not move it. The agent
-sends a ``Tick`` every second so that deadlines and restore steps happen without data.
+(``SitePower.ts_s``, ``FrequencySample.ts_s``, a price's publication time, a hashprice's
+``published_s``, ``Hashprice.ts_s``, ``Tick.ts_s``); a ``DispatchSignal`` or an award does
+not move it. The agent sends a ``Tick`` every second so that deadlines and restore steps
+happen without data. Every event carries the inputs behind it (prices with publication
+times, hashprice, breakevens, reserved MW, trigger states): the decision audit.
 """
 
 from __future__ import annotations
@@ -36,10 +49,13 @@ from collections.abc import Iterable
 import msgspec
 
 from schemas.events import CurtailmentEvent, CurtailmentReason, MinerCommand, SitePower
-from schemas.grid import DispatchSignal, FrequencySample, PriceSignal
+from schemas.grid import DispatchSignal, FrequencySample, HashpriceSignal, PriceSignal
+from schemas.market_positions import AncillaryAward
 from schemas.site import SiteConfig
-from streams.decisions.breakeven import Hashprice, breakeven_usd_per_mwh
+from streams.decisions.breakeven import Hashprice
+from streams.decisions.economics import Breakevens, fleet_breakevens
 from streams.decisions.fleet import Fleet
+from streams.decisions.publication import published_at
 
 
 class Tick(msgspec.Struct, kw_only=True, frozen=True):
@@ -48,7 +64,27 @@ class Tick(msgspec.Struct, kw_only=True, frozen=True):
     ts_s: float
 
 
-ControllerInput = PriceSignal | DispatchSignal | FrequencySample | SitePower | Hashprice | Tick
+ControllerInput = (
+    PriceSignal
+    | DispatchSignal
+    | FrequencySample
+    | SitePower
+    | Hashprice
+    | HashpriceSignal
+    | AncillaryAward
+    | Tick
+)
+
+AWARD_HOUR_S = 3600.0
+
+
+class KnownPrice(msgspec.Struct, kw_only=True, frozen=True):
+    """A price of the site's settlement point, with the time it was published."""
+
+    kind: str
+    interval_start_s: float
+    price_usd_per_mwh: float
+    published_s: float
 
 
 class ControllerConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -63,6 +99,9 @@ class ControllerConfig(msgspec.Struct, kw_only=True, frozen=True):
     eea_min_level: int = 1
     site_limit_release_margin_w: float = 0.0
     price_kinds: tuple[str, ...] = ("rt", "sced")
+    price_kinds_preferred: tuple[str, ...] = ("sced", "rt")
+    """Decision price series in order of preference: the 5-minute SCED LMP while fresh,
+    else the 15-minute SPP (ERCOT's own average of SCED LMPs, known after its interval)."""
     tunable_firmware: tuple[str, ...] = ("braiins", "luxos", "vnish")
     """Firmware that takes a power target (``set_power``); stock firmware only sleeps."""
     min_power_fraction: float = 0.5
@@ -96,13 +135,50 @@ class ActiveEvent(msgspec.Struct, kw_only=True):
     commands: int = 0
 
 
+class Audit(msgspec.Struct, kw_only=True):
+    """The inputs behind a decision (``CurtailmentEvent``'s audit fields)."""
+
+    price_kind: str | None = None
+    price_usd_per_mwh: float | None = None
+    price_interval_start_s: float | None = None
+    price_published_s: float | None = None
+    confirm_prices_usd_per_mwh: list[float] = []
+    confirm_published_s: list[float] = []
+    hashprice_usd_per_ph_day: float | None = None
+    hashprice_net_usd_per_ph_day: float | None = None
+    hashprice_published_s: float | None = None
+    hashprice_source: str | None = None
+    breakeven_models: list[str] = []
+    breakeven_usd_per_mwh: list[float] = []
+    reserved_mw: float = 0.0
+    reserved_awards: list[str] = []
+    trigger_states: list[str] = []
+    site_load_w: float | None = None
+    site_limit_w: float | None = None
+
+
 class ControllerState(msgspec.Struct, kw_only=True):
     site_id: str
     clock_s: float = 0.0
     hashprice_usd_per_ph_day: float | None = None
-    """Latest ``Hashprice``; None: ``policy.hashprice_usd_per_ph_day``."""
-    prices: dict[int, float] = {}
-    """Interval start -> latest real-time price of the site's settlement point."""
+    """Gross hashprice in force; None: ``policy.hashprice_usd_per_ph_day``."""
+    hashprice_published_s: float | None = None
+    """Publication time of the feed value in force (None: override or policy constant)."""
+    hashprice_source: str | None = None
+    pending_hashprices: list[HashpriceSignal] = []
+    """Feed values not yet published at the controller's clock."""
+    prices: dict[str, KnownPrice] = {}
+    """``<kind>:<interval start>`` -> latest published price of the site's settlement
+    point (the newest few of each kind)."""
+    pending_prices: list[KnownPrice] = []
+    """Prices received before their publication time (a feed that sends early)."""
+    price_stale: bool = False
+    hashprice_stale: bool = False
+    awards: list[AncillaryAward] = []
+    """Ancillary awards of the site not yet over."""
+    site_limit_since_s: float | None = None
+    audit: Audit = msgspec.field(default_factory=Audit)
+    """Inputs at the latest decision, carried by every event message."""
     economic_models: list[str] = []
     """Models curtailed for economics (kept between prices: hysteresis)."""
     dispatches: dict[str, DispatchSignal] = {}
@@ -123,10 +199,12 @@ class ControllerOutput(msgspec.Struct, kw_only=True):
 
 
 def _input_time(x: ControllerInput) -> float | None:
-    if isinstance(x, PriceSignal):
-        return x.published_s if x.published_s is not None else x.interval_start_s
-    if isinstance(x, DispatchSignal):
+    if isinstance(x, PriceSignal | DispatchSignal | AncillaryAward):
+        # A price becomes known at its publication time, when the clock reaches it (from
+        # telemetry or ticks), never earlier: a feed that sends early cannot pull it ahead.
         return None
+    if isinstance(x, HashpriceSignal):
+        return x.published_s
     return float(x.ts_s)
 
 
@@ -158,12 +236,20 @@ def controller_step(
             _on_frequency(state, x, site, cfg)
         elif isinstance(x, Hashprice):
             state.hashprice_usd_per_ph_day = x.usd_per_ph_day
+            state.hashprice_published_s = None
+            state.hashprice_source = "override"
+        elif isinstance(x, HashpriceSignal):
+            state.pending_hashprices.append(x)
+        elif isinstance(x, AncillaryAward):
+            if x.site_id == site.site_id and x not in state.awards:
+                state.awards.append(x)
         elif isinstance(x, SitePower):
             if x.site_id != site.site_id:
                 raise ValueError(
                     f"controller_step: SitePower of site {x.site_id!r} fed to {site.site_id!r}"
                 )
             _on_power(state, x, site, fleet, cfg, out)
+        _publish_due(state, site, cfg)
         _check_deadline(state, out)
         _decide(state, site, fleet, cfg, out)
     return state, out
@@ -177,10 +263,71 @@ def _on_price(
 ) -> None:
     if x.settlement_point != site.settlement_point or x.kind not in cfg.price_kinds:
         return
-    state.prices[int(x.interval_start_s)] = x.price_usd_per_mwh
-    keep = max(site.policy.economic_confirm_intervals, 1) + 2
-    for start in sorted(state.prices)[:-keep]:
-        del state.prices[start]
+    state.pending_prices.append(
+        KnownPrice(
+            kind=x.kind,
+            interval_start_s=x.interval_start_s,
+            price_usd_per_mwh=x.price_usd_per_mwh,
+            published_s=published_at(x),
+        )
+    )
+
+
+def _publish_due(state: ControllerState, site: SiteConfig, cfg: ControllerConfig) -> None:
+    """Move prices and hashprices whose publication time the clock has reached into use."""
+    now = state.clock_s
+    if state.pending_prices:
+        due = [p for p in state.pending_prices if p.published_s <= now]
+        state.pending_prices = [p for p in state.pending_prices if p.published_s > now]
+        for p in sorted(due, key=lambda p: (p.published_s, p.interval_start_s)):
+            state.prices[f"{p.kind}:{p.interval_start_s:.0f}"] = p
+        keep = max(site.policy.economic_confirm_intervals, 1) + 2
+        for kind in {p.kind for p in due}:
+            mine = sorted(
+                (k for k, v in state.prices.items() if v.kind == kind),
+                key=lambda k: state.prices[k].interval_start_s,
+            )
+            for k in mine[:-keep]:
+                del state.prices[k]
+    if state.pending_hashprices:
+        due_h = [h for h in state.pending_hashprices if h.published_s <= now]
+        state.pending_hashprices = [h for h in state.pending_hashprices if h.published_s > now]
+        for h in sorted(due_h, key=lambda h: h.published_s):
+            if state.hashprice_published_s is None or h.published_s >= state.hashprice_published_s:
+                state.hashprice_usd_per_ph_day = h.usd_per_ph_day
+                state.hashprice_published_s = h.published_s
+                state.hashprice_source = h.source
+    state.awards = [a for a in state.awards if a.hour_start_s + AWARD_HOUR_S > now]
+
+
+def decision_prices(
+    state: ControllerState, site: SiteConfig, cfg: ControllerConfig
+) -> list[KnownPrice]:
+    """The price series the economic trigger reads, oldest first: SCED where a SCED price
+    is known and fresh, else the 15-minute SPP (published after its interval)."""
+    by_kind: dict[str, list[KnownPrice]] = {}
+    for p in state.prices.values():
+        by_kind.setdefault(p.kind, []).append(p)
+    for kind in cfg.price_kinds_preferred:
+        series = by_kind.get(kind)
+        if series:
+            series.sort(key=lambda p: p.interval_start_s)
+            stale = state.clock_s - series[-1].published_s > site.policy.price_max_age_s
+            if stale and kind != cfg.price_kinds_preferred[-1]:
+                continue
+            return series
+    return []
+
+
+def reserved_w(state: ControllerState, now: float) -> tuple[float, list[str]]:
+    """Load reserved for ancillary awards in force at ``now`` and the awards behind it."""
+    mw = 0.0
+    names: list[str] = []
+    for a in state.awards:
+        if a.hour_start_s <= now < a.hour_start_s + AWARD_HOUR_S and a.mw > 0:
+            mw += a.mw
+            names.append(f"{a.service}/{a.market}/{a.hour_start_s:.0f}/{a.mw:g}")
+    return mw * 1e6, names
 
 
 def _on_frequency(
@@ -217,12 +364,21 @@ def _on_power(
     limit = _site_limit_w(site, x)
     load = x.ai_w + x.overhead_w + x.mining_w
     ev = state.event
+    policy = site.policy
     if load > limit:
+        if not state.site_limit_active:
+            state.site_limit_since_s = float(x.ts_s)
         state.site_limit_active = True
     elif state.site_limit_active:
         reference = ev.baseline_mining_w if ev is not None else x.mining_w
-        if x.ai_w + x.overhead_w + reference <= limit - cfg.site_limit_release_margin_w:
+        release_at = (
+            limit * (1.0 - policy.site_limit_release_fraction) - cfg.site_limit_release_margin_w
+        )
+        since = state.site_limit_since_s if state.site_limit_since_s is not None else x.ts_s
+        dwelt = x.ts_s - since >= policy.site_limit_min_dwell_s
+        if dwelt and x.ai_w + x.overhead_w + reference <= release_at:
             state.site_limit_active = False
+            state.site_limit_since_s = None
     if ev is None or x.ts_s < math.floor(ev.issued_at_s):
         return
     if ev.last_accounted_s is None or x.ts_s > ev.last_accounted_s:
@@ -239,7 +395,7 @@ def _on_power(
         ev.achieved_at_s = float(x.ts_s)
         ev.response_time_s = max(0.0, x.ts_s - ev.target_set_s)
         ev.deadline_met = x.ts_s <= ev.deadline_s and not ev.missed_any_deadline
-        out.events.append(_event_msg(site.site_id, ev, "achieved", state.clock_s))
+        out.events.append(_event_msg(state, ev, "achieved", state.clock_s))
 
 
 def _read_after(x: SitePower, command_s: float) -> bool:
@@ -256,7 +412,7 @@ def _check_deadline(state: ControllerState, out: ControllerOutput) -> None:
     if state.clock_s > ev.deadline_s:
         ev.deadline_met = False
         ev.missed_any_deadline = True
-        out.events.append(_event_msg(state.site_id, ev, "updated", state.clock_s))
+        out.events.append(_event_msg(state, ev, "updated", state.clock_s))
 
 
 # --------------------------------------------------------------------------- triggers
@@ -269,34 +425,51 @@ def _site_limit_w(site: SiteConfig, p: SitePower) -> float:
     return limit - site.policy.site_limit_headroom_mw * 1e6
 
 
-def _economic(state: ControllerState, site: SiteConfig, fleet: Fleet) -> Trigger | None:
-    policy = site.policy
+def _breakevens(state: ControllerState, site: SiteConfig, fleet: Fleet) -> Breakevens:
     hashprice = state.hashprice_usd_per_ph_day
     if hashprice is None:
-        hashprice = policy.hashprice_usd_per_ph_day
-    starts = sorted(state.prices)
+        hashprice = site.policy.hashprice_usd_per_ph_day
+    return fleet_breakevens(hashprice, site.policy, fleet)
+
+
+def _economic(
+    state: ControllerState, site: SiteConfig, fleet: Fleet, cfg: ControllerConfig
+) -> Trigger | None:
+    policy = site.policy
+    be = _breakevens(state, site, fleet)
+    series = decision_prices(state, site, cfg)
     n = max(policy.economic_confirm_intervals, 1)
-    recent = [state.prices[s] for s in starts[-n:]]
+    recent = [p.price_usd_per_mwh for p in series[-n:]]
+    state.price_stale = bool(series) and (
+        state.clock_s - series[-1].published_s > policy.price_max_age_s
+    )
+    state.hashprice_stale = state.hashprice_published_s is not None and (
+        state.clock_s - state.hashprice_published_s > policy.hashprice_max_age_s
+    )
     curtailed = set(state.economic_models)
     margin = policy.price_margin_usd_per_mwh
-    details: list[str] = []
-    for m in fleet.models:
-        be = float(breakeven_usd_per_mwh(hashprice, m.j_per_th))
-        if m.model in curtailed:
-            if recent and recent[-1] < be - margin:
-                curtailed.discard(m.model)
-        elif len(recent) == n and all(p > be + margin for p in recent):
-            curtailed.add(m.model)
-        if m.model in curtailed:
-            details.append(f"economic:{m.model} above breakeven {be:.2f} USD/MWh")
+    if not (state.price_stale or state.hashprice_stale):
+        for m in fleet.models:
+            if m.model in curtailed:
+                if recent and recent[-1] < be.resume_below[m.model] - margin:
+                    curtailed.discard(m.model)
+            elif len(recent) == n and all(p > be.curtail_above[m.model] + margin for p in recent):
+                curtailed.add(m.model)
+    # else: hold what is curtailed, start nothing new, release nothing (no guessing).
+    details = [
+        f"economic:{m.model} above breakeven {be.resume_below[m.model]:.2f} USD/MWh"
+        for m in fleet.models
+        if m.model in curtailed
+    ]
     state.economic_models = [m.model for m in fleet.models if m.model in curtailed]
     if not curtailed:
         return None
     running = sum(m.total_w for m in fleet.models if m.model not in curtailed)
+    reserved, _ = reserved_w(state, state.clock_s)
     return Trigger(
         reason="economic",
         details=details,
-        target_w=running,
+        target_w=max(running, min(reserved, fleet.total_w)),
         deadline_s=state.clock_s + policy.response_deadline_s,
     )
 
@@ -307,7 +480,7 @@ def _triggers(
     now = state.clock_s
     policy = site.policy
     found: list[Trigger] = []
-    econ = _economic(state, site, fleet)
+    econ = _economic(state, site, fleet, cfg)
     if econ is not None:
         found.append(econ)
     for d in list(state.dispatches.values()):
@@ -338,11 +511,12 @@ def _triggers(
     for w in policy.peak_windows:
         if w.start_s - cfg.peak_lead_s <= now < w.end_s:
             deadline = w.start_s if now < w.start_s else now + policy.response_deadline_s
+            reserved, _ = reserved_w(state, now)
             found.append(
                 Trigger(
                     reason="4cp",
                     details=[f"4cp:window {w.start_s:.0f}-{w.end_s:.0f}"],
-                    target_w=0.0,
+                    target_w=min(reserved, fleet.total_w),
                     deadline_s=deadline,
                 )
             )
@@ -372,6 +546,7 @@ def _decide(
 ) -> None:
     now = state.clock_s
     triggers = _triggers(state, site, fleet, cfg)
+    state.audit = _audit(state, site, fleet, cfg, triggers)
     ev = state.event
     if triggers:
         target = min(t.target_w for t in triggers)
@@ -411,7 +586,7 @@ def _decide(
                 if detail not in ev.reason_details:
                     ev.reason_details.append(detail)
         if kind:
-            out.events.append(_event_msg(site.site_id, ev, kind, now))
+            out.events.append(_event_msg(state, ev, kind, now))
         _command(state, fleet, ev, target, now, out, cfg)
         return
     if ev is None:
@@ -420,14 +595,14 @@ def _decide(
     if not ev.releasing:
         ev.releasing = True
         ev.next_restore_s = now
-        out.events.append(_event_msg(site.site_id, ev, "released", now))
+        out.events.append(_event_msg(state, ev, "released", now))
     while now >= ev.next_restore_s:
         ev.target_mining_w = min(ev.target_mining_w + step_w, fleet.total_w)
         step_at = ev.next_restore_s
         ev.next_restore_s += site.policy.restore_step_s
         _command(state, fleet, ev, ev.target_mining_w, step_at, out, cfg)
         if ev.target_mining_w >= fleet.total_w:
-            out.events.append(_event_msg(site.site_id, ev, "ended", now, ended=True))
+            out.events.append(_event_msg(state, ev, "ended", now, ended=True))
             state.event = None
             return
 
@@ -543,12 +718,59 @@ def _command(
         )
 
 
+def _audit(
+    state: ControllerState,
+    site: SiteConfig,
+    fleet: Fleet,
+    cfg: ControllerConfig,
+    triggers: list[Trigger],
+) -> Audit:
+    """What the controller knows at its clock: the inputs every event message carries."""
+    series = decision_prices(state, site, cfg)
+    n = max(site.policy.economic_confirm_intervals, 1)
+    confirm = series[-n:]
+    latest = series[-1] if series else None
+    be = _breakevens(state, site, fleet)
+    reserved, awards = reserved_w(state, state.clock_s)
+    on = {t.reason for t in triggers}
+    states = [f"{r}:{'on' if r in on else 'off'}" for r in ("economic", "grid", "4cp")]
+    states.append(f"site_limit:{'on' if 'site_limit' in on else 'off'}")
+    states.append(
+        "price_feed:" + ("none" if latest is None else "stale" if state.price_stale else "ok")
+    )
+    hp_feed = "stale" if state.hashprice_stale else "ok"
+    if state.hashprice_published_s is None:
+        hp_feed = state.hashprice_source or "policy"
+    states.append(f"hashprice_feed:{hp_feed}")
+    p = state.last_power
+    return Audit(
+        price_kind=None if latest is None else latest.kind,
+        price_usd_per_mwh=None if latest is None else latest.price_usd_per_mwh,
+        price_interval_start_s=None if latest is None else latest.interval_start_s,
+        price_published_s=None if latest is None else latest.published_s,
+        confirm_prices_usd_per_mwh=[c.price_usd_per_mwh for c in confirm],
+        confirm_published_s=[c.published_s for c in confirm],
+        hashprice_usd_per_ph_day=be.gross_usd_per_ph_day,
+        hashprice_net_usd_per_ph_day=be.net_usd_per_ph_day,
+        hashprice_published_s=state.hashprice_published_s,
+        hashprice_source=state.hashprice_source or "policy",
+        breakeven_models=[m.model for m in fleet.models],
+        breakeven_usd_per_mwh=[round(be.resume_below[m.model], 4) for m in fleet.models],
+        reserved_mw=reserved / 1e6,
+        reserved_awards=awards,
+        trigger_states=states,
+        site_load_w=None if p is None else p.ai_w + p.overhead_w + p.mining_w,
+        site_limit_w=None if p is None else _site_limit_w(site, p),
+    )
+
+
 def _event_msg(
-    site_id: str, ev: ActiveEvent, kind: str, now: float, *, ended: bool = False
+    state: ControllerState, ev: ActiveEvent, kind: str, now: float, *, ended: bool = False
 ) -> CurtailmentEvent:
+    a = state.audit
     return CurtailmentEvent(
         event_id=ev.event_id,
-        site_id=site_id,
+        site_id=state.site_id,
         kind=kind,  # type: ignore[arg-type]
         reasons=list(ev.reasons),
         reason_details=list(ev.reason_details),
@@ -562,4 +784,21 @@ def _event_msg(
         curtailed_wh=ev.curtailed_wh,
         ended_at_s=now if ended else None,
         ts_s=now,
+        price_kind=a.price_kind,
+        price_usd_per_mwh=a.price_usd_per_mwh,
+        price_interval_start_s=a.price_interval_start_s,
+        price_published_s=a.price_published_s,
+        confirm_prices_usd_per_mwh=list(a.confirm_prices_usd_per_mwh),
+        confirm_published_s=list(a.confirm_published_s),
+        hashprice_usd_per_ph_day=a.hashprice_usd_per_ph_day,
+        hashprice_net_usd_per_ph_day=a.hashprice_net_usd_per_ph_day,
+        hashprice_published_s=a.hashprice_published_s,
+        hashprice_source=a.hashprice_source,
+        breakeven_models=list(a.breakeven_models),
+        breakeven_usd_per_mwh=list(a.breakeven_usd_per_mwh),
+        reserved_mw=a.reserved_mw,
+        reserved_awards=list(a.reserved_awards),
+        trigger_states=list(a.trigger_states),
+        site_load_w=a.site_load_w,
+        site_limit_w=a.site_limit_w,
     )

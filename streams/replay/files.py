@@ -17,6 +17,7 @@ from streams.collectors import grid_feeds
 from streams.collectors.asic_parse import COMMANDS, parse, to_frame
 from streams.errors import TerminalError
 from streams.replay import asic_scrapes, gpu_traces, grid_events, meter_log
+from streams.replay.prices import published_price_records
 from streams.replay.records import Record
 
 FORMATS = (
@@ -152,14 +153,14 @@ def _records(
         return gpu_traces.node_frames(drive, traces[0].t0_s, traces[0].t0_s + traces[0].duration_s)
     if fmt in grid_feeds.PRICE_FORMATS:
         frame = grid_feeds.read_prices(p, fmt, points[0] if points else None)
-        return grid_feeds.price_records(frame, grid_feeds.PRICE_FORMATS[fmt], points)
+        return published_price_records(frame, grid_feeds.PRICE_FORMATS[fmt], points)
     if fmt == "hub_rtm_dam_15min":
         import heapq
 
         rt, da = grid_feeds.read_hub_prices(p)
         return heapq.merge(
-            grid_feeds.price_records(rt, "rt", points),
-            grid_feeds.price_records(da, "da", points),
+            published_price_records(rt, "rt", points),
+            published_price_records(da, "da", points),
             key=lambda r: r.ts_s,
         )
     if fmt == "as_mcpc":

@@ -11,12 +11,17 @@ same order, byte for byte). Format (all keys; ``[[...]]`` tables may repeat)::
     data_dir  = "../../../shared/data"   # base of relative file paths (default: the
                                          # scenario's folder; relative to the scenario file)
 
-    [[prices]]                           # -> grid.prices.v1
-    file = "ercot_rtm_spp_15min/....csv"
+    [[prices]]                           # -> grid.prices.v1, each sent at its publication
+    file = "ercot_rtm_spp_15min/....csv" #    time (streams/replay/prices.py), not its start
     format = "ercot_rtm_spp_15min"       # | ercot_rt_spp_api | ercot_dam_spp_api | ercot_dam_hourly
     settlement_points = ["LZ_WEST"]      # default: every point in the file
     from_utc = "2025-07-01T05:00:00Z"    # recorded instant shown at start_utc (default: start_utc,
                                          # i.e. no shift); every record moves by start - from
+
+    [[hashprice]]                        # -> grid.hashprice.v1, at publication (day end)
+    file = "bitcoin_network/coinmetrics_btc_daily_....csv"
+    format = "coinmetrics_daily"         # | braiins_insights (then price_file = price-stats)
+    from_utc = "2020-03-01T00:00:00Z"
 
     [[carbon]]                           # -> grid.carbon.v1
     file = "..."; format = "emaps_hourly" # | eia_hourly
@@ -71,6 +76,7 @@ from typing import Any
 from streams.collectors import grid_feeds
 from streams.errors import TerminalError
 from streams.replay import asic_scrapes, gpu_traces, grid_events, meter_log
+from streams.replay.prices import hashprice_records, published_price_records, read_hashprices
 from streams.replay.records import Record, window
 
 
@@ -96,6 +102,7 @@ class Scenario:
     end_s: float
     base_dir: Path
     prices: list[dict[str, Any]] = field(default_factory=list)
+    hashprice: list[dict[str, Any]] = field(default_factory=list)
     carbon: list[dict[str, Any]] = field(default_factory=list)
     fuel_mix: list[dict[str, Any]] = field(default_factory=list)
     gpus: list[dict[str, Any]] = field(default_factory=list)
@@ -124,7 +131,7 @@ class Scenario:
         return base + self.moved_s
 
 
-_SECTIONS = ("prices", "carbon", "fuel_mix", "gpus", "meters", "grid_events", "asics")
+_SECTIONS = ("prices", "hashprice", "carbon", "fuel_mix", "gpus", "meters", "grid_events", "asics")
 _TOP = {"name", "site_id", "start_utc", "end_utc", "data_dir", *_SECTIONS}
 
 
@@ -163,6 +170,7 @@ def load(path: Path | str, data_dir: Path | str | None = None) -> Scenario:
         base_dir=base.resolve(),
         source=str(p),
         prices=sections["prices"],
+        hashprice=sections["hashprice"],
         carbon=sections["carbon"],
         fuel_mix=sections["fuel_mix"],
         gpus=sections["gpus"],
@@ -211,6 +219,14 @@ def sources(sc: Scenario) -> dict[str, Iterable[Record]]:
             )
         points = e.get("settlement_points")
         out[f"prices[{i}] {f.name}"] = _Windowed(sc, _prices, f, fmt, points, sc.shift(e, w))
+    for i, e in enumerate(sc.hashprice):
+        w = f"{sc.source}: hashprice[{i}]"
+        f, fmt = _file(sc, e, "file", w), str(_req(e, "format", w))
+        if fmt not in ("coinmetrics_daily", "braiins_insights"):
+            raise ScenarioError(f"{w}: format {fmt!r} not one of coinmetrics_daily, "
+                                "braiins_insights")
+        pf = _file(sc, e, "price_file", w) if fmt == "braiins_insights" else None
+        out[f"hashprice[{i}] {f.name}"] = _Windowed(sc, _hashprice, f, fmt, pf, sc.shift(e, w))
     for i, e in enumerate(sc.carbon):
         w = f"{sc.source}: carbon[{i}]"
         f, fmt = _file(sc, e, "file", w), str(_req(e, "format", w))
@@ -277,7 +293,11 @@ def sources(sc: Scenario) -> dict[str, Iterable[Record]]:
 
 def _prices(f: Path, fmt: str, points: list[str] | None, shift_s: float) -> Iterator[Record]:
     frame = grid_feeds.read_prices(f, fmt, points[0] if points else None)
-    return grid_feeds.price_records(frame, grid_feeds.PRICE_FORMATS[fmt], points, shift_s)
+    return published_price_records(frame, grid_feeds.PRICE_FORMATS[fmt], points, shift_s)
+
+
+def _hashprice(f: Path, fmt: str, price_file: Path | None, shift_s: float) -> Iterator[Record]:
+    return hashprice_records(read_hashprices(f, fmt, price_file), shift_s)
 
 
 def _carbon(f: Path, fmt: str, region: str, shift_s: float) -> Iterator[Record]:

@@ -122,19 +122,23 @@ def test_a_new_site_waits_for_partitions_not_seen_yet(hold_s: float, expect: lis
     assert readings == expect
 
 
-def test_controller_sees_inputs_in_arrival_order() -> None:
-    """A price after the partials that close T0: the event's baseline is that second's
-    mining; the price first, and no second has closed: the fleet's nameplate."""
-    fleet_w = ENTRY.fleet.total_w
-    for order, baseline in (("after", 500_000.0), ("before", fleet_w)):
+def test_a_price_waits_for_the_clock_to_reach_its_publication() -> None:
+    """Published at T0 + 5, a price is not used while the controller's clock (the closed
+    seconds, here T0) is before it, whatever the arrival order; the next second's partials
+    close T0 + 5 and the price acts then, on that second's mining."""
+    for order in ("after", "before"):
         states = SiteStates.fresh("small")
         parts = [partial(T0, "a:0", 0.0, 500_000.0), partial(T0 + 3, "a:0", 0.0, 500_000.0)]
         items: list[Stage2Item] = (
             [*parts, price(T0 + 5, 1000.0)] if order == "after" else [price(T0 + 5, 1000.0), *parts]
         )
         states, out = process_site(states, items, ENTRY, now_s=0.0, config=Stage2Config())
+        assert out.curtailments == [], order
+        later = [partial(T0 + 5, "a:0", 0.0, 400_000.0), partial(T0 + 8, "a:0", 0.0, 400_000.0)]
+        states, out = process_site(states, later, ENTRY, now_s=0.0, config=Stage2Config())
         issued = out.curtailments[0]
-        assert issued.kind == "issued" and issued.baseline_mining_w == baseline, order
+        assert issued.kind == "issued" and issued.baseline_mining_w == 400_000.0, order
+        assert issued.price_published_s == T0 + 5 <= issued.ts_s, order
 
 
 @pytest.mark.parametrize(

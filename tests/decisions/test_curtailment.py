@@ -30,13 +30,15 @@ TIGHT = ControllerConfig(achieve_tolerance_w=500.0, achieve_tolerance_fraction=0
 
 
 def price(start: int, usd: float, point: str = "LZ_WEST", kind: str = "rt") -> PriceSignal:
+    """A price posted at ``start`` (these cases time decisions from the posting)."""
     return PriceSignal(
         market="ERCOT",
         settlement_point=point,
         kind=kind,  # type: ignore[arg-type]
-        interval_start_s=start,
-        interval_end_s=start + 300,
+        interval_start_s=start - 300,
+        interval_end_s=start,
         price_usd_per_mwh=usd,
+        published_s=start,
     )
 
 
@@ -62,8 +64,19 @@ def run(
 ) -> tuple[ControllerState, ControllerOutput]:
     site = site or make_site()
     return controller_step(
-        state or ControllerState(site_id="s1"), inputs, site, fleet_roster(site), cfg
+        state or ControllerState(site_id="s1"), with_ticks(inputs), site, fleet_roster(site), cfg
     )
+
+
+def with_ticks(inputs: list[ControllerInput]) -> list[ControllerInput]:
+    """A tick at each price's posting, as the agent sends every second: a price does not
+    move the controller's clock itself."""
+    out: list[ControllerInput] = []
+    for x in inputs:
+        out.append(x)
+        if isinstance(x, PriceSignal) and x.published_s is not None:
+            out.append(Tick(ts_s=x.published_s))
+    return out
 
 
 def asleep_ids(out: ControllerOutput) -> set[str]:
@@ -305,7 +318,10 @@ def test_site_limit(second: float, released: bool, target: float | None) -> None
     (ev,) = out.events
     assert (ev.reasons, ev.target_mining_w) == (["site_limit"], 45_000.0)
     assert asleep_ids(out) == {f"s1-S19-{i:05d}" for i in range(5)}
-    state, out = run([power(T0 + 1, ai=second, mining=45_000.0)], state=state)
+    held, out = run([power(T0 + 1, ai=second, mining=45_000.0)], state=state)
+    assert "released" not in [e.kind for e in out.events]  # minimum dwell: 300 s
+    # After the dwell; 105 kW also fits under 110 kW less 2 % (107.8 kW).
+    state, out = run([power(T0 + 300, ai=second, mining=45_000.0)], state=held)
     assert ("released" in [e.kind for e in out.events]) is released
     if target is not None:
         assert state.event is not None and state.event.target_mining_w == target

@@ -74,10 +74,11 @@ def test_example_scenario_one_ercot_day() -> None:
     sc = scenario.load(EXAMPLE)
     recs = run(sc)
     counts = Counter(r.topic for r in recs)
-    # 96 fifteen-minute intervals; 24 hours of carbon and of hourly fuel mix;
-    # 4 nodes x 86400 s / 10 s
+    # 95 fifteen-minute prices: each is sent at its publication (interval end + 5 min), so
+    # the day's last (23:45-24:00) is posted after the window; 24 hours of carbon and of
+    # hourly fuel mix; 4 nodes x 86400 s / 10 s
     assert counts == {
-        "grid.prices.v1": 96,
+        "grid.prices.v1": 95,
         "grid.carbon.v1": 24,
         "grid.fuelmix.v1": 24,
         "telemetry.gpu.v1": 4 * 8640,
@@ -85,7 +86,10 @@ def test_example_scenario_one_ercot_day() -> None:
     prices = [
         msgspec.json.decode(r.value, type=PriceSignal) for r in recs if r.topic == "grid.prices.v1"
     ]
-    assert prices[0].interval_start_s == T0 and prices[-1].interval_start_s == T0 + 95 * 900
+    assert prices[0].interval_start_s == T0 and prices[-1].interval_start_s == T0 + 94 * 900
+    sent = [r.ts_s for r in recs if r.topic == "grid.prices.v1"]
+    for t, p in zip(sent, prices, strict=True):
+        assert t == p.published_s == p.interval_end_s + 300
     carbon = [
         msgspec.json.decode(r.value, type=CarbonIntensity)
         for r in recs
