@@ -73,6 +73,13 @@ TOPICS: tuple[TopicSpec, ...] = (
         "site.power.v1", 3, "site id", "1-second site power by use", retention_ms=30 * DAY_MS
     ),
     TopicSpec(
+        "site.power.restated.v1",
+        3,
+        "site id",
+        "closed seconds of site power restated by late readings (schemas.restatement)",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
         "surplus.events.v1", 1, "site id", "surplus open/update/close", retention_ms=400 * DAY_MS
     ),
     TopicSpec(

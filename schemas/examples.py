@@ -15,6 +15,7 @@ from schemas.events import (
     SurplusEvent,
 )
 from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, FuelMix, PriceSignal
+from schemas.restatement import SitePowerRestatement
 from schemas.site import AsicModel, ContractBlock, GpuPool, Meter, SiteConfig
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 
@@ -130,6 +131,28 @@ def examples(now_s: float) -> dict[str, Any]:
             hashrate_ths=5.5e6,
             readings=300_000,
             emitted_s=t + 0.2,
+        ),
+        "site.power.restated.v1": SitePowerRestatement(
+            site_id="demo",
+            ts_s=int(t) - 10,
+            power=SitePower(
+                site_id="demo",
+                ts_s=int(t) - 10,
+                ai_w=1.9e8,
+                mining_w=1.1e8,
+                overhead_w=1.0e7,
+                total_w=3.1e8,
+                poi_meter_w=3.1e8,
+                contract_w=4.0e8,
+                surplus_w=2.0e8,
+                hashrate_ths=5.5e6,
+                readings=300_020,
+                late_readings=20,
+                flags=["restated"],
+                emitted_s=t + 0.1,
+            ),
+            late_readings=20,
+            restated_at_s=t + 0.1,
         ),
         "surplus.events.v1": SurplusEvent(
             event_id="demo-surplus-1",

@@ -16,6 +16,7 @@ from schemas.events import (
     SurplusEvent,
 )
 from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, FuelMix, PriceSignal
+from schemas.restatement import RESTATED_TOPIC, SitePowerRestatement, check_restatement_message
 from schemas.site import SiteConfig
 from schemas.validation import (
     ASIC_CONTRACT,
@@ -41,6 +42,7 @@ CONTRACTS: dict[str, Contract[Any]] = {
     "site.config.v1": Contract(SiteConfig),
     "site.power.partial.v1": Contract(SitePowerPartial),
     "site.power.v1": Contract(SitePower, [check_site_power]),
+    RESTATED_TOPIC: Contract(SitePowerRestatement, [check_restatement_message]),
     "surplus.events.v1": Contract(SurplusEvent),
     "curtailment.events.v1": Contract(CurtailmentEvent),
     "miners.commands.v1": Contract(MinerCommand),

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     """DuckDB memory limit of the mart sink (its buffer cache otherwise grows toward 80% of
     RAM as the database grows); spills to disk beyond it."""
 
+    restatement_horizon_s: float = Field(default=2 * 86_400.0, gt=0)
+    """The sink applies a restatement of a second of site power (late readings,
+    ``site.power.restated.v1``) only when it was restated within this many seconds of the
+    second; later ones go to the dead-letter topic (kept, not applied), so a day is not
+    silently rewritten once its money has been reported."""
+
     doctor_max_lag_messages: int = Field(default=10_000, ge=0)
     """``spillway doctor`` reports a Spillway consumer group lagging by more than this."""
 

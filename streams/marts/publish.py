@@ -193,6 +193,7 @@ def publish(
     tables = {t: dict(units) for t, units in prev.tables.items()}
     # Revisions of a generation that crashed before its manifest: this one replaces it.
     con.execute(f"DELETE FROM {REVISIONS.name} WHERE generation_after >= ?", [gen])
+    con.execute("UPDATE power_restatements SET generation = NULL WHERE generation >= ?", [gen])
 
     for name, hour in dirty:
         table = BY_NAME[name]
@@ -211,7 +212,7 @@ def publish(
     with_power = _days_with_power(tables)
     inputs_days = {day_of(h) for n, h in dirty if n in ("grid_carbon", "grid_prices")}
     inputs_days |= _config_days(con, [h for n, h in dirty if n == "site_configs"], with_power)
-    revisions: list[pl.DataFrame] = []
+    revisions = restated_seconds(con, marts, prev, gen, now)
     for day in sorted(power_days | (inputs_days & with_power)):
         _publish_derived(con, marts, day, gen, now, gate, alert, tables, result, revisions)
     _publish_revisions(con, marts, gen, revisions, tables, result)
@@ -244,6 +245,48 @@ def publish(
         con.unregister("_published")
     collect_garbage(marts, keep_generations)
     return result
+
+
+def restated_seconds(
+    con: duckdb.DuckDBPyConnection, marts: Path, prev: Manifest, gen: int, now: float
+) -> list[pl.DataFrame]:
+    """``mart_revisions`` rows for the published seconds of ``site_power`` that restatements
+    (late readings) replaced since the last publication; marks those restatements as
+    published in ``gen``. A second never published before is not a revision."""
+    pending = con.sql(
+        "SELECT DISTINCT site_id, ts_s FROM power_restatements WHERE generation IS NULL"
+    ).pl()
+    if pending.height == 0:
+        return []
+    out: list[pl.DataFrame] = []
+    hours = pending.with_columns((pl.col("ts_s") // 3600 * 3600).alias("_hour"))
+    for (hour,), keys in hours.group_by("_hour"):
+        unit = f"{day_of(int(hour)).isoformat()}/{(int(hour) % 86_400) // 3600:02d}"
+        old_rel = prev.tables.get("site_power", {}).get(unit)
+        if old_rel is None:
+            continue
+        keys = keys.select("site_id", "ts_s")
+        old = pl.read_parquet(marts / old_rel).join(keys, on=["site_id", "ts_s"], how="semi")
+        con.register("_restated_keys", keys)
+        try:
+            new = con.sql(
+                f"SELECT {publish_select(BY_NAME['site_power'])} FROM site_power "
+                "SEMI JOIN _restated_keys USING (site_id, ts_s)"
+            ).pl()
+        finally:
+            con.unregister("_restated_keys")
+        out.append(
+            diff_published(
+                "site_power",
+                old,
+                new,
+                generation_before=_generation_of(old_rel),
+                generation_after=gen,
+                revised_at_s=now,
+            )
+        )
+    con.execute("UPDATE power_restatements SET generation = ? WHERE generation IS NULL", [gen])
+    return out
 
 
 def _days_with_power(tables: dict[str, dict[str, str]]) -> set[date]:

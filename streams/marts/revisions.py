@@ -9,13 +9,22 @@ reassociated); every other type, Decimal money included, must be exactly equal.
 
 Because the comparison is against what was published, not against what the sink received,
 a replayed batch (same rows upserted again) or an unchanged republication records nothing.
+
+Seconds of ``site_power`` restated by late readings (``schemas.restatement``) are audited the
+same way: ``diff_rows`` gives the sink the before and after of each restated second when it
+applies the restatement, and the publication records the published before and after in
+``mart_revisions`` (mart ``site_power``, key ``ts_s``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
-from streams.marts.tables import REVISIONS
+from streams.marts.tables import BY_NAME, REVISIONS
+
+SITE_POWER = BY_NAME["site_power"]
 
 REL_TOL = 1e-12
 ABS_TOL = 1e-12
@@ -23,8 +32,12 @@ TIME_KEYS: dict[str, str] = {
     "interval_energy": "interval_start_s",
     "settlement": "interval_start_s",
     "carbon_hourly": "hour_start_s",
+    "site_power": "ts_s",
 }
-"""Time key of each derived mart (its other key column is ``site_id``)."""
+"""Time key of each derived mart and of ``site_power`` (the other key column is
+``site_id``)."""
+
+RESTATED_FLAG = "restated"
 
 
 def empty_revisions() -> pl.DataFrame:
@@ -46,20 +59,22 @@ def _text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.String)
 
 
-def diff_published(
-    mart: str,
-    old: pl.DataFrame,
-    new: pl.DataFrame,
-    *,
-    generation_before: int,
-    generation_after: int,
-    revised_at_s: float,
-) -> pl.DataFrame:
-    """``mart_revisions`` rows for the keys of ``old`` (published) that ``new`` changes."""
+def diff_rows(mart: str, old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """``site_id``, the time key, ``changed_columns``, ``old_values``, ``new_values`` for the
+    keys of ``old`` whose values ``new`` changes (all columns when ``new`` lacks the key)."""
     time_key = TIME_KEYS[mart]
     keys = ["site_id", time_key]
+    empty = pl.DataFrame(
+        schema={
+            "site_id": pl.String,
+            time_key: pl.Int64,
+            "changed_columns": pl.List(pl.String),
+            "old_values": pl.List(pl.String),
+            "new_values": pl.List(pl.String),
+        }
+    )
     if old.height == 0:
-        return empty_revisions()
+        return empty
     columns = [c for c in old.columns if c not in keys and c in new.columns]
     dtypes = old.schema
     o = old.select(*keys, *(pl.col(c).alias(f"{c}__old") for c in columns))
@@ -81,12 +96,29 @@ def diff_published(
         ]
     )
     if long.height == 0:
-        return empty_revisions()
-    grouped = (
+        return empty
+    return (
         long.sort(*keys, "_pos")
         .group_by(keys, maintain_order=True)
         .agg("changed_columns", "old_values", "new_values")
+        .with_columns(pl.col(time_key).cast(pl.Int64))
     )
+
+
+def diff_published(
+    mart: str,
+    old: pl.DataFrame,
+    new: pl.DataFrame,
+    *,
+    generation_before: int,
+    generation_after: int,
+    revised_at_s: float,
+) -> pl.DataFrame:
+    """``mart_revisions`` rows for the keys of ``old`` (published) that ``new`` changes."""
+    time_key = TIME_KEYS[mart]
+    grouped = diff_rows(mart, old, new)
+    if grouped.height == 0:
+        return empty_revisions()
     return grouped.select(
         pl.lit(mart).alias("mart"),
         "site_id",
@@ -99,3 +131,18 @@ def diff_published(
         "new_values",
         pl.lit(revised_at_s, dtype=pl.Float64).alias("revised_at_s"),
     ).cast(REVISIONS.schema())  # type: ignore[arg-type]
+
+
+def restated_rows(powers: list[Any]) -> pl.DataFrame:
+    """``site_power`` rows of restated seconds (``SitePower`` messages), each flagged
+    ``restated``; for one second restated twice, the last wins (restatements are
+    cumulative)."""
+    rows = [
+        {
+            c: list(dict.fromkeys([*p.flags, RESTATED_FLAG])) if c == "flags" else getattr(p, c)
+            for c in SITE_POWER.names
+        }
+        for p in powers
+    ]
+    frame = pl.DataFrame(rows, schema=SITE_POWER.schema())
+    return frame.unique(subset=["site_id", "ts_s"], keep="last", maintain_order=True)

@@ -10,6 +10,13 @@ reached the database: nothing lost, nothing counted twice. Kafka offsets are als
 Behind that, keys make a replay harmless: events and seconds are upserted on their natural
 keys, site configs on (site, updated_s, partition, offset), and telemetry frames at or
 below their source's watermark are dropped (``frames.accept_frames``).
+
+Late readings restate: a second restated on ``site.power.restated.v1``
+(``schemas.restatement``) replaces the stored second in the same transaction as its offset,
+with its before and after in ``power_restatements`` (``store.apply_restatements``); the
+publication then rebuilds the day and records what changed in ``mart_revisions``. A
+restatement made more than ``restatement_horizon_s`` after its second is dead-lettered
+(kept with its bytes and the reason, not applied).
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from infra.topics import base_name, full_name
+from schemas.restatement import RESTATED_TOPIC, SitePowerRestatement, check_restatement
 from schemas.validation import Rejection
 from streams.gc_tuning import throughput_gc
 from streams.io.kafka import TopicProducer, check, make_consumer
@@ -35,14 +44,17 @@ from streams.io.validated import Validator
 from streams.marts.configs import SITE_CONFIG_TOPIC, ConfigMessage, site_config_frame
 from streams.marts.frames import accept_frames, build_frames
 from streams.marts.publish import PublishResult
+from streams.marts.revisions import restated_rows
 from streams.marts.store import Batch, load_marks, load_offsets, open_store, write_batch
-from streams.marts.tables import SINK_TOPICS
+from streams.marts.tables import SINK_TOPICS as TABLE_TOPICS
 from streams.observe import metrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "spillway-mart-sink"
+SINK_TOPICS: tuple[str, ...] = (*TABLE_TOPICS, RESTATED_TOPIC)
+"""Every topic the sink reads: one per table, and the restatements of site power."""
 
 
 def default_group(settings: Settings) -> str:
@@ -91,6 +103,8 @@ class SinkStats:
     rows: Counter[str] = field(default_factory=Counter)
     rejected: int = 0
     stale_frames: int = 0
+    restated: int = 0
+    """Seconds of site power replaced by a restatement (late readings)."""
     publications: int = 0
     write_s: float = 0.0
     """Seconds inside DuckDB transactions."""
@@ -113,7 +127,8 @@ class SinkStats:
         return (
             f"{self.messages} messages in {self.batches} batches, {total} rows "
             f"({rate:,.0f} msg/s while busy), {self.rejected} dead-lettered, "
-            f"{self.stale_frames} stale frames, {self.publications} publications"
+            f"{self.stale_frames} stale frames, {self.restated} seconds restated, "
+            f"{self.publications} publications"
         )
 
 
@@ -235,8 +250,13 @@ class MartSink:
         rejected_before = sum(self.validator.tally.rejected.values())
         ns = self.settings.topic_namespace
         configs = [m for m in msgs if base_name(m.topic() or "", ns) == SITE_CONFIG_TOPIC]
+        restated = [m for m in msgs if base_name(m.topic() or "", ns) == RESTATED_TOPIC]
         decoded = self.validator.decode_batch(
-            [m for m in msgs if base_name(m.topic() or "", ns) != SITE_CONFIG_TOPIC]
+            [
+                m
+                for m in msgs
+                if base_name(m.topic() or "", ns) not in (SITE_CONFIG_TOPIC, RESTATED_TOPIC)
+            ]
         )
         accepted = accept_frames(decoded, self.marks)
         frames = build_frames(accepted.items)
@@ -251,6 +271,7 @@ class MartSink:
             marks=accepted.marks,
             frames_seen=accepted.frames,
             stale=accepted.stale,
+            restated=self._decode_restatements(restated) if restated else None,
         )
         rejected = sum(self.validator.tally.rejected.values()) - rejected_before
         if rejected:
@@ -271,8 +292,46 @@ class MartSink:
         self.stats.last_batch_at = time.monotonic()
         self.stats.rejected += rejected
         self.stats.stale_frames += sum(accepted.stale.values())
+        self.stats.restated += batch.restated.height if batch.restated is not None else 0
         for name, f in frames.items():
             self.stats.rows[name] += f.height
+
+    def _decode_restatements(self, msgs: Sequence[Message]) -> pl.DataFrame:
+        """Restated seconds with where each was read; a restatement beyond the horizon is
+        dead-lettered (original bytes and why), not applied."""
+        horizon = self.settings.restatement_horizon_s
+        kept: list[tuple[Message, SitePowerRestatement]] = []
+        for m in msgs:
+            for _, r in self.validator.decode_batch([m]):
+                why = check_restatement(r, horizon)
+                if why is None:
+                    kept.append((m, r))
+                else:
+                    self.validator.reject(m, RESTATED_TOPIC, Rejection("validation", why))
+        rows = restated_rows([r.power for _, r in kept])
+        where = pl.DataFrame(
+            [
+                (
+                    r.site_id,
+                    r.ts_s,
+                    m.topic() or "",
+                    m.partition() or 0,
+                    m.offset() or 0,
+                    r.late_readings,
+                )
+                for m, r in kept
+            ],
+            schema={
+                "site_id": pl.String,
+                "ts_s": pl.Int64,
+                "_topic": pl.String,
+                "_partition": pl.Int64,
+                "_offset": pl.Int64,
+                "_late_readings": pl.Int64,
+            },
+            orient="row",
+        )
+        return rows.join(where.unique(["site_id", "ts_s"], keep="last"), on=["site_id", "ts_s"])
 
     def _decode_configs(self, msgs: Sequence[Message]) -> list[ConfigMessage]:
         """Site configs with their Kafka position (few: one message at a time)."""

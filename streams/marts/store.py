@@ -17,6 +17,7 @@ import polars as pl
 
 from streams.errors import TransientError
 from streams.marts.frames import Mark, hours_touched
+from streams.marts.revisions import SITE_POWER, diff_rows
 from streams.marts.tables import BOOKKEEPING_DDL, BY_NAME, REVISIONS, TABLES, Table
 
 
@@ -125,6 +126,16 @@ def _merge_sql(table: Table, view: str) -> str:
 
 
 MERGE_SQL: dict[str, str] = {t.name: _merge_sql(t, f"_batch_{t.name}") for t in TABLES}
+# A second already restated by late readings keeps its restatement when the original (or a
+# redelivery of it) arrives later: restatements are cumulative and only ever add readings.
+MERGE_SQL["site_power"] += (
+    " WHERE NOT EXISTS (SELECT 1 FROM site_power s WHERE s.site_id = _batch_site_power.site_id"
+    " AND s.ts_s = _batch_site_power.ts_s AND list_contains(s.flags, 'restated'))"
+)
+
+RESTATED_POSITION = ("_topic", "_partition", "_offset", "_late_readings")
+"""Columns of ``Batch.restated`` besides ``site_power``'s: where each restatement was read
+(full topic, partition, offset) and its late readings."""
 
 
 @dataclass
@@ -137,6 +148,8 @@ class Batch:
     marks: dict[tuple[str, str], Mark] = field(default_factory=dict)
     frames_seen: Mapping[tuple[str, str], int] = field(default_factory=dict)
     stale: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    restated: pl.DataFrame | None = None
+    """Restated seconds: ``site_power`` rows plus ``RESTATED_POSITION`` (one per second)."""
 
     @property
     def rows(self) -> int:
@@ -162,6 +175,8 @@ def write_batch(
                 con.execute(MERGE_SQL[name])
             finally:
                 con.unregister(view)
+        if batch.restated is not None and batch.restated.height:
+            apply_restatements(con, batch.restated)
         _write_bookkeeping(con, batch)
         if before_commit is not None:
             before_commit()
@@ -169,6 +184,67 @@ def write_batch(
     except BaseException:
         con.rollback()
         raise
+
+
+_NO_CHANGE = pl.lit([], dtype=pl.List(pl.String))
+
+
+def apply_restatements(
+    con: duckdb.DuckDBPyConnection, restated: pl.DataFrame, now_s: float | None = None
+) -> int:
+    """Replace the stored seconds with their restatements and record each one's before and
+    after in ``power_restatements`` (inside the caller's transaction). Returns the
+    seconds restated."""
+    now = time.time() if now_s is None else now_s
+    cols = ", ".join(SITE_POWER.names)
+    after = restated.select(SITE_POWER.names)
+    con.register("_restated", after)
+    try:
+        before = con.sql(
+            f"SELECT {', '.join('p.' + c for c in SITE_POWER.names)} FROM site_power p "
+            "JOIN _restated r ON p.site_id = r.site_id AND p.ts_s = r.ts_s"
+        ).pl()
+        con.execute(f"INSERT OR REPLACE INTO site_power ({cols}) SELECT {cols} FROM _restated")
+    finally:
+        con.unregister("_restated")
+    changes = diff_rows("site_power", before, after)
+    stored = before.select("site_id", "ts_s", pl.lit(True).alias("_stored"))
+    audit = (
+        restated.select("site_id", "ts_s", *RESTATED_POSITION)
+        .join(stored, on=["site_id", "ts_s"], how="left")
+        .join(changes, on=["site_id", "ts_s"], how="left")
+        .select(
+            pl.col("_topic").alias("topic"),
+            pl.col("_partition").cast(pl.Int32).alias("partition"),
+            pl.col("_offset").cast(pl.Int64).alias("kafka_offset"),
+            "site_id",
+            pl.col("ts_s").cast(pl.Int64),
+            # Not stored before (the restatement came first): no before values to show.
+            pl.when(pl.col("_stored")).then(pl.col("changed_columns").fill_null(_NO_CHANGE)),
+            "old_values",
+            "new_values",
+            pl.col("_late_readings").cast(pl.Int64).alias("late_readings"),
+            pl.lit(now, dtype=pl.Float64).alias("received_at_s"),
+            pl.lit(None, dtype=pl.Int64).alias("generation"),
+        )
+    )
+    con.register("_restatement_audit", audit)
+    try:
+        con.execute("INSERT OR IGNORE INTO power_restatements SELECT * FROM _restatement_audit")
+    finally:
+        con.unregister("_restatement_audit")
+    hours = pl.DataFrame(
+        {"table_name": "site_power", "hour_s": hours_touched(SITE_POWER, after)},
+        schema={"table_name": pl.String, "hour_s": pl.Int64},
+    )
+    con.register("_restated_dirty", hours)
+    try:
+        con.execute(
+            "INSERT OR IGNORE INTO sink_dirty SELECT table_name, hour_s FROM _restated_dirty"
+        )
+    finally:
+        con.unregister("_restated_dirty")
+    return after.height
 
 
 def _write_bookkeeping(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
