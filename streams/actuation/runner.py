@@ -19,7 +19,12 @@ import aiohttp
 import msgspec
 
 # I/O driver: the pure part is delivery.py (pyproject lists no per-file ignore for it yet).
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition  # noqa: TID251
+from confluent_kafka import (  # noqa: TID251
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    TopicPartition,
+)
 
 from infra.topics import full_name
 from schemas.actuation import ActuationOutcome, AuditEvent, CommandInForce
@@ -69,7 +74,20 @@ def command_input(c: MinerCommand) -> Command:
 
 
 def read_in_force(settings: Settings, timeout_s: float = 30.0) -> list[CommandInForce]:
-    """The compacted topic read to its end now: the latest record per device."""
+    """The compacted topic read to its end now: the latest record per device. Retries
+    while the partitions have no leader yet (a topic just created: NOT_LEADER, which
+    librdkafka does not flag retriable)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return _read_in_force(settings, deadline)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _read_in_force(settings: Settings, deadline: float) -> list[CommandInForce]:
     topic = full_name(IN_FORCE, settings.topic_namespace)
     consumer: Consumer = make_consumer(settings, f"actuator-restore-{time.time_ns()}")
     latest: dict[str, CommandInForce] = {}
@@ -82,7 +100,6 @@ def read_in_force(settings: Settings, timeout_s: float = 30.0) -> list[CommandIn
         }
         todo = {p for p, end in ends.items() if end > 0}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in todo])
-        deadline = time.monotonic() + timeout_s
         while todo and time.monotonic() < deadline:
             for m in consumer.consume(1000, timeout=0.5):
                 if m.error() is not None:
@@ -157,6 +174,9 @@ class Actuator:
                         ok, detail = await firmware.send(ep, s.action, s.power_limit_w, self.http)
             except TimeoutError:
                 ok, detail = False, f"no answer within {self.timeout_s:g} s"
+            except Exception as exc:  # a bug or an unforeseen reply must not lose the ack
+                log.exception("delivering %s to %s", s.command_id, s.device_id)
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
         self.inbox.put_nowait(Ack(s.device_id, s.command_id, s.attempt, ok, self.clock(), detail))
 
     async def _read(self, device_id: str) -> None:

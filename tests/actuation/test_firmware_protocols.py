@@ -18,7 +18,7 @@ from tests.actuation.fake_fleet import start_fleet
 KINDS = ["luxos", "braiins", "whatsminer", "whatsminer_v3", "avalon"]
 
 
-async def _power_until(ep, session, want, timeout_s: float = 5.0) -> float | None:  # type: ignore[no-untyped-def]
+async def _power_until(ep, session, want, timeout_s: float = 5.0) -> float | None:  # noqa: ANN001
     deadline = time.monotonic() + timeout_s
     power = None
     while time.monotonic() < deadline:
