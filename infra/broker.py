@@ -22,12 +22,12 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from infra import security
+from infra.admin import answers as metadata_answers
 from streams.errors import TerminalError
 from streams.settings import Settings
 
@@ -181,36 +181,27 @@ def _read_pid(pid_file: Path) -> int | None:
     return pid if _pid_alive(pid) else None
 
 
-def answers(
-    bootstrap: str, timeout_s: float = 2.0, client_config: Mapping[str, Any] | None = None
-) -> bool:
+def answers(bootstrap: str, timeout_s: float = 2.0, settings: Settings | None = None) -> bool:
     """True when the first bootstrap server accepts TCP and answers a metadata request.
 
-    ``client_config`` (librdkafka spelling, e.g. ``Settings.librdkafka_config()``) carries
-    the security settings a secured broker needs; ``bootstrap`` always wins.
+    ``settings`` carry the security a secured broker needs (the admin client's, see
+    ``infra.admin``); ``bootstrap`` always wins over their bootstrap servers.
     """
-    from confluent_kafka.admin import AdminClient
-
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
             pass
     except OSError:
         return False
-    try:
-        cfg = dict(client_config or {}) | {"bootstrap.servers": bootstrap}
-        meta = AdminClient(cfg).list_topics(timeout=timeout_s)
-    except Exception:  # noqa: BLE001 - any client error means "not ready yet"
-        return False
-    return bool(meta.brokers)
+    return metadata_answers(settings, bootstrap, timeout_s)
 
 
-def _probe_config(settings: Settings) -> dict[str, Any] | None:
+def _probe_settings(settings: Settings) -> Settings | None:
     """Client settings to probe our own broker: the admin's on a secured one."""
     if not settings.broker_secure:
         return None
     try:
-        return security.client_settings(settings, security.ADMIN).librdkafka_config()
+        return security.client_settings(settings, security.ADMIN)
     except security.SecurityError:
         return None  # never started: no credentials yet, so it cannot be answering us
 
@@ -219,7 +210,7 @@ def status(settings: Settings) -> BrokerStatus:
     _, _, log, pid_file = _paths(settings)
     pid = _read_pid(pid_file)
     bootstrap = f"127.0.0.1:{settings.broker_port}"
-    ok = answers(bootstrap, client_config=_probe_config(settings))
+    ok = answers(bootstrap, settings=_probe_settings(settings))
     return BrokerStatus(pid is not None, pid, ok, bootstrap, log, settings.broker_secure)
 
 
@@ -349,7 +340,7 @@ def start(settings: Settings, timeout_s: float = 90.0, progress: Progress = _noo
     pid_file.write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout_s
     bootstrap = f"127.0.0.1:{settings.broker_port}"
-    probe = _probe_config(settings)
+    probe = _probe_settings(settings)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pid_file.unlink(missing_ok=True)
@@ -357,7 +348,7 @@ def start(settings: Settings, timeout_s: float = 90.0, progress: Progress = _noo
                 f"Kafka exited with code {proc.returncode} while starting; log: {log}\n"
                 + _log_tail(log)
             )
-        if answers(bootstrap, timeout_s=1.0, client_config=probe):
+        if answers(bootstrap, timeout_s=1.0, settings=probe):
             progress(f"broker ready on {bootstrap} (pid {proc.pid})")
             if secrets is not None:
                 _secure_ready(settings, progress)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.admin import open_admin
 from infra.topics import TOPICS, TopicSpec, full_name
 from streams.errors import TerminalError
 from streams.settings import Settings
@@ -70,9 +71,7 @@ def plan(specs: Iterable[TopicSpec], existing: Mapping[str, Existing], namespace
 
 
 def _admin(settings: Settings) -> Any:
-    from kafka.admin import KafkaAdminClient
-
-    return KafkaAdminClient(client_id="spillway-provision", **settings.kafka_python_config())
+    return open_admin(settings, "spillway-provision")
 
 
 def describe_existing(admin: Any, names: Iterable[str]) -> dict[str, Existing]:

@@ -29,10 +29,11 @@ import secrets as pysecrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import SecretStr
 
+from infra.admin import admin_session
 from streams.errors import TerminalError
 from streams.settings import Settings
 
@@ -486,7 +487,6 @@ def apply_acls(admin_settings: Settings, namespace: str = "") -> int:
         ACLOperation,
         ACLPermissionType,
         ACLResourcePatternType,
-        KafkaAdminClient,
         ResourcePattern,
         ResourceType,
     )
@@ -503,11 +503,8 @@ def apply_acls(admin_settings: Settings, namespace: str = "") -> int:
         )
         for e in acl_entries(namespace)
     ]
-    admin: Any = KafkaAdminClient(client_id="spillway-acls", **admin_settings.kafka_python_config())
-    try:
+    with admin_session(admin_settings, "spillway-acls") as admin:
         result = admin.create_acls(acls)
-    finally:
-        admin.close()
     failed = result.get("failed", [])
     if failed:
         raise SecurityError(f"{len(failed)} of {len(acls)} ACLs were refused: {failed[:3]}")

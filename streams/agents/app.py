@@ -34,10 +34,9 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import faust
 import msgspec
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from faust.types import TP, EventT, Message, StreamT, TableT
 
+from infra.admin import AdminError, AdminRefused, WantedTopic, admin_session, ensure_topics
 from infra.topics import DEADLETTER, TELEMETRY_TOPICS, base_name, full_name, spec
 from schemas.events import MinerCommand, SitePowerPartial
 from schemas.registry import CONTRACTS
@@ -371,51 +370,23 @@ class SpillwayAgents:
         only consumed through a multi-topic subscription, and it creates changelogs itself
         only as the worker starts: on a loaded broker their metadata can lag, and faust's
         partition check then crashes the stage-2 agent (found by the fault suite)."""
-        admin = AdminClient(self.settings.librdkafka_config())
         wanted = {
-            self.site_inputs.get_topic_name(): (
-                spec(PARTIAL_TOPIC).partitions,
-                {"retention.ms": str(24 * 3600 * 1000)},
+            self.site_inputs.get_topic_name(): WantedTopic(
+                spec(PARTIAL_TOPIC).partitions, {"retention.ms": str(24 * 3600 * 1000)}
             )
         }
         tables = [*self.stage1_tables.values(), *self.tables.values(), self.stage2_offsets]
         for table in tables:
             name = table.changelog_topic.get_topic_name()
-            wanted[name] = (table.partitions or 1, {"cleanup.policy": "compact"})
-        existing = admin.list_topics(timeout=timeout_s).topics
-        new = [
-            NewTopic(
-                name,
-                num_partitions=n,
-                replication_factor=self.settings.topic_replication_factor,
-                config=config,
-            )
-            for name, (n, config) in wanted.items()
-            if name not in existing
-        ]
-        if new:
-            for name, fut in admin.create_topics(new, request_timeout=timeout_s).items():
-                try:
-                    fut.result(timeout_s)
-                except KafkaException as exc:
-                    if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                        raise RuntimeError(f"agents: cannot create topic {name}: {exc}") from exc
-        deadline = time.monotonic() + timeout_s
-        while True:
-            topics = admin.list_topics(timeout=timeout_s).topics
-            missing = [
-                name
-                for name, (n, _) in wanted.items()
-                if name not in topics or len(topics[name].partitions) != n
-            ]
-            if not missing:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"agents: topics not visible with their partitions after {timeout_s:.0f} s: "
-                    + ", ".join(missing)
-                )
-            time.sleep(0.2)
+            wanted[name] = WantedTopic(table.partitions or 1, {"cleanup.policy": "compact"})
+        rf = self.settings.topic_replication_factor
+        try:
+            with admin_session(
+                self.settings, "spillway-agents", request_timeout_s=timeout_s
+            ) as admin:
+                ensure_topics(admin, wanted, rf, timeout_s)
+        except (AdminError, AdminRefused) as exc:
+            raise type(exc)(f"agents: {exc}") from exc
 
     def limits(self) -> Limits:
         s = self.settings

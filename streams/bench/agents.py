@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
-from confluent_kafka import ConsumerGroupState, KafkaException
-from confluent_kafka.admin import AdminClient
 
+from infra.admin import Group, admin_session, committed_offsets, end_offsets
+from infra.admin import wait_for_group as wait_until_group
 from infra.provision import delete_namespace, provision
 from schemas.events import SitePower
 from streams.agents.sites import publish_site
@@ -125,39 +125,26 @@ def print_tail(path: Path, lines: int) -> None:
 
 def group_positions(settings: Settings, group: str) -> list[str]:
     """``topic[partition] committed/end`` of every partition ``group`` has committed."""
-    from kafka import TopicPartition
-    from kafka.admin import KafkaAdminClient, OffsetSpec
-
-    admin = KafkaAdminClient(client_id="spillway-bench", **settings.kafka_python_config())
-    try:
-        offsets = admin.list_group_offsets({group: None}).get(group, {})
-        ends = admin.list_partition_offsets(
-            {TopicPartition(tp.topic, tp.partition): OffsetSpec.LATEST for tp in offsets}
-        )
-        return [
-            f"{tp.topic}[{tp.partition}] committed {o.offset} of {ends[tp].offset}"
-            for tp, o in sorted(offsets.items())
-        ]
-    finally:
-        admin.close()
+    with admin_session(settings, "spillway-bench") as admin:
+        offsets = committed_offsets(admin, group)
+        ends = end_offsets(admin, offsets)
+    return [
+        f"{topic}[{partition}] committed {off} of {ends[(topic, partition)]}"
+        for (topic, partition), off in sorted(offsets.items())
+    ]
 
 
 def wait_for_group(settings: Settings, group: str, members: int, timeout_s: float) -> float:
     """Wall time at which the workers' group is stable, each with partitions."""
-    admin = AdminClient(settings.librdkafka_config())
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            desc = admin.describe_consumer_groups([group])[group].result(5)
-            if (
-                desc.state == ConsumerGroupState.STABLE
-                and len(desc.members) == members
-                and all(m.assignment.topic_partitions for m in desc.members)
-            ):
-                return time.time()
-        except KafkaException:
-            pass  # the group does not exist yet
-        time.sleep(0.1)
+
+    def stable(g: Group) -> bool:
+        return g.state == "Stable" and len(g.members) == members and all(
+            m.partitions for m in g.members
+        )
+
+    found = wait_until_group(settings, group, stable, timeout_s, 0.1, "spillway-bench")
+    if found is not None:
+        return time.time()
     raise TimeoutError(f"bench: worker group {group} not stable after {timeout_s:.0f} s")
 
 

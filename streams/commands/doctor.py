@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from infra.admin import open_admin
 from infra.provision import Plan, describe_existing, plan
 from infra.topics import DEADLETTER, TOPICS, full_name
 from schemas.deadletter import DeadLetter
@@ -331,11 +332,7 @@ def scan_marts(marts: Path) -> tuple[Newest | None, GateFound | None]:
 
 
 def _admin(settings: Settings) -> Any:
-    from kafka.admin import KafkaAdminClient
-
-    return KafkaAdminClient(
-        client_id="spillway-doctor", request_timeout_ms=10_000, **settings.kafka_python_config()
-    )
+    return open_admin(settings, "spillway-doctor", request_timeout_s=10.0)
 
 
 def probe_topics(settings: Settings, admin: Any) -> Check:
@@ -426,7 +423,7 @@ def run_checks(settings: Settings, window_s: float = WINDOW_S) -> Report:
     bootstrap = settings.kafka_bootstrap_servers
     protocol = settings.kafka_security_protocol
     checks = [
-        judge_broker(bootstrap, answers(bootstrap, 3.0, settings.librdkafka_config()), protocol)
+        judge_broker(bootstrap, answers(bootstrap, 3.0, settings), protocol)
     ]
     names = ("topics", "lag", "deadletter")
     if checks[0].status != "ok":

@@ -26,9 +26,9 @@ from typing import Any
 import duckdb
 import msgspec
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from infra import broker
+from infra.admin import Group, admin_session, describe_group, wait_for_group
 from infra.provision import provision
 from infra.topics import DEADLETTER, full_name
 from schemas.deadletter import DeadLetter
@@ -280,27 +280,22 @@ class Processes:
 
 
 def _members(settings: Settings, group: str) -> set[str]:
-    admin = AdminClient(settings.librdkafka_config())
     try:
-        desc = admin.describe_consumer_groups([group])[group].result(10)
-        return {m.member_id for m in desc.members}
+        with admin_session(
+            settings, "spillway-faults", request_timeout_s=10.0, bootstrap_timeout_s=10.0
+        ) as admin:
+            return {m.member_id for m in describe_group(admin, group).members}
     except Exception:  # noqa: BLE001 - no group yet or broker busy: no members known
         return set()
 
 
 def wait_assigned(settings: Settings, group: str, timeout_s: float) -> bool:
     """Until a member of ``group`` holds partitions (the worker is ready to consume)."""
-    deadline = time.monotonic() + timeout_s
-    admin = AdminClient(settings.librdkafka_config())
-    while time.monotonic() < deadline:
-        try:
-            desc = admin.describe_consumer_groups([group])[group].result(10)
-            if any(m.assignment.topic_partitions for m in desc.members):
-                return True
-        except Exception:  # noqa: BLE001 - the group does not exist yet
-            pass
-        time.sleep(0.5)
-    return False
+
+    def assigned(g: Group) -> bool:
+        return any(m.partitions for m in g.members)
+
+    return wait_for_group(settings, group, assigned, timeout_s, 0.5, "spillway-faults") is not None
 
 
 def _stall(settings: Settings, procs: Processes, fault: Fault, say: Say) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.admin import admin_session, committed_offsets, end_offsets
 from infra.provision import provision
 from infra.topics import TOPICS, full_name
 from streams.agents.sites import publish_site
@@ -72,22 +73,14 @@ def group_lag(settings: Settings, group: str) -> int | None:
     """Messages ``group`` has still to read on the declared topics of this namespace (None:
     no offsets yet). Internal topics are left out: the agents' once-a-second tick keeps a
     message in flight on theirs forever."""
-    from kafka import TopicPartition
-    from kafka.admin import KafkaAdminClient, OffsetSpec
-
-    admin = KafkaAdminClient(client_id="spillway-run", **settings.kafka_python_config())
-    try:
-        declared = {full_name(t.name, settings.topic_namespace) for t in TOPICS}
-        offsets = admin.list_group_offsets({group: None}).get(group, {})
-        mine = {tp: o.offset for tp, o in offsets.items() if tp.topic in declared}
+    declared = {full_name(t.name, settings.topic_namespace) for t in TOPICS}
+    with admin_session(settings, "spillway-run") as admin:
+        committed = committed_offsets(admin, group)
+        mine = {tp: off for tp, off in committed.items() if tp[0] in declared}
         if not mine:
             return None
-        ends = admin.list_partition_offsets(
-            {TopicPartition(tp.topic, tp.partition): OffsetSpec.LATEST for tp in mine}
-        )
-        return int(sum(max(ends[tp].offset - off, 0) for tp, off in mine.items() if off >= 0))
-    finally:
-        admin.close()
+        ends = end_offsets(admin, mine)
+    return sum(max(ends[tp] - off, 0) for tp, off in mine.items() if off >= 0)
 
 
 def wait_drained(settings: Settings, group: str, child: Child, max_s: float, say: Say) -> bool:

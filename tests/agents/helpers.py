@@ -16,8 +16,8 @@ from typing import Any
 
 import msgspec
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient
 
+from infra.admin import Group, admin_session, describe_group, wait_for_group
 from schemas.packed import pack
 from schemas.site import SiteConfig
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
@@ -218,26 +218,19 @@ def worker(
             out.close()  # type: ignore[union-attr]
 
 
-def _members(settings: Settings, group: str) -> list[set[tuple[str, int]]]:
-    admin = AdminClient(settings.librdkafka_config())
-    desc = admin.describe_consumer_groups([group])[group].result(10)
-    return [
-        {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions} for m in desc.members
-    ]
-
-
 def wait_for_members(settings: Settings, group: str, n: int, timeout_s: float) -> list[Any]:
-    deadline = time.monotonic() + timeout_s
-    members: list[set[tuple[str, int]]] = []
-    while time.monotonic() < deadline:
-        try:
-            members = _members(settings, group)
-        except Exception:  # noqa: BLE001 - the group may not exist yet
-            members = []
-        if len(members) == n and all(members):
-            return members
-        time.sleep(0.5)
-    raise AssertionError(f"group {group}: expected {n} members with partitions, got {members}")
+    """The partitions of each of ``n`` members of ``group``, once each holds some."""
+
+    def ready(g: Group) -> bool:
+        return len(g.members) == n and all(m.partitions for m in g.members)
+
+    found = wait_for_group(settings, group, ready, timeout_s, 0.5, "spillway-tests")
+    if found is None:
+        with admin_session(settings, "spillway-tests", request_timeout_s=10.0) as admin:
+            last = describe_group(admin, group)
+        got = [set(m.partitions) for m in last.members]
+        raise AssertionError(f"group {group}: expected {n} members with partitions, got {got}")
+    return [set(m.partitions) for m in found.members]
 
 
 @contextmanager

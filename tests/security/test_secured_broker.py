@@ -189,10 +189,8 @@ def test_plaintext_and_untrusted_clients_cannot_connect(secured: Secured) -> Non
     assert err is not None and err.code() == KafkaError._SSL
     # The controller port wants a client certificate signed by our CA.
     port = secured.settings.broker_port + 1
-    admin_no_cert = secured.as_user("admin").librdkafka_config() | {
-        "bootstrap.servers": f"127.0.0.1:{port}", "security.protocol": "SSL",
-    }
-    assert not broker.answers(f"127.0.0.1:{port}", timeout_s=2, client_config=admin_no_cert)
+    admin_no_cert = secured.as_user("admin").model_copy(update={"kafka_security_protocol": "SSL"})
+    assert not broker.answers(f"127.0.0.1:{port}", timeout_s=2, settings=admin_no_cert)
 
 
 def test_broker_answers_its_admin_and_doctor_works_secured(secured: Secured) -> None:
