@@ -39,10 +39,6 @@ from streams.collectors.asic_parse import ParseError, decode_reply
 Result = tuple[bool, str]
 
 
-class Refused(Exception):
-    """The firmware answered, and said no (bad credentials, unknown command, error code)."""
-
-
 async def cgminer_request(host: str, port: int, payload: dict[str, Any]) -> dict[str, Any]:
     """One JSON request, one reply read to EOF or NUL (cgminer-style socket API)."""
     reader, writer = await asyncio.open_connection(host, port)

@@ -73,6 +73,50 @@ def command_input(c: MinerCommand) -> Command:
     )
 
 
+OPERATOR_REQUESTS = ("request_pause", "request_resume", "request_override")
+
+
+def operator_request(
+    site_id: str, operator: str, action: str, subject: str, detail: str = ""
+) -> AuditEvent:
+    """What ``spillway actuate pause|resume|override`` publishes on the audit topic."""
+    now = time.time()
+    return AuditEvent(
+        audit_id=f"{site_id}/{subject}/{action}/{now:.3f}",
+        site_id=site_id,
+        at_s=now,
+        actor=f"operator:{operator}",
+        action=action,
+        subject=subject,
+        detail=detail,
+    )
+
+
+def operator_inputs(e: AuditEvent) -> list[Input]:
+    """Delivery inputs for an operator's request; the actuator's own audit lines give none."""
+    if not e.actor.startswith("operator:") or e.action not in OPERATOR_REQUESTS:
+        return []
+    if e.action in ("request_pause", "request_resume"):
+        return [Pause(e.site_id, e.action == "request_pause", e.actor, e.at_s)]
+    try:
+        spec = msgspec.json.decode(e.detail)
+        return [
+            Command(
+                command_id=e.subject,
+                site_id=e.site_id,
+                action=spec["action"],
+                device_ids=list(spec["miner_ids"]),
+                issued_at_s=e.at_s,
+                power_limit_w=spec.get("power_limit_w"),
+                source="operator",
+                actor=e.actor,
+            )
+        ]
+    except (msgspec.DecodeError, KeyError, TypeError) as exc:
+        log.error("override %s from %s ignored: %s", e.subject, e.actor, exc)
+        return []
+
+
 def read_in_force(settings: Settings, timeout_s: float = 30.0) -> list[CommandInForce]:
     """The compacted topic read to its end now: the latest record per device. Retries
     while the partitions have no leader yet (a topic just created: NOT_LEADER, which
@@ -213,7 +257,10 @@ class Actuator:
             self.state, outs = step(self.state, [Restore(mine, now)], self.policy)
             self.emit(outs)
         consumer = make_consumer(self.settings, self.group_id)
-        consumer.subscribe([full_name(COMMANDS, self.settings.topic_namespace)])
+        ns = self.settings.topic_namespace
+        # Operator requests (pause, resume, override) arrive as audit events: audited by
+        # construction, and only principals allowed to write the audit topic can make them.
+        consumer.subscribe([full_name(COMMANDS, ns), full_name(AUDIT, ns)])
         validator = Validator(self.settings, self.producer, self.group_id)
         connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=True)
         self.http = aiohttp.ClientSession(
@@ -226,11 +273,12 @@ class Actuator:
                 msgs = await asyncio.to_thread(consumer.consume, 500, 0.05)
                 if ready is not None and consumer.assignment():
                     ready.set()
-                inputs: list[Input] = [
-                    command_input(c)
-                    for _, c in validator.decode_batch(m for m in msgs if m.error() is None)
-                    if isinstance(c, MinerCommand)
-                ]
+                inputs: list[Input] = []
+                for _, c in validator.decode_batch(m for m in msgs if m.error() is None):
+                    if isinstance(c, MinerCommand):
+                        inputs.append(command_input(c))
+                    elif isinstance(c, AuditEvent):
+                        inputs += operator_inputs(c)
                 while not self.inbox.empty():
                     inputs.append(self.inbox.get_nowait())
                 inputs.append(Tick(self.clock()))
