@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import statistics
 import time
 import uuid
@@ -20,7 +21,7 @@ from schemas.actuation import ActuationOutcome
 from schemas.events import MinerCommand
 from streams.actuation.delivery import Policy
 from streams.actuation.fleet import fleet_from_doc
-from streams.actuation.runner import OUTCOMES, Actuator
+from streams.actuation.runner import AUDIT, OUTCOMES, Actuator, operator_request
 from streams.io.kafka import TopicProducer, make_consumer
 from streams.settings import Settings
 from tests.actuation.fake_fleet import FakeFleet, start_fleet
@@ -204,3 +205,42 @@ async def test_dry_run_sends_nothing(fresh_namespace_settings: Settings) -> None
         assert not [x for x in outs if x.kind == "sent"]
         assert all(m.commands == [] for m in fleet.miners)
         assert fleet.pdu.writes == []
+
+
+async def test_operator_pause_suppresses_automatic_commands_and_override_goes_through(
+    fresh_namespace_settings: Settings,
+) -> None:
+    settings = fresh_namespace_settings
+    f = await start_fleet({"luxos": 2, "whatsminer": 2}, site_id="fake-site")
+    try:
+        act, stop, task = await start_actuator(settings, f, policy=Policy(deadline_s=10))
+        p = TopicProducer(settings)
+        p.send(
+            AUDIT,
+            msgspec.json.encode(operator_request("fake-site", "ann", "request_pause", "fake-site")),
+        )
+        p.flush()
+        deadline = time.monotonic() + 30
+        while (
+            act.state is None or "fake-site" not in act.state.paused
+        ) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert act.state is not None and "fake-site" in act.state.paused
+        send_command(settings, [m.miner_id for m in f.miners])
+        override = operator_request(
+            "fake-site",
+            "ann",
+            "request_override",
+            "ov-1",
+            json.dumps({"action": "sleep", "miner_ids": ["whatsminer-0001"]}),
+        )
+        p.send(AUDIT, msgspec.json.encode(override))
+        p.flush()
+        outs = await outcomes_until(settings, lambda o: "whatsminer-0001" in complied(o), 30)
+        stop.set()
+        await task
+        assert set(complied(outs)) == {"whatsminer-0001"}
+        assert complied(outs)["whatsminer-0001"].command_id == "ov-1"
+        assert [m.miner_id for m in f.miners if m.commands] == ["whatsminer-0001"]
+    finally:
+        await f.stop()
