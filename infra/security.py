@@ -54,6 +54,9 @@ AGENT_APP_PREFIX = "spillway-agents"
 of their consumer groups, internal topics and transactional ids (after the namespace)."""
 SINK_GROUP_PREFIX = "spillway-mart-sink"
 BI_GROUP_PREFIX = "spillway-bi"
+ACTUATOR_GROUP_PREFIX = "spillway-actuator"
+ACTUATOR_READ_TOPICS = ("miners.commands.v1", "actuation.in_force.v1", "actuation.audit.v1")
+"""Only ``agent`` (the controller) writes ``miners.commands.v1``; the actuator reads it."""
 
 
 class SecurityError(TerminalError, RuntimeError):
@@ -153,6 +156,13 @@ ROLES: tuple[Role, ...] = (
         _topics("LITERAL", SINK_READ_TOPICS, "READ")
         + _topics("PREFIXED", ("deadletter.", "alerts."), "WRITE")
         + (Grant("GROUP", "PREFIXED", SINK_GROUP_PREFIX, ("READ",), namespaced=False),),
+    ),
+    Role(
+        "actuator",
+        "actuator: obey miner commands and operator requests; never write commands",
+        _topics("LITERAL", ACTUATOR_READ_TOPICS, "READ")
+        + _topics("PREFIXED", ("actuation.", "deadletter."), "WRITE")
+        + (Grant("GROUP", "PREFIXED", ACTUATOR_GROUP_PREFIX, ("READ",), namespaced=False),),
     ),
     Role(
         "bi",

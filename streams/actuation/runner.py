@@ -133,7 +133,7 @@ def read_in_force(settings: Settings, timeout_s: float = 30.0) -> list[CommandIn
 
 def _read_in_force(settings: Settings, deadline: float) -> list[CommandInForce]:
     topic = full_name(IN_FORCE, settings.topic_namespace)
-    consumer: Consumer = make_consumer(settings, f"actuator-restore-{time.time_ns()}")
+    consumer: Consumer = make_consumer(settings, f"spillway-actuator-restore-{time.time_ns()}")
     latest: dict[str, CommandInForce] = {}
     try:
         meta = consumer.list_topics(topic, timeout=10)
