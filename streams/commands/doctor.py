@@ -29,6 +29,7 @@ from infra.provision import Plan, describe_existing, plan
 from infra.topics import DEADLETTER, TOPICS, full_name
 from schemas.deadletter import DeadLetter
 from streams.commands import Subparsers, add_parser
+from streams.marts.publish import Manifest, load_manifest
 from streams.settings import Settings, get_settings
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -244,7 +245,10 @@ def judge_marts(
     parquet: tuple[Path, float] | None,
     gate: tuple[Path, float, str | None] | None,
     now_s: float,
+    manifest: Manifest | None = None,
 ) -> Check:
+    """``manifest``: the latest publication's (its held partitions and provisional rows say
+    more than the newest gate report, which may be a partition published provisionally)."""
     if parquet is None:
         return Check(
             "marts",
@@ -255,6 +259,8 @@ def judge_marts(
     path, mtime = parquet
     summary = f"last publication {_age(now_s - mtime)} ago ({path.name})"
     data: dict[str, Any] = {"last_publication_s": mtime, "file": str(path)}
+    if manifest is not None and manifest.generation:
+        return _judge_status(summary, data, manifest, now_s)
     if gate is None:
         return Check("marts", "warn", summary + "; no quality-gate report found", data=data)
     gpath, gmtime, verdict = gate
@@ -276,6 +282,34 @@ def judge_marts(
     return Check(
         "marts", "warn", f"{summary}; cannot read the verdict of {gpath.name}", [str(gpath)], data
     )
+
+
+def _judge_status(summary: str, data: dict[str, Any], m: Manifest, now_s: float) -> Check:
+    """Held partitions fail the check, provisional rows warn, each listed with why."""
+    held = [
+        f"held {unit} for {_age(now_s - float(h['since_s']))}: {h['reason']} (report {h['report']})"
+        for unit, h in sorted(m.held.items())
+    ]
+    rows = [
+        f"provisional {p['mart']} {p['site_id']} {p['key_start_s']}: {p['reason']}"
+        for p in m.provisional
+    ]
+    data |= {"generation": m.generation, "held": sorted(m.held), "provisional": len(rows)}
+    details = held + rows[:10] + ([f"... {len(rows) - 10} more"] if len(rows) > 10 else [])
+    if held:
+        return Check(
+            "marts",
+            "fail",
+            f"{summary}; {len(held)} partition(s) held back by their quality gate, "
+            f"{len(rows)} row(s) provisional",
+            details,
+            data,
+        )
+    if rows:
+        return Check(
+            "marts", "warn", f"{summary}; {len(rows)} row(s) published provisional", details, data
+        )
+    return Check("marts", "ok", f"{summary}; every partition passed its quality gate", [], data)
 
 
 def _age(seconds: float) -> str:
@@ -422,9 +456,7 @@ def run_checks(settings: Settings, window_s: float = WINDOW_S) -> Report:
 
     bootstrap = settings.kafka_bootstrap_servers
     protocol = settings.kafka_security_protocol
-    checks = [
-        judge_broker(bootstrap, answers(bootstrap, 3.0, settings), protocol)
-    ]
+    checks = [judge_broker(bootstrap, answers(bootstrap, 3.0, settings), protocol)]
     names = ("topics", "lag", "deadletter")
     if checks[0].status != "ok":
         checks += [skipped(n, "the broker is unreachable") for n in names]
@@ -438,7 +470,7 @@ def run_checks(settings: Settings, window_s: float = WINDOW_S) -> Report:
             admin.close()
     marts = settings.marts_dir
     parquet, gate = scan_marts(marts)
-    checks.append(judge_marts(marts, parquet, gate, time.time()))
+    checks.append(judge_marts(marts, parquet, gate, time.time(), load_manifest(marts)))
     return Report(bootstrap, settings.topic_namespace, checks)
 
 

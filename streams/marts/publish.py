@@ -118,6 +118,59 @@ def load_manifest(marts: Path) -> Manifest:
     )
 
 
+HELD_NOTE = "Held by its quality gate:"
+PROVISIONAL_NOTE = "Provisional:"
+MAX_NOTES = 20
+
+
+def _utc_iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def provisional_in(
+    m: Manifest, start_s: int, end_s: int, site_id: str | None = None, marts: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The provisional rows of ``m`` in ``[start_s, end_s)`` (of ``site_id``, of ``marts``)."""
+    return [
+        p
+        for p in m.provisional
+        if start_s <= int(p["key_start_s"]) < end_s
+        and (site_id is None or p["site_id"] == site_id)
+        and (not marts or p["mart"] in marts)
+    ]
+
+
+def status_notes(
+    m: Manifest, start_s: int, end_s: int, site_id: str | None = None, marts: tuple[str, ...] = ()
+) -> list[str]:
+    """Lines saying which partitions of ``[start_s, end_s)`` a gate holds back and which rows
+    are published provisionally, with why (``marts``: only these; empty: all). Held lines
+    come first and start with ``HELD_NOTE``; provisional ones with ``PROVISIONAL_NOTE``."""
+    out: list[str] = []
+    for unit, h in sorted(m.held.items()):
+        mart, day = unit.split(":", 1)
+        d0, d1 = day_bounds(date.fromisoformat(day))
+        if d1 <= start_s or d0 >= end_s or (marts and mart not in marts):
+            continue
+        out.append(
+            f"{HELD_NOTE} {mart} for {day} (UTC date) since {_utc_iso(float(h['since_s']))}: "
+            f"{h['reason']}. Its rows are not published (the previous version, if any, "
+            f"stays) although their data was received; report {h['report']}"
+        )
+    rows = provisional_in(m, start_s, end_s, site_id, marts)
+    out += [
+        f"{PROVISIONAL_NOTE} {p['mart']} {p['site_id']} {_utc_iso(int(p['key_start_s']))}: "
+        f"{p['reason']}"
+        for p in rows[:MAX_NOTES]
+    ]
+    if len(rows) > MAX_NOTES:
+        out.append(
+            f"{PROVISIONAL_NOTE} {len(rows) - MAX_NOTES} more provisional row(s) "
+            "(views.duckdb table marts_status lists them all)"
+        )
+    return out
+
+
 def current_status(
     con: duckdb.DuckDBPyConnection,
 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:

@@ -10,6 +10,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from streams.marts.publish import (
+    HELD_NOTE,
+    PROVISIONAL_NOTE,
+    load_manifest,
+    provisional_in,
+    status_notes,
+)
 from streams.pipeline.day import DayResult, Say
 from streams.pipeline.plan import DayPlan
 from streams.procstats import proc_stats
@@ -23,6 +30,11 @@ class Closed:
     settlement: Any = None
     carbon: Any = None
     problems: tuple[str, ...] = ()
+    held: tuple[str, ...] = ()
+    """Partitions the publication's gate holds back in the run's day, with why."""
+    provisional: tuple[str, ...] = ()
+    """Rows of the run's day published provisional, with why (the first ``MAX_NOTES``)."""
+    provisional_rows: int = 0
 
 
 def close_day(result: DayResult, plan: DayPlan, say: Say) -> Closed:
@@ -48,6 +60,12 @@ def close_day(result: DayResult, plan: DayPlan, say: Say) -> Closed:
     except ReportError as exc:
         problems.append(f"carbon report: {exc}")
     closed.problems = tuple(problems)
+    notes = status_notes(load_manifest(marts), period.start_s, period.end_s, site.site_id)
+    closed.held = tuple(n for n in notes if n.startswith(HELD_NOTE))
+    closed.provisional = tuple(n for n in notes if n.startswith(PROVISIONAL_NOTE))
+    closed.provisional_rows = len(
+        provisional_in(load_manifest(marts), period.start_s, period.end_s, site.site_id)
+    )
     return closed
 
 
@@ -86,6 +104,10 @@ def print_summary(result: DayResult, plan: DayPlan, closed: Closed) -> None:
     ]:
         if key in s:
             table.add_row(label, str(s[key]))
+        if key == "intervals_settled":
+            # Say why intervals are not settled when the data was there (see below the table).
+            table.add_row("partitions held back by a quality gate", str(len(closed.held)))
+            table.add_row("rows published provisional", str(closed.provisional_rows))
     if closed.settlement is not None:
         curt = closed.settlement.report.curtailments
         table.add_row("curtailment events", str(curt.height))
@@ -110,6 +132,8 @@ def print_summary(result: DayResult, plan: DayPlan, closed: Closed) -> None:
     for name, done in (("settlement", closed.settlement), ("carbon", closed.carbon)):
         if done is not None:
             console.print(f"{name} report: {done.files.html}")
+    for note in (*closed.held, *closed.provisional):
+        console.print(note, style="yellow", markup=False, highlight=False)
     for problem in closed.problems:
         console.print(f"[red]{problem}[/red]")
     console.print(f"marts: {result.home / 'marts'}  (spillway sql runs on views.duckdb there)")

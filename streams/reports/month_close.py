@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 import polars as pl
 
 from schemas.site import SiteConfig
+from streams.marts.publish import load_manifest, status_notes
 from streams.reports.loader import LoadedTable, load_period, load_table
 from streams.reports.write import ReportFiles, write_carbon_report, write_settlement_report
 from transforms.energy import SITE_POWER_COLUMNS
@@ -179,10 +180,19 @@ def close_settlement(
             sources=sources,
         ),
     )
+    report.notes.extend(_held_notes(marts, period, site_id, ("interval_energy", "settlement")))
     files = timer.run(
         "write CSV + HTML", progress, lambda: write_settlement_report(report, out_dir)
     )
     return Closed(report, files, timer.steps)
+
+
+def _held_notes(
+    marts: Path, period: Period, site_id: str | None, tables: tuple[str, ...]
+) -> list[str]:
+    """What the latest publication holds back or published provisionally in the period:
+    data that was received but is not (or not finally) in the marts this report reads."""
+    return status_notes(load_manifest(marts), period.start_s, period.end_s, site_id, tables)
 
 
 def _lacking(what: list[str]) -> str:
@@ -295,5 +305,6 @@ def close_carbon(
         progress,
         lambda: build_carbon_report(period, carbon, gate=gate, site_id=site_id, sources=sources),
     )
+    report.notes.extend(_held_notes(marts, period, site_id, ("interval_energy", "carbon_hourly")))
     files = timer.run("write CSV + HTML", progress, lambda: write_carbon_report(report, out_dir))
     return Closed(report, files, timer.steps)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from streams.marts.publish import HELD_NOTE, PROVISIONAL_NOTE
 from streams.reports import html as h
 from streams.reports import svg
 from transforms.columns import COLUMNS
@@ -66,9 +67,22 @@ def _header(period: Period, site: str, generated_at_s: float, status: str) -> st
     )
 
 
-def _status(gates_ok: bool, missing: int, unit: str) -> str:
+def _status(gates_ok: bool, missing: int, unit: str, notes: Sequence[str] = ()) -> str:
+    """The report's one-line status. ``notes`` (the publication's held / provisional notes,
+    ``streams.marts.publish.status_notes``) keep it from calling held data missing."""
+    held = sum(n.startswith(HELD_NOTE) for n in notes)
+    provisional = any(n.startswith(PROVISIONAL_NOTE) for n in notes)
     g = "all quality gates passed" if gates_ok else "QUALITY GATE FAILURES (see below)"
-    m = "complete" if missing == 0 else f"{missing} {unit} without data"
+    if held:
+        g += f"; {held} partition(s) held back by the publication's quality gate (see notes)"
+    if missing == 0:
+        m = "complete"
+    elif held:
+        m = f"{missing} {unit} without published data: held back or not received (see notes)"
+    else:
+        m = f"{missing} {unit} without data"
+    if provisional:
+        m += "; some rows published provisional (see notes)"
     return f"Status: {g}; {m}."
 
 
@@ -192,7 +206,7 @@ def settlement_html(r: SettlementReport, outputs: Sequence[str]) -> str:
             r.period,
             r.site_id,
             r.generated_at_s,
-            _status(gates_ok, _int(s, "intervals_missing"), "interval(s)"),
+            _status(gates_ok, _int(s, "intervals_missing"), "interval(s)", r.notes),
         ),
         *(h.para(n, "note") for n in r.notes),
         h.section("Summary", h.figure_table(figures), anchor="summary"),
@@ -322,7 +336,7 @@ def carbon_html(r: CarbonReport, outputs: Sequence[str]) -> str:
             r.period,
             r.site_id,
             r.generated_at_s,
-            _status(gates_ok, _int(s, "hours_missing"), "hour(s)"),
+            _status(gates_ok, _int(s, "hours_missing"), "hour(s)", r.notes),
         ),
         *(h.para(n, "note") for n in r.notes),
         h.section("Summary", h.figure_table(figures), tonnes, anchor="summary"),

@@ -28,6 +28,7 @@ from streams.commands.doctor import (
     scan_marts,
     tally_letters,
 )
+from streams.marts.publish import Manifest
 
 A = TopicSpec("grid.prices.v1", 2, "k", "p", retention_ms=1000)
 B = TopicSpec("alerts.v1", 1, "k", "p", retention_ms=1000)
@@ -245,3 +246,33 @@ def test_command_is_registered_with_json_flag() -> None:
     doctor.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["doctor", "--json", "--window", "60"])
     assert args.json and args.window == 60 and args.func is doctor._doctor
+
+
+@pytest.mark.parametrize(
+    ("held", "provisional", "status", "words"),
+    [
+        ({}, [], "ok", "every partition passed its quality gate"),
+        ({}, [{"mart": "settlement", "site_id": "s", "key_start_s": 900,
+               "reason": "interval_energy provisional: reconciled is false"}],
+         "warn", "1 row(s) published provisional"),
+        ({"interval_energy:2026-01-01": {"since_s": NOW - 600, "reason": "duplicate keys",
+                                         "report": "r.txt"}}, [],
+         "fail", "1 partition(s) held back by their quality gate"),
+    ],
+    ids=["clean", "provisional", "held"],
+)
+def test_mart_verdicts_from_the_manifest(tmp_path: Path, held, provisional, status,
+                                         words) -> None:
+    """The manifest's held partitions and provisional rows decide, with why, even when the
+    newest gate report is a FAIL of a partition published provisionally."""
+    _touch(tmp_path / "x.parquet", "", NOW - 60)
+    _touch(tmp_path / "_gates/a.txt", "gate a: FAIL (published with 1 row(s) provisional)",
+           NOW - 30)
+    parquet, gate = scan_marts(tmp_path)
+    manifest = Manifest(3, NOW - 60, {}, held, provisional)
+    check = judge_marts(tmp_path, parquet, gate, NOW, manifest)
+    assert (check.status, words in check.summary) == (status, True), check.summary
+    if held:
+        assert check.details[0].startswith("held interval_energy:2026-01-01 for 10 min")
+    if provisional:
+        assert "reconciled is false" in check.details[0]

@@ -13,7 +13,14 @@ import msgspec
 import polars as pl
 import pytest
 
-from streams.marts.publish import load_manifest, publish
+from streams.marts.publish import (
+    HELD_NOTE,
+    PROVISIONAL_NOTE,
+    Manifest,
+    load_manifest,
+    publish,
+    status_notes,
+)
 from tests.marts.helpers import rt_price, site_config, site_second
 from tests.marts.test_publish import FakeGate
 from tests.marts.test_settlement_mart import DAY, Sink, _views
@@ -121,3 +128,28 @@ def test_real_gate_publishes_an_unreconciled_interval_provisional(
     with _views(marts) as v:
         assert v.execute("SELECT count(*) FROM interval_energy").fetchone() == (3,)
         assert v.execute("SELECT count(*) FROM settlement").fetchone() == (3,)
+
+
+def test_notes_and_report_status_say_held_and_provisional_not_missing() -> None:
+    from streams.reports.render import _status
+
+    m = Manifest(
+        4, DAY, {},
+        {"interval_energy:2026-01-01": {"since_s": DAY + 600, "reason": "duplicate keys",
+                                         "report": "r.txt"},
+         "interval_energy:2026-01-03": {"since_s": DAY, "reason": "x", "report": "y"}},
+        [{"mart": "settlement", "site_id": "s", "key_start_s": BAD, "reason": "why"},
+         {"mart": "settlement", "site_id": "other", "key_start_s": BAD, "reason": "no"}],
+    )
+    notes = status_notes(m, DAY, DAY + 86_400, "s")
+    assert notes == [
+        f"{HELD_NOTE} interval_energy for 2026-01-01 (UTC date) since 2026-01-01T00:10:00Z: "
+        "duplicate keys. Its rows are not published (the previous version, if any, stays) "
+        "although their data was received; report r.txt",
+        f"{PROVISIONAL_NOTE} settlement s 2026-01-01T00:15:00Z: why",
+    ]
+    status = _status(True, 76, "interval(s)", notes)
+    assert "1 partition(s) held back by the publication's quality gate" in status
+    assert "76 interval(s) without published data: held back or not received" in status
+    assert "some rows published provisional" in status
+    assert _status(True, 0, "interval(s)") == "Status: all quality gates passed; complete."
