@@ -41,6 +41,7 @@ from schemas.validation import Rejection
 from streams.gc_tuning import throughput_gc
 from streams.io.kafka import TopicProducer, check, make_consumer
 from streams.io.validated import Validator
+from streams.marts.actuation_mart import OUTCOMES_TOPIC, outcomes_writer
 from streams.marts.configs import SITE_CONFIG_TOPIC, ConfigMessage, site_config_frame
 from streams.marts.frames import accept_frames, build_frames
 from streams.marts.publish import PublishResult
@@ -255,9 +256,16 @@ class MartSink:
             [
                 m
                 for m in msgs
-                if base_name(m.topic() or "", ns) not in (SITE_CONFIG_TOPIC, RESTATED_TOPIC)
+                if base_name(m.topic() or "", ns)
+                not in (SITE_CONFIG_TOPIC, RESTATED_TOPIC, OUTCOMES_TOPIC)
             ]
         )
+        # Actuation outcomes, when the sink is given their topic: compliance mart.
+        outcomes = [m for m in msgs if base_name(m.topic() or "", ns) == OUTCOMES_TOPIC]
+        if outcomes:
+            before_commit = outcomes_writer(
+                self.con, self.validator.decode_batch(outcomes), before_commit
+            )
         accepted = accept_frames(decoded, self.marks)
         frames = build_frames(accepted.items)
         if configs:
