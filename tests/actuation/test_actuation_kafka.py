@@ -154,6 +154,16 @@ async def test_500_miners_curtail_comply_and_the_silent_one_is_cut_at_its_outlet
         # Stock antminers have no firmware control: all of them went through the PDU.
         assert all(ok[m].via == "outlet" for m in ids if m.startswith("antminer"))
         firmware = [ok[m].response_s or 0.0 for m in ids if m != SILENT]
+        acked = [
+            o.at_s - o.issued_at_s
+            for o in outs
+            if o.kind == "acknowledged" and o.command_id == cmd.command_id
+        ]
+        print(
+            f"\ndelivery: last of {len(acked)} acknowledgements {max(acked):.2f} s after the "
+            f"decision ({len(acked) / max(acked):.0f} acknowledged commands/s, first "
+            f"{min(acked):.2f} s); fake ramp down {1.0:.1f} s, power read every 0.5 s"
+        )
         print(
             f"\n500 fake miners, decision to measured compliance: "
             f"p50 {statistics.median(firmware):.2f} s, "
