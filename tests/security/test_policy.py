@@ -130,9 +130,15 @@ def test_namespaced_and_plain_group_names(
 
 def test_only_admin_and_the_broker_are_super_users() -> None:
     assert sorted(SUPERS) == sorted(["User:admin", BROKER_PRINCIPAL])
-    assert set(USERS) == {"admin", "collector", "agent", "sink", "bi"}
+    assert set(USERS) == {"admin", "collector", "agent", "sink", "bi", "actuator"}
 
 
 def test_only_allow_entries_with_known_principals() -> None:
     principals = {e.principal for e in ENTRIES}
-    assert principals == {"User:collector", "User:agent", "User:sink", "User:bi"}
+    assert principals == {
+        "User:collector",
+        "User:agent",
+        "User:sink",
+        "User:bi",
+        "User:actuator",
+    }
