@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from streams.errors import TerminalError
 from transforms.calendar import INTERVAL_S
 
 MW = pl.Decimal(38, 6)
@@ -48,7 +49,7 @@ MCPC_COLUMNS = ["market", "service", "interval_start_s", "interval_end_s",
                 "mcpc_usd_per_mw_h"]
 
 
-class AncillaryInputError(ValueError):
+class AncillaryInputError(TerminalError, ValueError):
     """An award or MCPC input is malformed or an awarded hour has no clearing price."""
 
 

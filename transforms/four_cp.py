@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from streams.errors import TerminalError
 from transforms.calendar import INTERVAL_S
 
 CpMethod = Literal["4CP", "12CP"]
@@ -32,7 +33,7 @@ _MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", 
                 "September", "October", "November", "December"]
 
 
-class FourCpInputError(ValueError):
+class FourCpInputError(TerminalError, ValueError):
     """A peak, forecast or load input is missing a column or is malformed."""
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
+from streams.errors import TerminalError
 from transforms.calendar import INTERVAL_S
 
 MWH = pl.Decimal(38, 6)
@@ -36,7 +37,7 @@ DAY_AHEAD_COLUMNS = ["site_id", "hour_start_s", "settlement_point", "mw", "price
 """Day-ahead trades as ``build_settlement`` takes them (``DayAheadPosition`` + site id)."""
 
 
-class PositionInputError(ValueError):
+class PositionInputError(TerminalError, ValueError):
     """A positions input is missing a column or holds a malformed value."""
 
 

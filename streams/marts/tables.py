@@ -26,6 +26,7 @@ from schemas.events import Alert, CurtailmentEvent, MinerCommand, SitePower, Sur
 from schemas.grid import CarbonIntensity, DispatchSignal, PriceSignal
 from schemas.site import SiteConfig
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
+from streams.errors import TerminalError
 
 Merge = Literal["replace", "rollup"]
 """``replace``: the latest row for a key wins (restated seconds, updated events).
@@ -82,7 +83,7 @@ class Table:
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, PRIMARY KEY ({key}))"
 
 
-class ContractDrift(TypeError):
+class ContractDrift(TerminalError, TypeError):
     """A contract and the mart declared from it disagree (a field neither a column nor
     listed as left out, a doc for a field the contract lacks, a type with no column type)."""
 
