@@ -34,11 +34,12 @@ has cleared, the ceiling is raised by ``policy.restore_step_mw`` every
 ends.
 
 Time is event time: the controller's clock is the newest timestamp among its inputs
-(``SitePower.ts_s``, ``FrequencySample.ts_s``, a price's publication time, a hashprice's
-``published_s``, ``Hashprice.ts_s``, ``Tick.ts_s``); a ``DispatchSignal`` or an award does
-not move it. The agent sends a ``Tick`` every second so that deadlines and restore steps
-happen without data. Every event carries the inputs behind it (prices with publication
-times, hashprice, breakevens, reserved MW, trigger states): the decision audit.
+(``SitePower.ts_s``, ``FrequencySample.ts_s``, ``Hashprice.ts_s``, ``Tick.ts_s``); a
+price, a hashprice signal, a ``DispatchSignal`` or an award does not move it: prices and
+hashprices wait until the clock reaches their publication. The agent sends a ``Tick``
+every second so that deadlines and restore steps happen without data. Every event carries
+the inputs behind it (prices with publication times, hashprice, breakevens, reserved MW,
+trigger states): the decision audit.
 """
 
 from __future__ import annotations
@@ -199,12 +200,10 @@ class ControllerOutput(msgspec.Struct, kw_only=True):
 
 
 def _input_time(x: ControllerInput) -> float | None:
-    if isinstance(x, PriceSignal | DispatchSignal | AncillaryAward):
+    if isinstance(x, PriceSignal | HashpriceSignal | DispatchSignal | AncillaryAward):
         # A price becomes known at its publication time, when the clock reaches it (from
         # telemetry or ticks), never earlier: a feed that sends early cannot pull it ahead.
         return None
-    if isinstance(x, HashpriceSignal):
-        return x.published_s
     return float(x.ts_s)
 
 
@@ -308,15 +307,15 @@ def decision_prices(
     by_kind: dict[str, list[KnownPrice]] = {}
     for p in state.prices.values():
         by_kind.setdefault(p.kind, []).append(p)
+    fallback: list[KnownPrice] = []
     for kind in cfg.price_kinds_preferred:
-        series = by_kind.get(kind)
-        if series:
-            series.sort(key=lambda p: p.interval_start_s)
-            stale = state.clock_s - series[-1].published_s > site.policy.price_max_age_s
-            if stale and kind != cfg.price_kinds_preferred[-1]:
-                continue
+        series = sorted(by_kind.get(kind, []), key=lambda p: p.interval_start_s)
+        if not series:
+            continue
+        if state.clock_s - series[-1].published_s <= site.policy.price_max_age_s:
             return series
-    return []
+        fallback = fallback or series
+    return fallback  # every series stale: the preferred one, which the trigger then holds on
 
 
 def reserved_w(state: ControllerState, now: float) -> tuple[float, list[str]]:
