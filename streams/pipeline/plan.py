@@ -41,7 +41,7 @@ class DayPlan:
     start_hour: float = 19.0
     """Local hour of the day the run starts at. The default window, 19:00 to 22:00, holds the
     day's key moments: the AI spike, the dispatch and the real evening price spike (21:00,
-    $340/MWh at LZ_WEST); ``full_day`` gives the whole day."""
+    $340/MWh at LZ_WEST, published at 21:20); ``full_day`` gives the whole day."""
     speed: float = 60.0
     """Simulated seconds per wall-clock second."""
     grid_scenario: Path = GRID_SCENARIO

@@ -6,7 +6,7 @@ import datetime as dt
 
 import msgspec
 
-from schemas.grid import DispatchSignal
+from schemas.grid import DispatchSignal, PriceSignal
 from streams.pipeline.plan import (
     DayPlan,
     LocalWindow,
@@ -14,6 +14,8 @@ from streams.pipeline.plan import (
     full_day,
     prepare_site,
 )
+from streams.replay import scenario as scenarios
+from streams.replay.records import merge
 from streams.site_file import load_site_file
 
 
@@ -71,3 +73,21 @@ def test_full_day_runs_from_midnight_with_the_day_events() -> None:
     assert (plan.start_hour, plan.hours, plan.scale) == (0.0, 24.0, 0.01)
     assert plan.ai_spike == LocalWindow(dt.time(11, 0), 20)
     assert plan.dispatch == LocalWindow(dt.time(14, 0), 30)
+
+
+def test_the_runs_grid_sends_each_price_at_its_publication() -> None:
+    """`spillway run` feeds the grid records at their time: a 15-minute SPP goes out 5 min
+    after its interval ends (no SCED data for 2025-07-01), never at its start, and the
+    evening spike (21:00-21:15, $340.34) is known at 21:20 within the default window."""
+    plan = DayPlan()
+    site_file = load_site_file(plan.site_file)
+    grid = scenarios.sources(scenarios.load(plan.grid_scenario))
+    prices = [
+        (r.ts_s, msgspec.json.decode(r.value, type=PriceSignal))
+        for r in merge(grid)
+        if r.topic == "grid.prices.v1"
+    ]
+    assert prices and all(t == p.published_s == p.interval_end_s + 300 for t, p in prices)
+    spike = next(p for _, p in prices if p.price_usd_per_mwh > 340)
+    assert spike.published_s == plan.at(site_file, dt.time(21, 20))
+    assert spike.published_s < plan.start_s(site_file) + plan.hours * 3600
