@@ -214,15 +214,17 @@ def test_scenario_gives_exactly_the_reference_decisions(
                 market="ERCOT",
                 settlement_point=site.settlement_point,
                 kind="rt",
-                interval_start_s=t0 + 10,
-                interval_end_s=t0 + 10 + 900,
+                interval_start_s=t0 - 900,
+                interval_end_s=t0,
                 price_usd_per_mwh=100.0,
+                # Posted at second 10: it acts once the controller's clock reaches it (second
+                # 10 closes), wherever it arrives among the partials of seconds 7 to 9.
                 published_s=t0 + 10,
             )
             run.grid("grid.prices.v1", price, after_powers=7)
-            col.until(lambda g: len(g["curtailment.events.v1"]) >= 1, 30, "curtailment issued")
             for i in range(10, 20):  # B: the least efficient model asleep
                 run.second(Second(ts_s=t0 + i, gpu_w=300.0, awake={"S19jPro": 0}), seq := seq + 1)
+            col.until(lambda g: len(g["curtailment.events.v1"]) >= 1, 30, "curtailment issued")
             run.wait_power(int(t0) + 19 - LATENESS - 1)
             assert proc.poll() is None, log.read_text()[-3000:]
         # A new worker (fresh RocksDB folder) restores every state from the changelogs.
