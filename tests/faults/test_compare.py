@@ -110,6 +110,15 @@ def test_compare_money_to_the_wh_and_the_cent(poi: float, net: str, n_diffs: int
     assert len(out.differences) == n_diffs, out.differences
 
 
+def test_an_unknown_poi_on_both_sides_agrees_and_on_one_side_differs() -> None:
+    both = Comparison()
+    compare_money(money(None, "-1.55"), money(None, "-1.55"), both)  # type: ignore[arg-type]
+    assert both.differences == []
+    one = Comparison()
+    compare_money(money(0.0711248, "-1.55"), money(None, "-1.55"), one)  # type: ignore[arg-type]
+    assert len(one.differences) == 1, one.differences
+
+
 def _scenario() -> Scenario:
     sc = Scenario(site=fault_site(), start_s=0, seconds=2)
     sc.messages = [Message("telemetry.gpu.v1", b"k", b"{}", 0),
