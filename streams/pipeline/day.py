@@ -48,6 +48,12 @@ class DayResult:
     reports: dict[str, Any] = field(default_factory=dict)
 
 
+PRICES_TOPIC = "grid.prices.v1"
+PRICE_LAG_S = 900.0
+"""Past the simulation's end, how long prices are still sent: covers the publication of the
+window's last 15-minute price (its interval's end plus ERCOT's posting delay)."""
+
+
 class GridFeeder:
     """Sends the day's grid records whose event time has come, from the simulator's step."""
 
@@ -62,6 +68,18 @@ class GridFeeder:
             rec = self.pending
             self.producer.send(rec.topic, rec.value, key=rec.key)
             self.sent += 1
+            self.pending = next(self.records, None)
+        self.producer.producer.poll(0)
+
+    def publish_after(self, end_s: float, lag_s: float) -> None:
+        """Send the prices published within ``lag_s`` after the simulation's end: a price is
+        sent when ERCOT posts it, after its interval, so the window's last intervals are
+        priced only then. Other grid records past the end are not the window's."""
+        while self.pending is not None and self.pending.ts_s <= end_s + lag_s:
+            rec = self.pending
+            if rec.topic == PRICES_TOPIC:
+                self.producer.send(rec.topic, rec.value, key=rec.key)
+                self.sent += 1
             self.pending = next(self.records, None)
         self.producer.producer.poll(0)
 
@@ -188,8 +206,10 @@ def run_day(
             stop_event=stop,
             on_step=step_hook,
         )
-        feeder.close()
         result.interrupted = stop.is_set()
+        if not result.interrupted:
+            feeder.publish_after(plan.start_s(site_file) + plan.hours * 3600, PRICE_LAG_S)
+        feeder.close()
         if not result.interrupted:
             say("simulation done; waiting for the agents and the sink to catch up")
             wait_drained(settings, agents_group, result.children["agents"], 600, say)
