@@ -17,7 +17,7 @@ from kafka.structs import OffsetAndMetadata
 from infra.topics import TOPICS, full_name
 from schemas.validation import Rejection
 from streams import cli, deadletter
-from streams.commands.doctor import run_checks
+from streams.doctor.probes import run_checks
 from streams.settings import Settings, get_settings
 
 pytestmark = pytest.mark.kafka

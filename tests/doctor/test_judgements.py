@@ -15,11 +15,12 @@ from infra.topics import TopicSpec
 from schemas.validation import Rejection
 from streams import deadletter
 from streams.commands import doctor
-from streams.commands.doctor import (
+from streams.doctor.judgements import (
     Check,
     Report,
     gate_verdict,
     group_lags,
+    is_spillway_group,
     judge_broker,
     judge_lag,
     judge_letters,
@@ -82,7 +83,7 @@ def test_topic_verdicts(existing, status, missing, words) -> None:
     ],
 )
 def test_spillway_groups(group: str, namespace: str, expected: bool) -> None:
-    assert doctor.is_spillway_group(group, namespace) is expected
+    assert is_spillway_group(group, namespace) is expected
 
 
 T0, T1 = ("t", 0), ("t", 1)

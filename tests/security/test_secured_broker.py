@@ -29,7 +29,7 @@ from kafka.errors import KafkaError as PyKafkaError
 
 from infra import broker, security
 from infra.provision import provision
-from streams.commands.doctor import run_checks
+from streams.doctor.probes import run_checks
 from streams.io.kafka import make_producer
 from streams.settings import Settings, load_settings
 
