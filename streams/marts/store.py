@@ -40,7 +40,29 @@ def open_store(path: Path, memory_mb: int | None = None) -> duckdb.DuckDBPyConne
         con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
     for ddl in (*BOOKKEEPING_DDL, *STATUS_DDL, *(t.ddl() for t in (*TABLES, REVISIONS))):
         con.execute(ddl)
+    add_missing_columns(con)
     return con
+
+
+def add_missing_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Add the declared columns an existing store lacks (``CREATE TABLE IF NOT EXISTS``
+    alters nothing); their old rows read null. Returns ``table.column`` of each added.
+
+    Rows are written by column name, so an added column's place at the end is harmless."""
+    have = {
+        (str(t), str(c))
+        for t, c in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main'"
+        ).fetchall()
+    }
+    added = []
+    for table in (*TABLES, REVISIONS):
+        for c in table.columns:
+            if (table.name, c.name) not in have:
+                con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {c.name} {c.sql}")
+                added.append(f"{table.name}.{c.name}")
+    return added
 
 
 STATUS_DDL: tuple[str, ...] = (

@@ -39,6 +39,7 @@ _POLARS: dict[str, pl.DataType] = {
     "DOUBLE": pl.Float64(),
     "BOOLEAN": pl.Boolean(),
     "VARCHAR[]": pl.List(pl.String()),
+    "DOUBLE[]": pl.List(pl.Float64()),
     "DECIMAL(38,6)": pl.Decimal(38, 6),
     "DECIMAL(18,6)": pl.Decimal(18, 6),
 }
@@ -296,32 +297,33 @@ CONTRACTS: dict[str, FromContract] = {
             "curtailed_wh": "energy curtailed against the baseline, Wh",
             "ended_at_s": "when the event ended, UTC epoch seconds",
             "ts_s": "time of this message, UTC epoch seconds",
+            # The controller's decision audit: what it knew at ts_s (every price published at
+            # or before it), so "why were we curtailed at T" is one query over the mart. Its
+            # prices are the floats the decision compared, not settled money: DOUBLE.
+            "price_kind": "kind of the decision price: sced (5-min LMP) or rt (15-min SPP);"
+            " null: no price known yet",
+            "price_usd_per_mwh": "latest published price of the site's settlement point, USD/MWh",
+            "price_interval_start_s": "interval that price is for, UTC epoch seconds",
+            "price_published_s": "when that price was published, UTC epoch seconds",
+            "confirm_prices_usd_per_mwh": "prices the economic trigger confirmed on, oldest "
+            "first, USD/MWh",
+            "confirm_published_s": "publication time of each confirming price, UTC epoch s",
+            "hashprice_usd_per_ph_day": "gross hashprice in force, USD/PH/day",
+            "hashprice_net_usd_per_ph_day": "hashprice after the pool fee (what breakeven is "
+            "computed from), USD/PH/day",
+            "hashprice_published_s": "when that hashprice was published, UTC epoch seconds",
+            "hashprice_source": "hashprice feed source, or policy (the configured constant)",
+            "breakeven_models": "ASIC models, least efficient first",
+            "breakeven_usd_per_mwh": "breakeven of each of breakeven_models (same order; cost"
+            " adder and restart cost included), USD/MWh",
+            "reserved_mw": "load reserved for ancillary awards in force (never shed by "
+            "economic or 4CP), MW",
+            "reserved_awards": "service/market/hour_start_s/MW of each award behind reserved_mw",
+            "trigger_states": "<trigger>:<state> of every trigger at ts_s, e.g. economic:on, "
+            "price_feed:stale",
+            "site_load_w": "AI + overhead + mining of the latest site second, W",
+            "site_limit_w": "site limit the site_limit trigger used, W",
         },
-        # The controller's decision audit (prices, hashprice and breakevens it knew, reserved
-        # awards, trigger states), newer than the mart: storing it needs the columns added
-        # to existing stores, a decision of its own. Until then the topic keeps it.
-        not_columns=dict.fromkeys(
-            (
-                "price_kind",
-                "price_usd_per_mwh",
-                "price_interval_start_s",
-                "price_published_s",
-                "confirm_prices_usd_per_mwh",
-                "confirm_published_s",
-                "hashprice_usd_per_ph_day",
-                "hashprice_net_usd_per_ph_day",
-                "hashprice_published_s",
-                "hashprice_source",
-                "breakeven_models",
-                "breakeven_usd_per_mwh",
-                "reserved_mw",
-                "reserved_awards",
-                "trigger_states",
-                "site_load_w",
-                "site_limit_w",
-            ),
-            "decision audit: on curtailment.events.v1, not stored in the mart yet",
-        ),
     ),
     "miner_commands": FromContract(
         MinerCommand,
