@@ -697,7 +697,12 @@ def build_views(
             files = sorted(str((marts / rel).resolve()) for rel in tables.get(name, {}).values())
             if files:
                 listed = ", ".join(_sql_path(Path(f)) for f in files)
-                body = f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false)"
+                # By name: a partition written before a column was added lacks it (reads
+                # null); by position, the first file's columns would hide it everywhere.
+                body = (
+                    f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false, "
+                    "union_by_name = true)"
+                )
             else:
                 body = _empty_select(name)
             vcon.execute(f"CREATE VIEW {name} AS {body}")

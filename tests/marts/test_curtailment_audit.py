@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from schemas.events import CurtailmentEvent
-from streams.marts.publish import publish
+from streams.marts.publish import build_views, publish
 from streams.marts.store import add_missing_columns, open_store
 from streams.marts.tables import BY_NAME
 from tests.marts.test_publish import FakeGate
@@ -176,3 +176,34 @@ def test_a_store_from_before_the_audit_columns_gains_them(tmp_path: Path) -> Non
         assert _answer(con)["trigger_states"] == AUDIT["trigger_states"]
     finally:
         con.close()
+
+
+def test_the_view_shows_the_audit_over_partitions_published_before_it(tmp_path: Path) -> None:
+    """A partition published before the columns existed lacks them: the view still has them
+    (null there), whichever file comes first."""
+    marts = tmp_path / "marts"
+    old, new = (marts / "parquet" / "curtailment_events" / f"part-{k}.parquet" for k in "ab")
+    old.parent.mkdir(parents=True)
+    with duckdb.connect() as con:
+        con.execute(OLD_DDL)
+        con.execute(
+            "INSERT INTO curtailment_events (event_id, site_id, kind, ts_s) "
+            "VALUES ('e0', 'ref400', 'issued', 1.0)"
+        )
+        con.execute(f"COPY curtailment_events TO '{old}' (FORMAT parquet)")
+    store = open_store(tmp_path / "sink.duckdb")
+    try:
+        Sink(store).write(_events())
+        store.execute(f"COPY curtailment_events TO '{new}' (FORMAT parquet)")
+    finally:
+        store.close()
+    rel = {
+        "2025-07-01/00": str(old.relative_to(marts)),
+        "2025-07-01/19": str(new.relative_to(marts)),
+    }
+    build_views(marts, {"curtailment_events": rel}, 1, 0.0)
+    with _views(marts) as v:
+        assert _answer(v)["trigger_states"] == AUDIT["trigger_states"]
+        assert v.execute(
+            "SELECT trigger_states FROM curtailment_events WHERE event_id = 'e0'"
+        ).fetchall() == [(None,)]
