@@ -12,11 +12,15 @@ energy of the second; a trapezoid would blend in the neighbouring second. A hold
 ``max_gap_s`` is not extended: the sample counts for its nominal ``period_s`` and the rest of
 the span is *missing* (counted in ``missing_s``, flagged, never interpolated).
 
-The revenue (POI) meter is the settled quantity, so a gap in it is never a zero: an interval
-the meter did not cover in full (a null ``poi_meter_w`` or a span with no sample at all,
-unless the meter's own register gives the interval) has ``poi_mwh`` null, its missing seconds
-in ``poi_missing_s`` and ``poi_complete`` false; settlement holds such an interval rather than
-settle it as if nothing had been drawn (which would invent sell-back).
+The revenue (POI) meter is the settled quantity, so a gap in it is never a zero (that would
+invent sell-back). A second with a site-power sample but no POI reading is *estimated*
+(``poi_estimate_w``): the second's AI and mining power (sub-meters, or device sums where a
+sub-meter was missing too) plus the overhead model the power stage applied to it; the
+interval counts those seconds in ``poi_estimated_s`` and sets ``poi_estimated``, keeps
+``poi_complete`` false (the marts publish it provisional, and settle on the estimate until
+real readings restate those seconds). Seconds with no sample at all cannot be estimated: the
+interval's ``poi_mwh`` is then null (held from settlement), unless the meter's own register
+gives the interval.
 
 A held span that crosses an interval boundary is split at the boundary, so each interval
 gets exactly the seconds it covers (``max_gap_s`` is at most one interval, so a span crosses
@@ -43,9 +47,12 @@ COLUMNS: dict[str, dict[str, str]] = {
         "overhead_mwh": "facility overhead energy (POI - AI - mining, or model), MWh",
         "total_mwh": "sum of the uses (ai + mining + overhead), MWh",
         "poi_mwh": "revenue (POI) meter energy of the interval (or its register difference "
-                   "when given); null when the meter did not cover the whole interval, MWh",
-        "poi_complete": "true when poi_mwh covers the whole interval (false: a POI gap, "
-                        "poi_mwh null, the interval is held from settlement)",
+                   "when given), seconds without a reading estimated (poi_estimated_s); null "
+                   "when some had no sample to estimate from (held from settlement), MWh",
+        "poi_complete": "true when the meter (or its register) covered the whole interval "
+                        "(false: a POI gap, poi_mwh estimated or null; published provisional)",
+        "poi_estimated": "true when poi_mwh includes estimated seconds (poi_estimated_s > 0): "
+                         "provisional until real POI readings restate them",
         "contract_mwh": "contracted (forward) power integrated over covered seconds, MWh",
         "unabsorbed_mwh": "contract energy not used by the site, sum of max(contract - total,"
                           " 0) per second, MWh",
@@ -57,6 +64,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "gap_count": "sample gaps longer than max_gap_s, count",
         "poi_missing_s": "seconds of the interval without a POI reading (sample gaps "
                          "included; 0 when the register gives the interval), s",
+        "poi_estimated_s": "seconds of poi_missing_s whose POI power is estimated: AI + mining "
+                           "+ overhead model of the second (0 when the register gives the "
+                           "interval), s",
         "poi_diff_mwh": "total_mwh - poi_mwh (null when poi_mwh is), MWh",
         "poi_diff_frac": "poi_diff_mwh / poi_mwh (null when poi_mwh is 0), fraction",
         "reconciled": "true when the POI meter covered the whole interval, the samples did too, "
@@ -108,6 +118,17 @@ def held_seconds(frame: pl.DataFrame, *, ts_col: str = "ts_s", by: list[str] | N
     ).drop("_dt")
 
 
+def poi_estimate_w() -> pl.Expr:
+    """Estimated POI power of a second without a POI reading (null when it has one, or when
+    a use is unknown): AI + mining + overhead. Without the POI meter the power stage's
+    ``overhead_w`` is the site's overhead model, ``overhead_fixed_mw + overhead_fraction x
+    (ai + mining)`` of the config in force then (``streams.decisions.power``), so this is the
+    sub-metered (or device-summed) load plus modelled losses and cooling: a model, not a
+    meter; its error is the overhead model's."""
+    est = pl.col("ai_w") + pl.col("mining_w") + pl.col("overhead_w")
+    return pl.when(pl.col("poi_meter_w").is_null()).then(est)
+
+
 def _split_at_boundaries(f: pl.DataFrame) -> pl.DataFrame:
     """Split each held span at the 15-minute boundary it crosses; adds ``interval_start_s``."""
     iv = interval_start_s(pl.col("ts_s"))
@@ -143,9 +164,11 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
         held_seconds(site_power, by=["site_id"], max_gap_s=max_gap_s, period_s=period_s))
     h = pl.col("held_s") / 3.6e9  # W x s -> MWh
     poi_ok = pl.col("poi_meter_w").is_not_null()
+    estimate = poi_estimate_w()
     f = f.with_columns(
         *((pl.col(f"{u}_w") * h).alias(f"{u}_mwh") for u in _USES),
-        (pl.col("poi_meter_w").fill_null(0.0) * h).alias("poi_mwh"),  # nulled below if gaps
+        # Null where neither a reading nor an estimate exists: nulled below if any such.
+        (pl.coalesce("poi_meter_w", estimate) * h).alias("poi_mwh"),
         (pl.col("contract_w") * h).alias("contract_mwh"),
         ((pl.col("contract_w") - pl.col("total_w")).clip(lower_bound=0) * h)
         .alias("unabsorbed_mwh"),
@@ -153,9 +176,11 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
         .alias("over_contract_mwh"),
         (pl.col("hashrate_ths") * pl.col("held_s") / 1000.0 / 86400.0).alias("hashrate_ph_days"),
         pl.when(poi_ok).then(0.0).otherwise(pl.col("held_s")).alias("poi_missing_s"),
+        pl.when(estimate.is_not_null()).then(pl.col("held_s")).otherwise(0.0)
+        .alias("poi_estimated_s"),
     )
     sums = [*(f"{u}_mwh" for u in _USES), "poi_mwh", "contract_mwh", "unabsorbed_mwh",
-            "over_contract_mwh", "hashrate_ph_days", "poi_missing_s"]
+            "over_contract_mwh", "hashrate_ph_days", "poi_missing_s", "poi_estimated_s"]
     g = f.group_by("site_id", "interval_start_s").agg(
         *(pl.col(c).sum() for c in sums),
         pl.col("held_s").sum().alias("covered_s"),
@@ -176,19 +201,22 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
                                    on=["site_id", "interval_start_s"], how="left")
         # The register's difference is the meter's own energy: complete whatever the samples.
         g = g.with_columns(pl.when(pl.col("poi_mwh").is_null()).then(float(INTERVAL_S))
-                           .otherwise(0.0).alias("poi_missing_s"))
+                           .otherwise(0.0).alias("poi_missing_s"),
+                           pl.lit(0.0).alias("poi_estimated_s"))
     else:
-        # Seconds with no sample at all are POI seconds missing too.
+        # Seconds with no sample at all are POI seconds missing too, and cannot be estimated.
         g = g.with_columns((pl.col("poi_missing_s") + INTERVAL_S - pl.col("covered_s"))
                            .alias("poi_missing_s"))
-        g = g.with_columns(pl.when(pl.col("poi_missing_s") == 0).then(pl.col("poi_mwh"))
-                           .alias("poi_mwh"))
+        known = pl.col("poi_missing_s") == pl.col("poi_estimated_s")
+        g = g.with_columns(pl.when(known).then(pl.col("poi_mwh")).alias("poi_mwh"))
     covered = pl.col("covered_s")
     diff = pl.col("total_mwh") - pl.col("poi_mwh")
     return g.with_columns(
         covered.alias("covered_s"),
         (INTERVAL_S - covered).alias("missing_s"),
-        pl.col("poi_mwh").is_not_null().alias("poi_complete"),
+        (pl.col("poi_missing_s") == 0).alias("poi_complete"),
+        (pl.col("poi_mwh").is_not_null() & (pl.col("poi_estimated_s") > 0))
+        .alias("poi_estimated"),
         diff.alias("poi_diff_mwh"),
         pl.when(pl.col("poi_mwh") != 0).then(diff / pl.col("poi_mwh")).alias("poi_diff_frac"),
         ((pl.col("poi_missing_s") == 0) & (covered == INTERVAL_S)

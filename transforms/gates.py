@@ -261,6 +261,11 @@ def row_reasons(spec: MartSpec, prepared: pl.DataFrame) -> pl.DataFrame:
         why = pl.lit(f"{c} is false")
         if c == "settled" and "held_reason" in cols:
             why = pl.format("settled is false ({})", pl.col("held_reason").fill_null("no reason"))
+        if c == "poi_complete" and "poi_estimated" in cols:
+            # Say it is an estimate (settled on, restated when readings arrive), not a hole.
+            why = pl.when(pl.col("poi_estimated")).then(pl.format(
+                "poi_mwh estimated: {} s without a POI reading, from AI + mining + overhead "
+                "model", pl.col("poi_estimated_s").cast(pl.Int64))).otherwise(why)
         checks.append(pl.when(pl.col(c).eq(False)).then(why))
     for c in sorted(cols):
         if c.startswith("_gate_sign_"):

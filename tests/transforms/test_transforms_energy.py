@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import polars as pl
 import pytest
@@ -116,14 +117,46 @@ def test_interval_energy_by_use_and_imbalance() -> None:
     assert out["hashrate_ph_days"][0] == pytest.approx(1000 * 900 / 1000 / 86400)
 
 
-def test_poi_meter_missing_breaks_reconciliation() -> None:
-    poi: list[float | None] = [3600.0] * 900
-    poi[10:20] = [None] * 10
-    out = interval_energy(power_frame(list(range(900)), poi=poi)).row(0, named=True)
-    assert out["poi_missing_s"] == 10
-    # A POI gap is missing data, not 10 s of zero draw (which would read as sell-back).
-    assert (out["poi_mwh"], out["poi_complete"], out["poi_diff_mwh"]) == (None, False, None)
-    assert out["reconciled"] is False
+FIXED_W, FRACTION = 2.0e6, 0.05
+"""The site's overhead model: ``overhead_fixed_mw`` = 2, ``overhead_fraction`` = 0.05."""
+
+
+def metered_site(n: int, silent: range) -> pl.DataFrame:
+    """``n`` seconds of sub-metered AI and mining power; the POI meter reads them plus 7 MW
+    of overhead, except in ``silent``, where the power stage used the overhead model."""
+    ai = [100e6 + 1e3 * (k % 17) for k in range(n)]
+    mining = [50e6 - 2e3 * (k % 5) for k in range(n)]
+    poi = [None if k in silent else ai[k] + mining[k] + 7e6 for k in range(n)]
+    over = [FIXED_W + FRACTION * (a + m) if p is None else p - a - m
+            for a, m, p in zip(ai, mining, poi, strict=True)]
+    return pl.DataFrame({
+        "site_id": "s", "ts_s": list(range(n)), "ai_w": ai, "mining_w": mining,
+        "overhead_w": over, "total_w": [ai[k] + mining[k] + over[k] for k in range(n)],
+        "poi_meter_w": poi, "contract_w": 200e6, "hashrate_ths": 1000.0,
+    }, schema_overrides={"poi_meter_w": pl.Float64})
+
+
+def test_a_poi_gap_is_estimated_from_sub_meters_and_the_overhead_model() -> None:
+    silent = range(10, 40)
+    frame = metered_site(900, silent)
+    out = interval_energy(frame).row(0, named=True)
+    # Independently: metered seconds as read, silent ones AI + mining + fixed + fraction x IT.
+    rows = frame.iter_rows(named=True)
+    want_wh = math.fsum(
+        (r["ai_w"] + r["mining_w"]) * (1 + FRACTION) + FIXED_W if r["poi_meter_w"] is None
+        else r["poi_meter_w"] for r in rows) / 3600
+    assert out["poi_mwh"] == pytest.approx(want_wh / 1e6, rel=1e-12)  # never null, never 0
+    assert (out["poi_missing_s"], out["poi_estimated_s"]) == (30, 30)
+    # Flagged: estimated, not complete (published provisional), not reconciled to a meter.
+    assert (out["poi_estimated"], out["poi_complete"], out["reconciled"]) == (True, False, False)
+
+
+def test_seconds_without_any_sample_cannot_be_estimated() -> None:
+    # A silent POI meter (10..39) and, later, no site sample at all (500..529): held.
+    frame = metered_site(900, range(10, 40)).filter(~pl.col("ts_s").is_between(500, 529))
+    out = interval_energy(frame).row(0, named=True)
+    assert (out["poi_missing_s"], out["poi_estimated_s"]) == (60, 30)
+    assert (out["poi_mwh"], out["poi_estimated"], out["poi_complete"]) == (None, False, False)
 
 
 def test_a_gap_in_every_sample_is_a_poi_gap_too() -> None:
@@ -131,6 +164,7 @@ def test_a_gap_in_every_sample_is_a_poi_gap_too() -> None:
     out = interval_energy(power_frame(ts)).row(0, named=True)
     assert (out["missing_s"], out["poi_missing_s"], out["gap_count"]) == (30, 30, 1)
     assert (out["poi_mwh"], out["poi_complete"], out["reconciled"]) == (None, False, False)
+    assert (out["poi_estimated_s"], out["poi_estimated"]) == (0, False)
     full = interval_energy(power_frame(list(range(900)))).row(0, named=True)
     assert (full["poi_mwh"], full["poi_complete"], full["poi_missing_s"]) == \
         (pytest.approx(900e-6), True, 0)

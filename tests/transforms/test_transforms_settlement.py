@@ -188,20 +188,29 @@ def test_a_poi_gap_is_held_not_settled_as_zero() -> None:
     assert out["net_usd"].null_count() == 1
 
 
-def test_interval_energy_poi_gap_reaches_settlement_held() -> None:
+def test_interval_energy_poi_gap_settles_on_the_estimate_and_a_sample_gap_is_held() -> None:
     from transforms.energy import interval_energy
+
+    def settle(power: pl.DataFrame) -> dict[str, Any]:
+        return build_settlement(
+            interval_energy(power),
+            pl.DataFrame({"interval_start_s": [0], "price_usd_per_mwh": [Decimal("9")]}),
+            pl.DataFrame({"site_id": ["s"], "start_s": [0], "end_s": [900], "mw": [4.0],
+                          "price_usd_per_mwh": [Decimal("1")]})).row(0, named=True)
 
     power = pl.DataFrame({"site_id": "s", "ts_s": list(range(900)), "ai_w": 3.6e6,
                           "mining_w": 0.0, "overhead_w": 0.0, "total_w": 3.6e6,
                           "poi_meter_w": [None if 10 <= k < 20 else 3.6e6 for k in range(900)],
                           "contract_w": 4e6, "hashrate_ths": 0.0})
-    energy = interval_energy(power)
-    out = build_settlement(
-        energy, pl.DataFrame({"interval_start_s": [0], "price_usd_per_mwh": [Decimal("9")]}),
-        pl.DataFrame({"site_id": ["s"], "start_s": [0], "end_s": [900], "mw": [4.0],
-                      "price_usd_per_mwh": [Decimal("1")]})).row(0, named=True)
-    assert (out["settled"], out["net_usd"], out["rt_sell_back_usd"]) == (False, None, None)
-    assert "10 s" in out["held_reason"]
+    # The 10 silent seconds are estimated at 3.6 MW (AI, no overhead): 0.9 MWh drawn against
+    # 1 MWh of contract, 0.1 MWh sold back at $9, the contract at $1: net -$0.10.
+    est = settle(power)
+    assert (est["settled"], est["poi_mwh"], est["rt_sell_back_usd"], est["net_usd"]) == (
+        True, Decimal("0.900000"), Decimal("0.90"), Decimal("-0.10"))
+    # Seconds with no sample at all cannot be estimated: held, never a zero.
+    held = settle(power.filter(~pl.col("ts_s").is_between(10, 19)))
+    assert (held["settled"], held["net_usd"], held["rt_sell_back_usd"]) == (False, None, None)
+    assert "10 s" in held["held_reason"]
 
 
 # ---------------------------------------------------------------- independent check, real price
