@@ -55,8 +55,15 @@ of their consumer groups, internal topics and transactional ids (after the names
 SINK_GROUP_PREFIX = "spillway-mart-sink"
 BI_GROUP_PREFIX = "spillway-bi"
 ACTUATOR_GROUP_PREFIX = "spillway-actuator"
-ACTUATOR_READ_TOPICS = ("miners.commands.v1", "actuation.in_force.v1", "actuation.audit.v1")
-"""Only ``agent`` (the controller) writes ``miners.commands.v1``; the actuator reads it."""
+ACTUATOR_READ_TOPICS = (
+    "miners.commands.v1",
+    "curtailment.events.v1",
+    "actuation.in_force.v1",
+    "actuation.audit.v1",
+    "actuation.pause.v1",
+)
+"""Only ``agent`` (the controller) writes ``miners.commands.v1``; the actuator reads it, and
+the curtailment events for the need its GPU tier covers (``streams.actuation.gpu_tier``)."""
 
 
 class SecurityError(TerminalError, RuntimeError):
@@ -118,13 +125,16 @@ SINK_READ_TOPICS = (
     "miners.commands.v1",
     "alerts.v1",
     "grid.prices.v1",
+    "grid.hashprice.v1",
     "grid.carbon.v1",
     "grid.dispatch.v1",
     "telemetry.meter.v1",
     "telemetry.gpu.v1",
     "telemetry.asic.v1",
+    "site.power.restated.v1",
+    "actuation.outcomes.v1",
 )
-"""The topics the mart sink stores (``streams.marts.tables.SINK_TOPICS``; a test compares)."""
+"""The topics the mart sink reads (``streams.marts.sink.SINK_TOPICS``; a test compares)."""
 
 ROLES: tuple[Role, ...] = (
     Role(ADMIN, "operators: provisioning, ACLs, the doctor", super_user=True),

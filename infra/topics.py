@@ -112,6 +112,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         "actuation.audit.v1", 1, "site id", "every actuation action", retention_ms=400 * DAY_MS
     ),
     TopicSpec(
+        "actuation.pause.v1",
+        1,
+        "site id",
+        "latest operator pause or resume per site, restored at an actuator start",
+        retention_ms=-1,
+        cleanup_policy="compact",
+    ),
+    TopicSpec(
         "deadletter.v1",
         1,
         "source topic",

@@ -3,7 +3,9 @@
 One ``ActuationOutcome`` per step of one command on one device (``sent``, ``acknowledged``,
 ``complied``, ``failed``, ``escalated``, ``suppressed``, ``dry_run``); ``CommandInForce`` is
 the latest command per device on a compacted topic, so a restarted actuator re-asserts it;
-``AuditEvent`` records every action and every operator decision (docs/actuation.md).
+``AuditEvent`` records every action and every operator decision; ``SitePause`` is the
+latest pause or resume per site on a compacted topic, so a restart keeps an operator's
+pause (docs/actuation.md).
 """
 
 from __future__ import annotations
@@ -73,6 +75,18 @@ class AuditEvent(Message, kw_only=True):
     dry_run: bool = False
 
 
+class SitePause(Message, kw_only=True):
+    """Whether automatic curtailment of a site is paused now (compacted, key: site id)."""
+
+    site_id: str
+    paused: bool
+    actor: str
+    """``operator:<name>`` who paused or resumed."""
+    at_s: float
+    audit_id: str
+    """The audit event of the change."""
+
+
 def actuation_examples(t: float) -> dict[str, Message]:
     """One valid message per actuation topic (``schemas.examples``)."""
     return {
@@ -107,5 +121,12 @@ def actuation_examples(t: float) -> dict[str, Message]:
             action="command_received",
             subject="cmd-1",
             detail="sleep 1 miner",
+        ),
+        "actuation.pause.v1": SitePause(
+            site_id="demo",
+            paused=True,
+            actor="operator:ann",
+            at_s=t,
+            audit_id="demo/demo/pause_automatic/0.000",
         ),
     }

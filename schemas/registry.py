@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.actuation import ActuationOutcome, AuditEvent, CommandInForce
+from schemas.actuation import ActuationOutcome, AuditEvent, CommandInForce, SitePause
 from schemas.base import Message
 from schemas.deadletter import DeadLetter
 from schemas.events import (
@@ -50,6 +50,7 @@ CONTRACTS: dict[str, Contract[Any]] = {
     "actuation.outcomes.v1": Contract(ActuationOutcome),
     "actuation.in_force.v1": Contract(CommandInForce),
     "actuation.audit.v1": Contract(AuditEvent),
+    "actuation.pause.v1": Contract(SitePause),
     "deadletter.v1": Contract(DeadLetter),
 }
 

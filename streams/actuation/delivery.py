@@ -138,6 +138,9 @@ class Pause:
     paused: bool
     actor: str
     at_s: float
+    restored_at_s: float | None = None
+    """Set when read back from ``actuation.pause.v1`` at a start (``at_s``: when it was
+    made): audited as a restoration, not as a new operator action."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +504,14 @@ class _Step:
 
     def pause(self, x: Pause) -> None:
         (self.paused.add if x.paused else self.paused.discard)(x.site_id)
+        if x.restored_at_s is not None:
+            why = f"paused by {x.actor} at {x.at_s:.3f}, kept across the restart"
+            self.out.append(
+                _audit(
+                    x.site_id, x.restored_at_s, "actuator", "pause_restored", x.site_id, why, self.p
+                )
+            )
+            return
         action = "pause_automatic" if x.paused else "resume_automatic"
         self.out.append(_audit(x.site_id, x.at_s, x.actor, action, x.site_id, "", self.p))
 

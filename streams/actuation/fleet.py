@@ -11,6 +11,10 @@
     [[miners]]
     id = "s19-0002"; host = "10.1.0.12"; kind = "antminer"; outlet = { pdu = "pdu-a", coil = 8 }
 
+    [gpu]                  # optional: this host's GPUs as the last curtailment tier (NVML)
+    node = "gpu-node-01"; cappable = ["batch"]; tenants = { "0" = "batch", "1" = "serving" }
+    min_cap_frac = 0.6; max_duration_s = 7200
+
 A stock ``antminer`` needs an outlet: its firmware takes no power commands.
 """
 
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.actuation.delivery import Device
+from streams.actuation.gpu_caps import CapPolicy
 from streams.actuation.pdu import Outlet
 from streams.collectors.asic_client import Endpoint
 from streams.collectors.config import ConfigError
@@ -31,11 +36,36 @@ DEFAULT_PORT = {"braiins": 80, "whatsminer_v3": 4433}
 
 
 @dataclass(frozen=True)
+class GpuSpec:
+    node: str
+    tenants: dict[int, str]
+    policy: CapPolicy
+
+
+@dataclass(frozen=True)
 class ActuationFleet:
     site_id: str
     devices: list[Device]
     endpoints: dict[str, Endpoint]
     outlets: dict[str, Outlet]
+    gpu: GpuSpec | None = None
+
+
+def gpu_from_doc(doc: dict[str, Any], where: str) -> GpuSpec | None:
+    g = doc.get("gpu")
+    if g is None:
+        return None
+    try:
+        default = CapPolicy()
+        policy = CapPolicy(
+            min_cap_frac=float(g.get("min_cap_frac", default.min_cap_frac)),
+            max_duration_s=float(g.get("max_duration_s", default.max_duration_s)),
+            tenants=frozenset(str(t) for t in g.get("cappable", [])),
+        )
+        tenants = {int(i): str(t) for i, t in g.get("tenants", {}).items()}
+        return GpuSpec(str(g["node"]), tenants, policy)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{where}: [gpu]: {exc!r}") from exc
 
 
 def fleet_from_doc(doc: dict[str, Any], where: str = "fleet") -> ActuationFleet:
@@ -91,7 +121,7 @@ def fleet_from_doc(doc: dict[str, Any], where: str = "fleet") -> ActuationFleet:
             raise ConfigError(f"{at}: missing {exc}") from exc
     if not devices:
         raise ConfigError(f"{where}: no [[miners]]")
-    return ActuationFleet(site, devices, endpoints, outlets)
+    return ActuationFleet(site, devices, endpoints, outlets, gpu_from_doc(doc, where))
 
 
 def load_actuation_fleet(path: Path | str) -> ActuationFleet:

@@ -3,22 +3,19 @@
 Used only when a grid emergency or a 4CP window needs more than the miners can give
 (``CapPolicy.reasons``). ``plan_caps`` is pure: which GPUs may be capped (tenant/job allow
 list), to what (never below the card's NVML minimum nor ``min_cap_frac`` of its default
-limit), for at most ``max_duration_s``. ``GpuCapAgent`` is the node agent: it applies a
-plan with ``nvmlDeviceSetPowerManagementLimit`` (mW), measures ``nvmlDeviceGetPowerUsage``
-like a miner's reading, and restores each card's limit as it was when the cap expires or
-on ``restore_all``. Setting limits needs root on the node; no GPU machine was available to
-this work, so it is tested against a fake NVML module only (docs/actuation.md).
+limit), for at most ``max_duration_s`` (``gpu_tier`` keeps the clock and the restores).
+``GpuCapAgent`` is the node's NVML access: it reads the cards, sets a limit with
+``nvmlDeviceSetPowerManagementLimit`` (mW) and reads ``nvmlDeviceGetPowerUsage``. Setting
+limits needs root on the node; this work is tested against a fake NVML module
+(docs/actuation.md).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
-
-from schemas.actuation import ActuationOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +39,7 @@ class GpuSlot:
     max_limit_w: float
     limit_w: float
     power_w: float
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +47,7 @@ class Cap:
     index: int
     limit_w: float
     expected_free_w: float
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,36 +69,32 @@ def plan_caps(slots: Sequence[GpuSlot], need_w: float, reason: str, p: CapPolicy
         )
     allowed = [s for s in slots if s.tenant in p.tenants]
     refused = tuple(
-        f"gpu{s.index}: tenant {s.tenant!r} not cappable"
+        f"{s.node + '/' if s.node else ''}gpu{s.index}: tenant {s.tenant!r} not cappable"
         for s in slots
         if s.tenant not in p.tenants
     )
-    room = {s.index: max(0.0, s.power_w - floor_w(s, p)) for s in allowed}
+    room = {(s.node, s.index): max(0.0, s.power_w - floor_w(s, p)) for s in allowed}
     total = sum(room.values())
     if total <= 0 or need_w <= 0:
         return CapPlan((), 0.0, refused)
     share = min(1.0, need_w / total)
     caps = tuple(
-        Cap(s.index, max(floor_w(s, p), s.power_w - room[s.index] * share), room[s.index] * share)
+        Cap(s.index, max(floor_w(s, p), s.power_w - r * share), r * share, s.node)
         for s in allowed
-        if room[s.index] > 0
+        if (r := room[(s.node, s.index)]) > 0
     )
     return CapPlan(caps, sum(c.expected_free_w for c in caps), refused)
 
 
 @dataclass
 class GpuCapAgent:
-    """One node's agent. ``nvml`` is pynvml or a module with the same functions."""
+    """One node's NVML access, nothing else: what to cap and when is ``gpu_tier``'s.
+    ``nvml`` is pynvml (initialised) or a module with the same functions."""
 
     nvml: ModuleType | Any
     node_id: str
-    site_id: str
     tenants: dict[int, str] = field(default_factory=dict)
-    policy: CapPolicy = field(default_factory=CapPolicy)
-    clock: Any = time.time
-    saved: dict[int, float] = field(default_factory=dict)
-    """Limit (W) each capped card had before, to restore it exactly."""
-    expires_at: dict[int, float] = field(default_factory=dict)
+    """Card index -> tenant or job running on it (``CapPolicy.tenants`` says who is cappable)."""
 
     def _h(self, i: int) -> Any:
         return self.nvml.nvmlDeviceGetHandleByIndex(i)
@@ -118,70 +113,16 @@ class GpuCapAgent:
                     hi / 1000.0,
                     self.nvml.nvmlDeviceGetPowerManagementLimit(h) / 1000.0,
                     self.nvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
+                    self.node_id,
                 )
             )
         return out
 
-    def apply(self, plan: CapPlan, command_id: str) -> list[ActuationOutcome]:
-        now = self.clock()
-        out = []
-        for c in plan.caps:
-            h = self._h(c.index)
-            self.saved.setdefault(c.index, self.nvml.nvmlDeviceGetPowerManagementLimit(h) / 1000.0)
-            self.nvml.nvmlDeviceSetPowerManagementLimit(h, int(c.limit_w * 1000))
-            self.expires_at[c.index] = now + self.policy.max_duration_s
-            out.append(
-                self._outcome(command_id, c.index, "acknowledged", "gpu_cap", c.limit_w, now)
-            )
-        return out
+    def set_limit(self, index: int, limit_w: float) -> float:
+        """Set one card's limit (raises NVML's error); returns the limit it reads back."""
+        h = self._h(index)
+        self.nvml.nvmlDeviceSetPowerManagementLimit(h, int(limit_w * 1000))
+        return float(self.nvml.nvmlDeviceGetPowerManagementLimit(h)) / 1000.0
 
-    def measure(self, command_id: str, caps: Iterable[Cap]) -> list[ActuationOutcome]:
-        """``complied`` for every capped card now drawing at or below its cap."""
-        now = self.clock()
-        out = []
-        for c in caps:
-            w = self.nvml.nvmlDeviceGetPowerUsage(self._h(c.index)) / 1000.0
-            if w <= c.limit_w * (1 + self.policy.tolerance):
-                out.append(
-                    self._outcome(command_id, c.index, "complied", "gpu_cap", c.limit_w, now, w)
-                )
-        return out
-
-    def restore_due(self, command_id: str, force: bool = False) -> list[ActuationOutcome]:
-        """Put back the saved limit of every cap that expired (or all, with ``force``)."""
-        now = self.clock()
-        out = []
-        for i, until in list(self.expires_at.items()):
-            if force or now >= until:
-                before = self.saved.pop(i)
-                self.nvml.nvmlDeviceSetPowerManagementLimit(self._h(i), int(before * 1000))
-                del self.expires_at[i]
-                out.append(self._outcome(command_id, i, "acknowledged", "gpu_restore", before, now))
-        return out
-
-    def _outcome(
-        self,
-        command_id: str,
-        index: int,
-        kind: Any,
-        action: Any,
-        limit_w: float,
-        now: float,
-        measured_w: float | None = None,
-    ) -> ActuationOutcome:
-        dev = f"{self.node_id}/gpu{index}"
-        return ActuationOutcome(
-            outcome_id=f"{command_id}/{dev}/{kind}/{action}",
-            command_id=command_id,
-            site_id=self.site_id,
-            device_id=dev,
-            kind=kind,
-            action=action,
-            via="nvml",
-            power_limit_w=limit_w,
-            target_w=limit_w,
-            measured_w=measured_w,
-            issued_at_s=now,
-            deadline_s=now + self.policy.max_duration_s,
-            at_s=now,
-        )
+    def power_w(self, index: int) -> float:
+        return float(self.nvml.nvmlDeviceGetPowerUsage(self._h(index))) / 1000.0

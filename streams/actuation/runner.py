@@ -1,9 +1,11 @@
 """The actuator process: miner commands from Kafka to devices, outcomes back to Kafka.
 
-Thin I/O around ``delivery.step``. Order of writes makes a restart safe: the commands in
-force (compacted ``actuation.in_force.v1``) are flushed before the command offsets are
-committed, so a command is either re-read or re-asserted from that topic, never forgotten.
-Malformed commands go to the dead-letter topic with their bytes and the reason.
+Thin I/O around ``delivery.step`` (miners) and ``gpu_tier.gpu_step`` (GPU caps, when the
+fleet file has a ``[gpu]`` node). Order of writes makes a restart safe: the commands in
+force (compacted ``actuation.in_force.v1``) and the pauses (``actuation.pause.v1``) are
+flushed before the consumed offsets are committed, so a command or pause is either re-read
+or restored from those topics, never forgotten. Malformed commands go to the dead-letter
+topic with their bytes and the reason.
 """
 
 from __future__ import annotations
@@ -13,22 +15,15 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
-
-# I/O driver: the pure part is delivery.py (pyproject lists no per-file ignore for it yet).
-from confluent_kafka import (  # noqa: TID251
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaException,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from infra.topics import full_name
-from schemas.actuation import ActuationOutcome, AuditEvent, CommandInForce
-from schemas.events import MinerCommand
+from schemas.actuation import ActuationOutcome, AuditEvent, CommandInForce, SitePause
+from schemas.events import CurtailmentEvent, MinerCommand
 from streams.actuation import firmware
 from streams.actuation.delivery import (
     Ack,
@@ -47,6 +42,20 @@ from streams.actuation.delivery import (
     watching,
 )
 from streams.actuation.fleet import ActuationFleet
+from streams.actuation.gpu_caps import CapPolicy, GpuCapAgent, GpuSlot
+from streams.actuation.gpu_tier import (
+    GpuInput,
+    GpuNeed,
+    GpuOutput,
+    GpuRecover,
+    SetLimit,
+    TierState,
+    gpu_step,
+    gpu_watching,
+    miners_floor_w,
+    need_beyond_miners,
+)
+from streams.actuation.pause import PAUSES, pause_record, restored_pauses
 from streams.actuation.pdu import outlet_power, set_outlet
 from streams.collectors.asic_client import poll_miner
 from streams.io.kafka import TopicProducer, make_consumer
@@ -58,7 +67,9 @@ COMMANDS = "miners.commands.v1"
 OUTCOMES = "actuation.outcomes.v1"
 IN_FORCE = "actuation.in_force.v1"
 AUDIT = "actuation.audit.v1"
+CURTAILMENTS = "curtailment.events.v1"
 _enc = msgspec.json.Encoder()
+T = TypeVar("T", bound=msgspec.Struct)
 
 
 def command_input(c: MinerCommand) -> Command:
@@ -118,23 +129,33 @@ def operator_inputs(e: AuditEvent) -> list[Input]:
 
 
 def read_in_force(settings: Settings, timeout_s: float = 30.0) -> list[CommandInForce]:
-    """The compacted topic read to its end now: the latest record per device. Retries
-    while the partitions have no leader yet (a topic just created: NOT_LEADER, which
-    librdkafka does not flag retriable)."""
+    """The commands in force now: the latest record per device."""
+    return read_latest(settings, IN_FORCE, CommandInForce, timeout_s)
+
+
+def read_pauses(settings: Settings, timeout_s: float = 30.0) -> list[SitePause]:
+    """The latest pause or resume per site."""
+    return read_latest(settings, PAUSES, SitePause, timeout_s)
+
+
+def read_latest(settings: Settings, name: str, kind: type[T], timeout_s: float) -> list[T]:
+    """A compacted topic read to its end now: the latest record per key. Retries while the
+    partitions have no leader yet (a topic just created: NOT_LEADER, which librdkafka does
+    not flag retriable)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return _read_in_force(settings, deadline)
+            return _read_latest(settings, name, kind, deadline)
         except KafkaException:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
 
 
-def _read_in_force(settings: Settings, deadline: float) -> list[CommandInForce]:
-    topic = full_name(IN_FORCE, settings.topic_namespace)
+def _read_latest(settings: Settings, name: str, kind: type[T], deadline: float) -> list[T]:
+    topic = full_name(name, settings.topic_namespace)
     consumer: Consumer = make_consumer(settings, f"spillway-actuator-restore-{time.time_ns()}")
-    latest: dict[str, CommandInForce] = {}
+    latest: dict[bytes, T] = {}
     try:
         meta = consumer.list_topics(topic, timeout=10)
         parts = list(meta.topics[topic].partitions)
@@ -150,12 +171,11 @@ def _read_in_force(settings: Settings, deadline: float) -> list[CommandInForce]:
                     continue
                 value = m.value()
                 if value:
-                    rec = msgspec.json.decode(value, type=CommandInForce)
-                    latest[rec.device_id] = rec
+                    latest[m.key() or b""] = msgspec.json.decode(value, type=kind)
                 if (m.offset() or 0) + 1 >= ends[m.partition() or 0]:
                     todo.discard(m.partition() or 0)
         if todo:
-            raise TimeoutError(f"{IN_FORCE}: partitions {sorted(todo)} not read to the end")
+            raise TimeoutError(f"{name}: partitions {sorted(todo)} not read to the end")
     finally:
         consumer.close()
     return list(latest.values())
@@ -173,20 +193,29 @@ class Actuator:
     clock: Callable[[], float] = time.time
     state: State | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    gpu_agents: dict[str, GpuCapAgent] = field(default_factory=dict)
+    """Node id -> NVML access: the GPU tier (none: miners only)."""
+    cap_policy: CapPolicy = field(default_factory=CapPolicy)
+    gpu_state: TierState = field(default_factory=TierState)
 
     def __post_init__(self) -> None:
         self.producer = TopicProducer(self.settings)
         self.inbox: asyncio.Queue[Input] = asyncio.Queue()
         self.sem = asyncio.Semaphore(self.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        # The GPU tier comes after every miner tier.
+        self.gpu_tier = 1 + max((d.tier for d in self.fleet.devices), default=0)
 
     def pause(self, site_id: str, paused: bool, actor: str) -> None:
         self.inbox.put_nowait(Pause(site_id, paused, f"operator:{actor}", self.clock()))
 
-    def emit(self, outs: list[Output]) -> None:
+    def emit(self, outs: list[Output] | list[GpuOutput]) -> None:
         for o in outs:
             if isinstance(o, Send):
                 self._spawn(self._deliver(o))
+                continue
+            if isinstance(o, SetLimit):
+                self._spawn(self._set_gpu(o))
                 continue
             if isinstance(o, CommandInForce):
                 self.producer.send(IN_FORCE, _enc.encode(o), o.device_id.encode())
@@ -194,6 +223,9 @@ class Actuator:
                 self.producer.send(OUTCOMES, _enc.encode(o), o.device_id.encode())
             elif isinstance(o, AuditEvent):
                 self.producer.send(AUDIT, _enc.encode(o), o.site_id.encode())
+                kept = pause_record(o)
+                if kept is not None:
+                    self.producer.send(PAUSES, _enc.encode(kept), o.site_id.encode())
             name = type(o).__name__ if not isinstance(o, ActuationOutcome) else o.kind
             self.counts[name] = self.counts.get(name, 0) + 1
 
@@ -223,6 +255,57 @@ class Actuator:
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
         self.inbox.put_nowait(Ack(s.device_id, s.command_id, s.attempt, ok, self.clock(), detail))
 
+    async def _set_gpu(self, s: SetLimit) -> None:
+        agent = self.gpu_agents.get(s.node)
+        try:
+            if agent is None:
+                raise LookupError(f"no GPU agent for node {s.node!r}")
+            async with asyncio.timeout(self.timeout_s):
+                got = await asyncio.to_thread(agent.set_limit, s.index, s.limit_w)
+            ok, detail = True, f"limit reads back {got:.0f} W"
+        except TimeoutError:
+            ok, detail = False, f"NVML did not answer within {self.timeout_s:g} s"
+        except Exception as exc:  # NVMLError (no permission, bad limit) or a bug
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        at = self.clock()
+        self.inbox.put_nowait(Ack(s.device_id, s.command_id, s.attempt, ok, at, detail))
+
+    def _gpu_slots(self) -> tuple[GpuSlot, ...]:
+        return tuple(s for a in self.gpu_agents.values() for s in a.slots())
+
+    async def _read_gpu(self, node: str, index: int, device_id: str) -> None:
+        at = self.clock()
+        try:
+            w = await asyncio.to_thread(self.gpu_agents[node].power_w, index)
+        except Exception:
+            log.exception("reading %s", device_id)
+            return
+        self.inbox.put_nowait(Reading(device_id, w, at))
+
+    def gpu_need(self, ev: CurtailmentEvent, slots: tuple[GpuSlot, ...]) -> GpuNeed:
+        floor = miners_floor_w(self.fleet.devices, ev.site_id, self.policy)
+        return GpuNeed(
+            ev.site_id,
+            ev.event_id,
+            tuple(ev.reasons),
+            need_beyond_miners(ev, floor),
+            ev.ts_s,
+            ev.deadline_s,
+            slots,
+        )
+
+    async def _gpu_need(self, ev: CurtailmentEvent) -> GpuNeed:
+        need = self.gpu_need(ev, ())
+        if need.need_w <= 0:
+            return need  # a release: the tier restores from what it saved
+        return self.gpu_need(ev, await asyncio.to_thread(self._gpu_slots))
+
+    def step_gpu(self, inputs: list[GpuInput]) -> None:
+        self.gpu_state, outs = gpu_step(
+            self.gpu_state, inputs, self.cap_policy, self.policy, self.gpu_tier
+        )
+        self.emit(outs)
+
     async def _read(self, device_id: str) -> None:
         assert self.state is not None
         d = self.state.deliveries.get(device_id)
@@ -244,23 +327,37 @@ class Actuator:
     async def _poller(self) -> None:
         while True:
             await asyncio.sleep(self.poll_period_s)
+            reads = [
+                self._read_gpu(t.node, t.index, t.device_id) for t in gpu_watching(self.gpu_state)
+            ]
             if self.state is not None:
-                await asyncio.gather(*(self._read(m) for m in watching(self.state)))
+                reads += [self._read(m) for m in watching(self.state)]
+            await asyncio.gather(*reads)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Until ``stop`` is set. Cancelling the task is a crash: nothing more is flushed."""
         now = self.clock()
         records = await asyncio.to_thread(read_in_force, self.settings)
+        pauses = await asyncio.to_thread(read_pauses, self.settings)
         mine = [r for r in records if r.device_id in self.fleet.endpoints]
         self.state = new_state(self.fleet.devices, now, self.policy)
+        sites = {d.site_id for d in self.fleet.devices}
+        restored: list[Input] = list(restored_pauses(pauses, sites, now))
         if mine:
-            self.state, outs = step(self.state, [Restore(mine, now)], self.policy)
+            restored.append(Restore(mine, now))
+        if restored:
+            self.state, outs = step(self.state, restored, self.policy)
             self.emit(outs)
+        if self.gpu_agents:
+            left = tuple(r for r in records if r.action == "gpu_cap")
+            slots = await asyncio.to_thread(self._gpu_slots) if left else ()
+            self.step_gpu([GpuRecover(left, slots, now)])
         consumer = make_consumer(self.settings, self.group_id)
         ns = self.settings.topic_namespace
         # Operator requests (pause, resume, override) arrive as audit events: audited by
         # construction, and only principals allowed to write the audit topic can make them.
-        consumer.subscribe([full_name(COMMANDS, ns), full_name(AUDIT, ns)])
+        topics = [COMMANDS, AUDIT] + ([CURTAILMENTS] if self.gpu_agents else [])
+        consumer.subscribe([full_name(t, ns) for t in topics])
         validator = Validator(self.settings, self.producer, self.group_id)
         connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=True)
         self.http = aiohttp.ClientSession(
@@ -274,16 +371,24 @@ class Actuator:
                 if ready is not None and consumer.assignment():
                     ready.set()
                 inputs: list[Input] = []
+                gpu: list[GpuInput] = []
                 for _, c in validator.decode_batch(m for m in msgs if m.error() is None):
                     if isinstance(c, MinerCommand):
                         inputs.append(command_input(c))
                     elif isinstance(c, AuditEvent):
                         inputs += operator_inputs(c)
+                    elif isinstance(c, CurtailmentEvent) and c.site_id in sites:
+                        gpu.append(await self._gpu_need(c))
                 while not self.inbox.empty():
-                    inputs.append(self.inbox.get_nowait())
-                inputs.append(Tick(self.clock()))
-                self.state, outs = step(self.state, inputs, self.policy)
+                    x = self.inbox.get_nowait()
+                    inputs.append(x)
+                    if isinstance(x, Ack | Reading):
+                        gpu.append(x)  # each machine ignores the devices it does not track
+                tick = Tick(self.clock())
+                self.state, outs = step(self.state, [*inputs, tick], self.policy)
                 self.emit(outs)
+                if self.gpu_agents:
+                    self.step_gpu([*gpu, tick])
                 if msgs:
                     # In force before the offsets: a crash in between re-reads, never forgets.
                     await asyncio.to_thread(self.producer.flush, 30.0)

@@ -18,7 +18,8 @@ import uuid
 import msgspec
 
 from streams.actuation.delivery import Policy
-from streams.actuation.fleet import load_actuation_fleet
+from streams.actuation.fleet import GpuSpec, load_actuation_fleet
+from streams.actuation.gpu_caps import CapPolicy, GpuCapAgent
 from streams.actuation.runner import AUDIT, Actuator, operator_request
 from streams.commands import Subparsers, add_parser, say
 from streams.io.kafka import TopicProducer
@@ -73,6 +74,8 @@ def _run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         timeout_s=args.timeout,
     )
+    if fleet.gpu is not None:
+        actuator.gpu_agents, actuator.cap_policy = _gpu_agents(fleet.gpu)
     mode = "DRY RUN: nothing will be sent" if args.dry_run else "live"
     say(f"actuator for {len(fleet.devices)} devices of site {fleet.site_id} ({mode})")
 
@@ -86,6 +89,15 @@ def _run(args: argparse.Namespace) -> int:
     asyncio.run(main())
     say(f"stopped; outcomes {actuator.counts}")
     return 0
+
+
+def _gpu_agents(spec: GpuSpec) -> tuple[dict[str, GpuCapAgent], CapPolicy]:
+    """This host's GPUs through NVML (setting limits needs root)."""
+    import pynvml
+
+    pynvml.nvmlInit()
+    say(f"GPU tier: node {spec.node}, cappable tenants {sorted(spec.policy.tenants)}")
+    return {spec.node: GpuCapAgent(pynvml, spec.node, spec.tenants)}, spec.policy
 
 
 def _publish(site: str, event: object) -> None:

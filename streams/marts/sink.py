@@ -54,8 +54,9 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "spillway-mart-sink"
-SINK_TOPICS: tuple[str, ...] = (*TABLE_TOPICS, RESTATED_TOPIC)
-"""Every topic the sink reads: one per table, and the restatements of site power."""
+SINK_TOPICS: tuple[str, ...] = (*TABLE_TOPICS, RESTATED_TOPIC, OUTCOMES_TOPIC)
+"""Every topic the sink reads: one per table, the restatements of site power, and the
+actuation outcomes (compliance mart)."""
 
 
 def default_group(settings: Settings) -> str:
@@ -260,7 +261,7 @@ class MartSink:
                 not in (SITE_CONFIG_TOPIC, RESTATED_TOPIC, OUTCOMES_TOPIC)
             ]
         )
-        # Actuation outcomes, when the sink is given their topic: compliance mart.
+        # Actuation outcomes: the compliance mart.
         outcomes = [m for m in msgs if base_name(m.topic() or "", ns) == OUTCOMES_TOPIC]
         if outcomes:
             before_commit = outcomes_writer(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams.actuation.gpu_caps import CapPolicy, GpuCapAgent, GpuSlot, floor_w, plan_caps
-from tests.actuation.fake_nvml import Card, FakeNvml
+from tests.actuation.fake_nvml import Card, FakeNvml, NVMLError
 
 P = CapPolicy(min_cap_frac=0.6, max_duration_s=100, tenants=frozenset({"batch"}))
 
@@ -31,21 +31,18 @@ def test_only_grid_emergencies_and_4cp_may_cap_gpus(reason: str) -> None:
     assert plan.caps == () and "does not allow" in plan.refused[0]
 
 
-def test_agent_caps_measures_and_restores_exactly() -> None:
+def test_agent_reads_sets_and_measures_through_nvml() -> None:
     nvml = FakeNvml([Card(limit_mw=690_000), Card(), Card()])
-    now = [1000.0]
-    agent = GpuCapAgent(
-        nvml, "node-1", "site", {0: "batch", 1: "batch", 2: "serving"}, P, lambda: now[0]
-    )
-    plan = plan_caps(agent.slots(), 200.0, "grid", P)
-    acks = agent.apply(plan, "cmd-9")
-    assert [o.device_id for o in acks] == ["node-1/gpu0", "node-1/gpu1"]
-    assert nvml.cards[2].limit_mw == 700_000  # not its tenant
-    done = agent.measure("cmd-9", plan.caps)
-    assert {o.device_id for o in done} == {"node-1/gpu0", "node-1/gpu1"}
-    assert all(o.kind == "complied" and o.via == "nvml" for o in done)
-    assert agent.restore_due("cmd-9") == []  # not expired yet
-    now[0] += 101
-    restored = agent.restore_due("cmd-9")
-    assert len(restored) == 2
-    assert nvml.cards[0].limit_mw == 690_000 and nvml.cards[1].limit_mw == 700_000
+    agent = GpuCapAgent(nvml, "node-1", {0: "batch", 1: "batch", 2: "serving"})
+    slots = agent.slots()
+    assert [(s.node, s.tenant, s.limit_w, s.power_w) for s in slots] == [
+        ("node-1", "batch", 690.0, 650.0),
+        ("node-1", "batch", 700.0, 650.0),
+        ("node-1", "serving", 700.0, 650.0),
+    ]
+    plan = plan_caps(slots, 200.0, "grid", P)
+    assert {(c.node, c.index) for c in plan.caps} == {("node-1", 0), ("node-1", 1)}
+    assert agent.set_limit(0, plan.caps[0].limit_w) == plan.caps[0].limit_w
+    assert agent.power_w(0) == plan.caps[0].limit_w  # the fake draws at most its limit
+    with pytest.raises(NVMLError):
+        agent.set_limit(1, 100.0)  # below the card's NVML minimum

@@ -16,7 +16,7 @@ from infra.security import (
     super_users,
 )
 from infra.topics import TOPICS
-from streams.marts.tables import SINK_TOPICS
+from streams.marts.sink import SINK_TOPICS
 
 NAMES = [t.name for t in TOPICS]
 ENTRIES = acl_entries()
@@ -59,6 +59,22 @@ def test_sink_reads_exactly_what_it_stores(topic: str) -> None:
     assert allowed("sink", "READ", topic) is (topic in SINK_TOPICS)
     # It dead-letters bad records and alerts on failed quality gates; nothing else.
     assert allowed("sink", "WRITE", topic) is (topic in ("deadletter.v1", "alerts.v1"))
+
+
+@pytest.mark.parametrize("topic", ["actuation.outcomes.v1", "site.power.restated.v1"])
+def test_sink_reads_the_outcomes_and_restatements_it_subscribes_to(topic: str) -> None:
+    assert topic in SINK_TOPICS
+    assert allowed("sink", "READ", topic)
+
+
+def test_agents_write_restatements() -> None:
+    assert allowed("agent", "WRITE", "site.power.restated.v1")
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_only_the_controller_writes_commands(user: str) -> None:
+    # The actuator reads them; admin is the operators' super user.
+    assert allowed(user, "WRITE", "miners.commands.v1") is (user in ("agent", "admin"))
 
 
 @pytest.mark.parametrize(
