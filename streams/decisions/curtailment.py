@@ -21,8 +21,10 @@ Triggers, each giving a ceiling on mining power and a deadline:
   and clears only after ``frequency_recover_s`` at or above the threshold + margin.
 - ``4cp``: from ``peak_lead_s`` before a ``policy.peak_windows`` window to its end, ceiling
   the reserved load (0 without awards), deadline the window start.
-- ``site_limit``: AI + overhead + mining above min(interconnection, contract) - headroom;
-  ceiling = limit - AI - overhead; clears when AI + overhead + the event's baseline fit
+- ``site_limit``: AI + overhead + mining above the interconnection limit - headroom (the
+  forward contract is a position, not a ceiling: energy above it is bought at the
+  real-time price, which the economic trigger weighs against each breakeven); ceiling =
+  limit - AI - overhead; clears when AI + overhead + the event's baseline fit
   under the limit less ``policy.site_limit_release_fraction`` of it, and not before
   ``policy.site_limit_min_dwell_s`` (hysteresis and dwell: steady load, steady commands).
   Grid deployments and the site limit may shed reserved load: deploying it is the award.
@@ -360,7 +362,7 @@ def _on_power(
     out: ControllerOutput,
 ) -> None:
     state.last_power = x
-    limit = _site_limit_w(site, x)
+    limit = _site_limit_w(site)
     load = x.ai_w + x.overhead_w + x.mining_w
     ev = state.event
     policy = site.policy
@@ -417,11 +419,11 @@ def _check_deadline(state: ControllerState, out: ControllerOutput) -> None:
 # --------------------------------------------------------------------------- triggers
 
 
-def _site_limit_w(site: SiteConfig, p: SitePower) -> float:
-    limit = site.interconnection_limit_mw * 1e6
-    if p.contract_w > 0:
-        limit = min(limit, p.contract_w)
-    return limit - site.policy.site_limit_headroom_mw * 1e6
+def _site_limit_w(site: SiteConfig) -> float:
+    """The physical limit only: the forward contract is a position, not a ceiling. Energy
+    above it is bought at the real-time price, and whether a miner should draw it is the
+    economic trigger's question (price against each model's breakeven), not this one's."""
+    return site.interconnection_limit_mw * 1e6 - site.policy.site_limit_headroom_mw * 1e6
 
 
 def _breakevens(state: ControllerState, site: SiteConfig, fleet: Fleet) -> Breakevens:
@@ -521,7 +523,7 @@ def _triggers(
             )
     p = state.last_power
     if state.site_limit_active and p is not None:
-        limit = _site_limit_w(site, p)
+        limit = _site_limit_w(site)
         found.append(
             Trigger(
                 reason="site_limit",
@@ -759,7 +761,7 @@ def _audit(
         reserved_awards=awards,
         trigger_states=states,
         site_load_w=None if p is None else p.ai_w + p.overhead_w + p.mining_w,
-        site_limit_w=None if p is None else _site_limit_w(site, p),
+        site_limit_w=None if p is None else _site_limit_w(site),
     )
 
 

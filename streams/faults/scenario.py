@@ -67,13 +67,15 @@ class Scenario:
 
 
 def fault_site(site_id: str = "faults") -> SiteConfig:
-    """The small site with a 1.15 MW contract and 50 kW headroom: the AI spikes of the
-    scenario push it over the contract (site-limit curtailments) and the rest of the time
-    it has a surplus (surplus events)."""
+    """The small site cut to a 1.15 MW interconnection, with a 1.15 MW contract and 50 kW
+    headroom: the AI spikes of the scenario push it over the interconnection less headroom
+    (site-limit curtailments; the contract alone is a position, not a limit) and the rest
+    of the time it has a surplus (surplus events)."""
     base = load_site(SMALL_SITE)
     return msgspec.structs.replace(
         base,
         site_id=site_id,
+        interconnection_limit_mw=1.15,
         contract=[ContractBlock(start_s=0.0, end_s=4.0e9, mw=1.15, price_usd_per_mwh=40.0)],
         policy=CurtailmentPolicy(
             hashprice_usd_per_ph_day=50.0,

@@ -33,7 +33,7 @@ DISPATCH_AT = 8
 def test_miners_follow_the_commands(fresh_namespace_settings: Settings, tmp_path: Path) -> None:
     settings = fresh_namespace_settings
     loaded = load_site_file(SMALL)
-    # 50 kW headroom under the 2 MW contract (the file's default, 2 MW, would always fire
+    # 50 kW headroom under the 2.5 MW interconnection (the policy default, 2 MW, would fire
     # the site limit); every miner obeys at once, so the target is reachable.
     site = msgspec.structs.replace(
         loaded.site, policy=CurtailmentPolicy(site_limit_headroom_mw=0.05)

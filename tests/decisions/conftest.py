@@ -7,7 +7,7 @@
   (node overhead 400 W).
 - Meters m-poi (poi), m-ai (ai), m-mine (mining).
 - Contract 0.12 MW over 2025-2026; interconnection 0.15 MW; headroom 0.01 MW, so the site
-  limit is min(0.15, 0.12) - 0.01 = 0.11 MW.
+  limit is 0.15 - 0.01 = 0.14 MW (the contract is a position, not a ceiling: issue #23).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Curtailment controller: triggers, hysteresis, merging, response tracking, restore.
 
 Site (conftest): S19 10 x 3 kW at breakeven $50.00/MWh, S21 10 x 3 kW at $100.00/MWh,
-site limit 0.11 MW, deadline 60 s, restore 15 kW every 30 s.
+site limit 0.14 MW, deadline 60 s, restore 15 kW every 30 s.
 """
 
 from __future__ import annotations
@@ -305,22 +305,22 @@ def test_4cp_window(tick: int, active: bool) -> None:
 @pytest.mark.parametrize(
     ("second", "released", "target"),
     [
-        # AI 40 kW: 40 + 5 + baseline 60 = 105 kW fits under 110 kW: trigger clears.
-        (40_000.0, True, None),
-        # AI 50 kW: 115 kW would not fit; target 110 - 50 - 5 = 55 kW.
-        (50_000.0, False, 55_000.0),
-        (70_000.0, False, 35_000.0),
+        # AI 70 kW: 70 + 5 + baseline 60 = 135 kW fits under 140 kW: trigger clears.
+        (70_000.0, True, None),
+        # AI 80 kW: 145 kW would not fit; target 140 - 80 - 5 = 55 kW.
+        (80_000.0, False, 55_000.0),
+        (100_000.0, False, 35_000.0),
     ],
 )
 def test_site_limit(second: float, released: bool, target: float | None) -> None:
-    # 60 + 5 + 60 = 125 kW > 110 kW: target 110 - 65 = 45 kW, 5 S19 asleep.
-    state, out = run([power(T0, ai=60_000.0)])
+    # 90 + 5 + 60 = 155 kW > 140 kW: target 140 - 95 = 45 kW, 5 S19 asleep.
+    state, out = run([power(T0, ai=90_000.0)])
     (ev,) = out.events
     assert (ev.reasons, ev.target_mining_w) == (["site_limit"], 45_000.0)
     assert asleep_ids(out) == {f"s1-S19-{i:05d}" for i in range(5)}
     held, out = run([power(T0 + 1, ai=second, mining=45_000.0)], state=state)
     assert "released" not in [e.kind for e in out.events]  # minimum dwell: 300 s
-    # After the dwell; 105 kW also fits under 110 kW less 2 % (107.8 kW).
+    # After the dwell; 135 kW also fits under 140 kW less 2 % (137.2 kW).
     state, out = run([power(T0 + 300, ai=second, mining=45_000.0)], state=held)
     assert ("released" in [e.kind for e in out.events]) is released
     if target is not None:

@@ -163,4 +163,4 @@ def test_audit_answers_why_we_were_curtailed() -> None:
         "price_feed:ok",
         "hashprice_feed:policy",
     ]
-    assert e.site_load_w == 95_000.0 and e.site_limit_w == 110_000.0
+    assert e.site_load_w == 95_000.0 and e.site_limit_w == 140_000.0

@@ -1,7 +1,7 @@
 """Steady conditions give steady commands: a night of AI load hovering at the site limit.
 
-Site (conftest): limit 110 kW, fleet 60 kW, overhead 5 kW. AI draws 43-47 kW (seeded noise),
-so with every miner on the site sits at 108-112 kW: over the limit about half the time.
+Site (conftest): limit 140 kW, fleet 60 kW, overhead 5 kW. AI draws 73-77 kW (seeded noise),
+so with every miner on the site sits at 138-142 kW: over the limit about half the time.
 Mining follows the controller's commands (nameplate of the miners awake).
 """
 
@@ -32,7 +32,7 @@ def _night(**policy: float) -> list[CurtailmentEvent]:
         mining = sum(
             per_miner[m.model] for m in fleet.models for i in m.miner_ids if i not in asleep
         )
-        ai = rng.uniform(43_000.0, 47_000.0)
+        ai = rng.uniform(73_000.0, 77_000.0)
         state, out = controller_step(state, [power(t, ai=ai, mining=mining)], site, fleet)
         for c in out.commands:
             if c.action == "sleep":
