@@ -51,6 +51,13 @@ TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec("grid.frequency.v1", 1, "source id", "system frequency samples"),
     TopicSpec(
+        "grid.hashprice.v1",
+        1,
+        "network",
+        "bitcoin network hashprice (USD/PH/day), sent at publication",
+        retention_ms=400 * DAY_MS,
+    ),
+    TopicSpec(
         "grid.carbon.v1", 1, "region", "hourly grid carbon intensity", retention_ms=400 * DAY_MS
     ),
     TopicSpec("grid.fuelmix.v1", 1, "region", "generation by fuel", retention_ms=400 * DAY_MS),
@@ -134,6 +141,7 @@ GRID_TOPICS = (
     "grid.prices.v1",
     "grid.dispatch.v1",
     "grid.frequency.v1",
+    "grid.hashprice.v1",
     "grid.carbon.v1",
     "grid.fuelmix.v1",
 )

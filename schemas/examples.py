@@ -14,7 +14,14 @@ from schemas.events import (
     SitePowerPartial,
     SurplusEvent,
 )
-from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, FuelMix, PriceSignal
+from schemas.grid import (
+    CarbonIntensity,
+    DispatchSignal,
+    FrequencySample,
+    FuelMix,
+    HashpriceSignal,
+    PriceSignal,
+)
 from schemas.restatement import SitePowerRestatement
 from schemas.site import AsicModel, ContractBlock, GpuPool, Meter, SiteConfig
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
@@ -76,6 +83,10 @@ def examples(now_s: float) -> dict[str, Any]:
             response_deadline_s=600.0,
         ),
         "grid.frequency.v1": FrequencySample(source_id="poi-pmu", ts_s=t, freq_hz=59.98),
+        # Yesterday's network value, published at the end of its day.
+        "grid.hashprice.v1": HashpriceSignal(
+            source="coinmetrics", ts_s=t - 86_400.0, published_s=t, usd_per_ph_day=52.4
+        ),
         "grid.carbon.v1": CarbonIntensity(
             region="ERCOT",
             kind="average",

@@ -15,7 +15,14 @@ from schemas.events import (
     SitePowerPartial,
     SurplusEvent,
 )
-from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, FuelMix, PriceSignal
+from schemas.grid import (
+    CarbonIntensity,
+    DispatchSignal,
+    FrequencySample,
+    FuelMix,
+    HashpriceSignal,
+    PriceSignal,
+)
 from schemas.restatement import RESTATED_TOPIC, SitePowerRestatement, check_restatement_message
 from schemas.site import SiteConfig
 from schemas.validation import (
@@ -26,6 +33,7 @@ from schemas.validation import (
     check_carbon,
     check_dispatch,
     check_frequency,
+    check_hashprice,
     check_price,
     check_site_power,
 )
@@ -37,6 +45,7 @@ CONTRACTS: dict[str, Contract[Any]] = {
     "grid.prices.v1": Contract(PriceSignal, [check_price]),
     "grid.dispatch.v1": Contract(DispatchSignal, [check_dispatch]),
     "grid.frequency.v1": Contract(FrequencySample, [check_frequency]),
+    "grid.hashprice.v1": Contract(HashpriceSignal, [check_hashprice]),
     "grid.carbon.v1": Contract(CarbonIntensity, [check_carbon]),
     "grid.fuelmix.v1": Contract(FuelMix),
     "site.config.v1": Contract(SiteConfig),

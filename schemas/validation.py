@@ -25,7 +25,13 @@ from schemas.bounded import (
 )
 from schemas.deadletter import RejectKind
 from schemas.events import SitePower
-from schemas.grid import CarbonIntensity, DispatchSignal, FrequencySample, PriceSignal
+from schemas.grid import (
+    CarbonIntensity,
+    DispatchSignal,
+    FrequencySample,
+    HashpriceSignal,
+    PriceSignal,
+)
 from schemas.market_bounds import Market, price_problem
 from schemas.packed import PACKABLE, is_packed, to_fields, unpack
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
@@ -312,6 +318,26 @@ def check_frequency(s: FrequencySample, lim: Limits) -> str | None:
     return _first(
         lambda: timestamp_problem("ts_s", s.ts_s, lim),
         lambda: _range("freq_hz", [s.freq_hz], 45.0, 65.0),
+    )
+
+
+HASHPRICE_MAX_USD_PER_PH_DAY = 100_000.0
+"""The settlement gate's bound (``transforms.gates``); network data since 2020 is a few
+hundred USD/PH/day at most."""
+
+
+def check_hashprice(h: HashpriceSignal, lim: Limits) -> str | None:
+    """Times on the clock, published no earlier than the period it covers starts, and a
+    positive hashprice: zero would put every breakeven at $0/MWh and curtail the fleet."""
+    return _first(
+        lambda: timestamp_problem("ts_s", h.ts_s, lim),
+        lambda: timestamp_problem("published_s", h.published_s, lim),
+        lambda: None if h.published_s >= h.ts_s else "published_s is before ts_s",
+        lambda: (
+            None
+            if 0.0 < h.usd_per_ph_day <= HASHPRICE_MAX_USD_PER_PH_DAY
+            else f"usd_per_ph_day={h.usd_per_ph_day} is outside (0, {HASHPRICE_MAX_USD_PER_PH_DAY}]"
+        ),
     )
 
 

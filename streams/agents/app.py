@@ -79,7 +79,12 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 PARTIAL_TOPIC = "site.power.partial.v1"
-GRID_INPUT_TOPICS = ("grid.prices.v1", "grid.dispatch.v1", "grid.frequency.v1")
+GRID_INPUT_TOPICS = (
+    "grid.prices.v1",  # first: its partition 0 marks the worker that sends the ticks
+    "grid.dispatch.v1",
+    "grid.frequency.v1",
+    "grid.hashprice.v1",  # network hashprice: the controller's breakevens follow it
+)
 MAX_MINERS_PER_COMMAND = 10_000
 """Larger commands are split (``<command_id>.<k>``) to stay well under Kafka's 1 MB."""
 PAUSE_S = 5.0

@@ -64,10 +64,12 @@ def published_docs() -> dict[str, TableDoc]:
         "settlement",
         "Settlement per 15-minute interval (transforms.settlement.build_settlement): "
         "interval_energy, the RT price (grid_prices kind rt) at the site's settlement point, "
-        "the contract blocks and the hashprice of the site_configs version in force at the "
-        "interval start. The hashprice is the config's policy.hashprice_usd_per_ph_day (the "
-        "curtailment controller's setting, not a market index), so mining_revenue_usd values "
-        "the PH-days delivered at that policy hashprice. Money is exact decimal, each component"
+        "the contract blocks of the site_configs version in force at the interval start, and "
+        "the network hashprice in force then (grid_hashprice: the latest ts_s at or before "
+        "it; before the first stored value, that config's policy.hashprice_usd_per_ph_day), "
+        "so mining_revenue_usd values the PH-days delivered at it, gross of pool fees. An "
+        "arriving hashprice re-settles the day it starts (a revision). Money is exact "
+        "decimal, each component"
         " rounded half-even to cents, net_usd their sum; cash flows to the site are positive. "
         "Only intervals that are over and priced; gated like the other derived marts, and "
         "blocked with interval_energy when that day's energy fails its gate.",

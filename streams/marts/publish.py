@@ -58,7 +58,7 @@ from streams.marts.derived import (
 )
 from streams.marts.docs import published_docs, render_markdown
 from streams.marts.revisions import TIME_KEYS, diff_published
-from streams.marts.settle import PRICE_COLUMNS, settle_intervals
+from streams.marts.settle import HASHPRICE_COLUMNS, PRICE_COLUMNS, settle_intervals
 from streams.marts.tables import BY_NAME, REVISIONS, TABLES, publish_select
 from transforms.settlement import SettlementInputError
 
@@ -263,7 +263,8 @@ def publish(
 
     power_days = {day_of(h) for n, h in dirty if n == "site_power"}
     with_power = _days_with_power(tables)
-    inputs_days = {day_of(h) for n, h in dirty if n in ("grid_carbon", "grid_prices")}
+    inputs = ("grid_carbon", "grid_prices", "grid_hashprice")
+    inputs_days = {day_of(h) for n, h in dirty if n in inputs}
     inputs_days |= _config_days(con, [h for n, h in dirty if n == "site_configs"], with_power)
     revisions = restated_seconds(con, marts, prev, gen, now)
     for day in sorted(power_days | (inputs_days & with_power)):
@@ -422,8 +423,12 @@ def _publish_derived(
         f"SELECT {', '.join(PRICE_COLUMNS)} FROM grid_prices WHERE kind = 'rt' "
         f"AND interval_start_s >= {start} AND interval_start_s < {end}"
     ).pl()
+    # Every value up to the day's end: the one in force at its start may be days older.
+    hashprices = con.sql(
+        f"SELECT {', '.join(HASHPRICE_COLUMNS)} FROM grid_hashprice WHERE ts_s < {end}"
+    ).pl()
     try:
-        settlement = settle_intervals(energy, prices, configs)
+        settlement = settle_intervals(energy, prices, configs, hashprices=hashprices)
     except SettlementInputError as exc:
         ctx.publish(
             "settlement", energy, refused=f"gate settlement: NOT RUN, inputs refused: {exc}"

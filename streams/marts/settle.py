@@ -8,9 +8,12 @@ Inputs, per interval of a site that has a config on ``site.config.v1``:
   settlement point; an interval without one is not settled yet (it appears, without a
   revision, when its price arrives);
 - contract: the config's contract blocks (prices to Decimal through their shortest text);
-- hashprice: the config's ``policy.hashprice_usd_per_ph_day``, the value the curtailment
-  controller uses for its breakeven. It is a policy setting, not a market index: mining
-  revenue in this mart is that valuation of the PH-days delivered.
+- hashprice: the network hashprice in force at the interval's start (``grid_hashprice``,
+  from ``grid.hashprice.v1``: the latest ``ts_s`` at or before it, i.e. the value of the
+  period the interval falls in, however late it was published; two sources for one start:
+  the later published). Before the first stored value, the config's
+  ``policy.hashprice_usd_per_ph_day`` (the controller's fallback too). Mining revenue in
+  this mart is that valuation of the PH-days delivered, gross of pool fees.
 
 The config is the version in force at the interval's start (``configs.assign_versions``),
 so a new version changes the settlement of intervals from its ``updated_s`` on, never
@@ -50,6 +53,29 @@ from transforms.settlement import PRICE, SettlementInputError, build_settlement
 
 PRICE_COLUMNS = ["market", "settlement_point", "kind", "interval_start_s", "price_usd_per_mwh"]
 """``grid_prices`` columns ``settle_intervals`` reads."""
+HASHPRICE_COLUMNS = ["ts_s", "published_s", "usd_per_ph_day"]
+"""``grid_hashprice`` columns ``settle_intervals`` reads."""
+
+
+def hashprice_in_force(network: pl.DataFrame | None, policy: Decimal) -> pl.DataFrame:
+    """``[start_s, hashprice_usd_per_ph_day]`` for ``build_settlement``: each network value
+    from its period's start (ceiled to the second, so it never applies before it), the
+    policy value from 0 (intervals before the first network value)."""
+    fallback = pl.DataFrame(
+        {"start_s": [0], "hashprice_usd_per_ph_day": [policy]},
+        schema={"start_s": pl.Int64, "hashprice_usd_per_ph_day": PRICE},
+    )
+    if network is None or network.height == 0:
+        return fallback
+    values = (
+        network.sort("ts_s", "published_s")
+        .unique("ts_s", keep="last", maintain_order=True)
+        .select(
+            pl.col("ts_s").ceil().cast(pl.Int64).alias("start_s"),
+            pl.col("usd_per_ph_day").cast(PRICE).alias("hashprice_usd_per_ph_day"),
+        )
+    )
+    return pl.concat([fallback, values.filter(pl.col("start_s") > 0)])
 
 
 def rt_prices_at(grid_prices: pl.DataFrame, market: str, settlement_point: str) -> pl.DataFrame:
@@ -69,11 +95,13 @@ def settle_intervals(
     credits: pl.DataFrame | None = None,
     four_cp_intervals: pl.DataFrame | None = None,
     four_cp_rate_usd_per_kw_year: Decimal = Decimal(0),
+    hashprices: pl.DataFrame | None = None,
 ) -> pl.DataFrame | None:
     """Settlement (``transforms.settlement.COLUMNS["settlement"]``) of the priced intervals
     of ``energy`` whose site has a config; None when there are none.
 
-    ``grid_prices``: ``PRICE_COLUMNS``; ``configs``: ``site_configs`` rows (all versions).
+    ``grid_prices``: ``PRICE_COLUMNS``; ``configs``: ``site_configs`` rows (all versions);
+    ``hashprices``: ``grid_hashprice`` rows (``HASHPRICE_COLUMNS``) up to the last interval.
     ``credits``, ``four_cp_intervals``, ``four_cp_rate_usd_per_kw_year``: as
     ``build_settlement`` takes them (credits of every site; each site gets its own rows).
     Raises ``transforms.settlement.SettlementInputError`` when an input is malformed.
@@ -94,13 +122,7 @@ def settle_intervals(
         priced = rows.drop("updated_s").join(prices, on="interval_start_s", how="semi")
         if priced.height == 0:
             continue
-        hashprice = pl.DataFrame(
-            {
-                "start_s": [int(priced["interval_start_s"].min())],  # type: ignore[arg-type]
-                "hashprice_usd_per_ph_day": [version["hashprice_usd_per_ph_day"]],
-            },
-            schema={"start_s": pl.Int64, "hashprice_usd_per_ph_day": PRICE},
-        )
+        hashprice = hashprice_in_force(hashprices, version["hashprice_usd_per_ph_day"])
         inputs = _config_inputs(config, priced)
         contracts = contracts_of(str(site_id), config.contract).with_columns(
             pl.Series(

@@ -23,7 +23,7 @@ import msgspec
 import polars as pl
 
 from schemas.events import Alert, CurtailmentEvent, MinerCommand, SitePower, SurplusEvent
-from schemas.grid import CarbonIntensity, DispatchSignal, PriceSignal
+from schemas.grid import CarbonIntensity, DispatchSignal, HashpriceSignal, PriceSignal
 from schemas.site import SiteConfig
 from schemas.telemetry import AsicFrame, GpuFrame, MeterFrame
 from streams.errors import TerminalError
@@ -368,6 +368,21 @@ CONTRACTS: dict[str, FromContract] = {
         # Money is exact in the marts: the float of the wire is stored at 6 decimal places.
         types={"price_usd_per_mwh": "DECIMAL(18,6)"},
     ),
+    "grid_hashprice": FromContract(
+        HashpriceSignal,
+        {
+            "source": "publisher and basis of the figure, e.g. coinmetrics:2020-03-12",
+            "ts_s": "start of the period it covers (a day's start), UTC epoch seconds",
+            "published_s": "when it was known (a daily value: its day's end), UTC epoch s",
+            "usd_per_ph_day": "gross hashprice before pool fees, USD/PH/day (decimal)",
+            "difficulty": "network difficulty behind it (null: not given)",
+            "subsidy_btc_per_block": "block subsidy, BTC per block (null: not given)",
+            "fees_btc_per_block": "mean fees, BTC per block (null: not given)",
+            "btc_price_usd": "bitcoin price, USD (null: not given)",
+        },
+        # Money: settlement multiplies it with PH-days, exactly.
+        types={"usd_per_ph_day": "DECIMAL(18,6)"},
+    ),
     "grid_carbon": FromContract(
         CarbonIntensity,
         {
@@ -507,6 +522,14 @@ TABLES: tuple[Table, ...] = (
         time_col="interval_start_s",
     ),
     Table(
+        "grid_hashprice",
+        "grid.hashprice.v1",
+        "Bitcoin network hashprice per period (settlement values mining at the one in force).",
+        _from("grid_hashprice"),
+        key=("source", "ts_s"),
+        time_col="ts_s",
+    ),
+    Table(
         "grid_carbon",
         "grid.carbon.v1",
         "Grid carbon intensity per hour.",
@@ -597,8 +620,8 @@ TABLES: tuple[Table, ...] = (
                 "hashprice_usd_per_ph_day",
                 "DECIMAL(18,6)",
                 "policy.hashprice_usd_per_ph_day: the hashprice the curtailment controller "
-                "uses, which the settlement mart also uses to value mining work, USD/PH/day "
-                "(decimal from the float's shortest text)",
+                "and the settlement mart use before any network value (grid_hashprice), "
+                "USD/PH/day (decimal from the float's shortest text)",
             ),
             _c(
                 "contract_json",
