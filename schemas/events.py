@@ -49,6 +49,11 @@ class SitePowerPartial(Message, kw_only=True):
     (meters are per meter id in ``meter_w``). Stage 2 holds each until the source's next one,
     up to the site's ``max_staleness``; empty in partials from before sample-and-hold, whose
     sums then count for their second only."""
+    late_key: str | None = None
+    """Set on the partial of one frame that reached stage 1 after its second had closed
+    there: the frame's ``kind:source:seq`` (so a redelivery is counted once). Stage 2 does
+    not combine such a partial; it restates the closed seconds it changes
+    (``streams.decisions.restate``, ``site.power.restated.v1``)."""
 
 
 class SitePower(Message, kw_only=True):

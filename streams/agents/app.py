@@ -40,6 +40,7 @@ from infra.admin import AdminError, AdminRefused, WantedTopic, admin_session, en
 from infra.topics import DEADLETTER, TELEMETRY_TOPICS, base_name, full_name, spec
 from schemas.events import MinerCommand, SitePowerPartial
 from schemas.registry import CONTRACTS
+from schemas.restatement import RESTATED_TOPIC
 from schemas.site import SiteConfig
 from schemas.validation import Limits, Rejection
 from streams import deadletter
@@ -65,6 +66,7 @@ from streams.agents.stage2 import (
 from streams.decisions.alerts import AlertState
 from streams.decisions.curtailment import ControllerState
 from streams.decisions.power import CombineConfig, CombineState, refresh_liveness
+from streams.decisions.restate import SiteRestater
 from streams.decisions.surplus import SurplusState
 from streams.faust_runtime import bulk
 from streams.faust_runtime.continuity import check_batch
@@ -124,6 +126,9 @@ class AgentOptions:
     """Wall-clock seconds a site's first second waits for the partitions not seen yet."""
     max_open_s: int = 300
     """Seconds of event time a lagging partition may hold the others open (bounds state)."""
+    restate_memory_s: int = 600
+    """Seconds of event time behind the first unclosed second that late readings restate
+    (``streams.decisions.restate``; in memory, per site)."""
     close_complete: bool = True
     """Close a second as soon as every source partition has sent it in full
     (``CombineConfig.close_complete``), not only after ``lateness_s``."""
@@ -157,6 +162,10 @@ class AgentStats:
     curtailments: int = 0
     surplus: int = 0
     alerts: int = 0
+    restated: int = 0
+    """Closed seconds restated by late readings (``site.power.restated.v1``)."""
+    unrestated_readings: int = 0
+    """Late readings too old to restate (before this worker's memory of the site)."""
 
 
 def by_partition(events: Sequence[EventT[bytes]]) -> dict[tuple[str, int], list[EventT[bytes]]]:
@@ -257,6 +266,8 @@ class SpillwayAgents:
         self.tails = TailWatch()
         self._last_batch_s = -math.inf
         self._clocks: dict[str, TickClock] = {}
+        self._restaters: dict[str, SiteRestater] = {}
+        """In memory only (see ``streams.decisions.restate``): lost with the partitions."""
         self._running_sites: set[str] = set()
         """Sites stage 2 has run since this worker got its partitions."""
         self._last_stage2_s: float | None = None
@@ -315,6 +326,7 @@ class SpillwayAgents:
                 PARTIAL_TOPIC,
                 DEADLETTER,
                 "site.power.v1",
+                RESTATED_TOPIC,
                 "surplus.events.v1",
                 "miners.commands.v1",
                 "curtailment.events.v1",
@@ -348,6 +360,7 @@ class SpillwayAgents:
         # After a rebalance the tables hold what the changelogs say, not our cache.
         self._cache.clear()
         self._clocks.clear()
+        self._restaters.clear()
         self._running_sites.clear()
         self.tails.forget()
 
@@ -743,6 +756,13 @@ class SpillwayAgents:
         if resumed:
             refresh_liveness(states.combine, now)
         clock = self._clocks.setdefault(site_id, TickClock())
+        restater = self._restaters.get(site_id)
+        if restater is None or restater.index is not entry.index:
+            restater = self._restaters[site_id] = SiteRestater(
+                index=entry.index,
+                combine=self.stage2_config.combine,
+                memory_s=self.options.restate_memory_s,
+            )
         states, out = process_site(
             states,
             [item for _, item in pairs],
@@ -750,6 +770,7 @@ class SpillwayAgents:
             now_s=now,
             config=self.stage2_config,
             clock=clock,
+            restater=restater,
         )
         st = self.stats
         st.powers += len(out.powers)
@@ -757,6 +778,16 @@ class SpillwayAgents:
         st.commands += len(out.commands)
         st.curtailments += len(out.curtailments)
         st.alerts += len(out.alerts)
+        st.restated += len(out.restatements)
+        st.unrestated_readings += out.unrestated_readings
+        if out.unrestated_readings:
+            log.warning(
+                "site %s: %d late readings beyond the restater's memory (seconds from %s); "
+                "counted late, not restated",
+                site_id,
+                out.unrestated_readings,
+                restater.first_s,
+            )
         metrics.count_decisions(
             powers=out.powers,
             surplus=out.surplus,
@@ -777,6 +808,8 @@ class SpillwayAgents:
             sent.append(await self._send("curtailment.events.v1", key, enc(e)))
         for a in out.alerts:
             sent.append(await self._send("alerts.v1", key, enc(a)))
+        for r in out.restatements:
+            sent.append(await self._send(RESTATED_TOPIC, key, enc(r)))
         await self._delivered(sent)
         with acting_for(last):
             self._save(t["combine"], key, states.combine)

@@ -19,6 +19,7 @@ from schemas.events import (
     SitePowerPartial,
     SurplusEvent,
 )
+from schemas.restatement import SitePowerRestatement
 from streams.agents.messages import (
     AwardIn,
     DispatchIn,
@@ -48,6 +49,7 @@ from streams.decisions.power import (
     Reconciliation,
     combine,
 )
+from streams.decisions.restate import SiteRestater
 from streams.decisions.surplus import SurplusState, surplus_step
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,9 @@ class Stage2Output:
     commands: list[MinerCommand] = field(default_factory=list)
     curtailments: list[CurtailmentEvent] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    restatements: list[SitePowerRestatement] = field(default_factory=list)
+    unrestated_readings: int = 0
+    """Late readings too old for the restater's memory (counted, as alerts say)."""
 
 
 @dataclass
@@ -113,11 +118,14 @@ def process_site(
     now_s: float,
     config: Stage2Config,
     clock: TickClock | None = None,
+    restater: SiteRestater | None = None,
 ) -> tuple[SiteStates, Stage2Output]:
     """Feed one site's inputs (arrival order) through combine, surplus, controller, alerts.
 
     ``now_s`` is the wall clock (``SitePower.emitted_s``). Controller inputs keep their
-    arrival order, with each run of partials replaced by the seconds it closed.
+    arrival order, with each run of partials replaced by the seconds it closed. With a
+    ``restater``, late readings restate the closed seconds they change (only the marts
+    see restatements: decisions already taken stand).
     """
     out = Stage2Output()
     cfg = site.config
@@ -133,11 +141,18 @@ def process_site(
     recs: list[Reconciliation] = []
     quality: list[QualityFinding] = []
     pending: list[SitePowerPartial] = []
+    late_partials: list[SitePowerPartial] = []
 
     def flush() -> None:
         states.combine, combined = combine(
             states.combine, pending, {cfg.site_id: site.index}, now_s=now_s, config=config.combine
         )
+        sc = states.combine.sites.get(cfg.site_id)
+        if restater is not None and sc is not None:
+            late_ids = {id(p) for p in combined.late_partials}
+            restater.observe(p for p in pending if id(p) not in late_ids)
+            restater.closed(combined.powers, sc.next_s)
+            late_partials.extend(combined.late_partials)
         pending.clear()
         out.powers.extend(combined.powers)
         inputs.extend(combined.powers)
@@ -147,7 +162,10 @@ def process_site(
 
     for item in items:
         if isinstance(item, SitePowerPartial):
-            pending.append(item)
+            if item.late_key is not None:
+                late_partials.append(item)  # late in stage 1: for the restater only
+            else:
+                pending.append(item)
             continue
         if pending:
             flush()
@@ -164,6 +182,10 @@ def process_site(
         elif isinstance(item, QualityIn):
             quality.extend(item.findings)
     flush()
+    if restater is not None and late_partials:
+        restated = restater.restate(late_partials, now_s)
+        out.restatements = restated.restatements
+        out.unrestated_readings = restated.unrestated_readings
 
     fresh = _in_order(states.surplus, out.powers)
     states.surplus, out.surplus = surplus_step(states.surplus, fresh)

@@ -61,6 +61,14 @@ def register(sub: Subparsers) -> None:
         "raise it for accelerated replays",
     )
     parser.add_argument(
+        "--restate-memory",
+        type=int,
+        default=600,
+        metavar="S",
+        help="seconds of event time behind the newest closed second that late readings still "
+        "restate (600; kept in memory); raise it for accelerated replays",
+    )
+    parser.add_argument(
         "--wait-lateness",
         action="store_true",
         help="close a second only after its lateness, even when every source has reported "
@@ -91,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         metrics_port=args.metrics_port,
         max_open_s=args.max_open,
+        restate_memory_s=args.restate_memory,
         close_complete=not args.wait_lateness,
     )
     ns = settings.topic_namespace or "(none)"

@@ -174,7 +174,8 @@ class LateReadings(msgspec.Struct, kw_only=True, frozen=True):
 
 class FoldOutput(msgspec.Struct, kw_only=True):
     partials: list[SitePowerPartial]
-    """One per site-second touched by the batch, cumulative for this partition."""
+    """One per site-second touched by the batch, cumulative for this partition; then one
+    per late frame (``late_key`` set: the frame alone, for restatement)."""
     late: list[LateReadings]
     duplicate_frames: int = 0
     unknown_site_frames: dict[str, int] = {}
@@ -304,6 +305,7 @@ def fold_partials(
     """
     touched: dict[tuple[str, int], SitePowerPartial] = {}
     late: dict[tuple[str, int], int] = {}
+    late_frames: list[Frame] = []
     out = FoldOutput(partials=[], late=[])
     unknown_models: dict[str, int] = {}
     for f in frames:
@@ -317,16 +319,11 @@ def fold_partials(
         n = readings_of(f)
         if newest is not None and sec < newest - lateness_s and sec not in site_sums:
             late[(f.site_id, sec)] = late.get((f.site_id, sec), 0) + n
+            late_frames.append(f)
             continue
         if newest is None or sec > newest:
             state.newest_s[f.site_id] = sec
-        if isinstance(f, MeterFrame):
-            kind = "m"
-        elif isinstance(f, GpuFrame | GpuSums):
-            kind = "g"
-        else:
-            kind = "a"
-        key = f"{kind}:{f.source_id}:{f.seq}"
+        key = _frame_key(f)
         seen = state.seen.setdefault(f.site_id, {}).setdefault(sec, set())
         if key in seen:
             out.duplicate_frames += 1
@@ -390,12 +387,41 @@ def fold_partials(
         )
         for (site_id, sec), n in sorted(late.items())
     ]
+    out.partials.extend(_late_partials(late_frames, sites, source_partition))
     out.unknown_model_readings = unknown_models
     for site_id, newest in state.newest_s.items():
         for table in (state.sums.get(site_id, {}), state.seen.get(site_id, {})):
             for sec in [s for s in table if s < newest - lateness_s]:
                 del table[sec]
     return state, out
+
+
+def _late_partials(
+    frames: list[Frame], sites: Mapping[str, SiteIndex], source_partition: str
+) -> list[SitePowerPartial]:
+    """Each late frame folded alone (its second is forgotten here), keyed for dedup."""
+    out: list[SitePowerPartial] = []
+    for f in frames:
+        _, folded = fold_partials(
+            PartialState(sums={}, seen={}, newest_s={}),
+            [f],
+            sites,
+            source_partition=source_partition,
+        )
+        key = _frame_key(f)
+        out.extend(msgspec.structs.replace(p, late_key=key) for p in folded.partials)
+    return out
+
+
+def _frame_key(f: Frame) -> str:
+    """``kind:source:seq``: a frame's identity within its second (dedup)."""
+    if isinstance(f, MeterFrame):
+        kind = "m"
+    elif isinstance(f, GpuFrame | GpuSums):
+        kind = "g"
+    else:
+        kind = "a"
+    return f"{kind}:{f.source_id}:{f.seq}"
 
 
 # --------------------------------------------------------------------------- stage 2
@@ -515,6 +541,9 @@ class CombineOutput(msgspec.Struct, kw_only=True):
     late: list[LateReadings]
     gaps: list[Gap]
     reconciliations: list[Reconciliation]
+    late_partials: list[SitePowerPartial] = []
+    """Partials that arrived after their second closed, with new readings: what a
+    restatement of that second needs (``streams.decisions.restate``)."""
 
 
 def combine(
@@ -535,6 +564,8 @@ def combine(
     for p in partials:
         if p.site_id not in sites:
             raise KeyError(f"combine: no SiteConfig for site {p.site_id!r} (partial {p.ts_s})")
+        if p.late_key is not None:
+            continue  # a frame late in stage 1 (counted there): restated, never combined
         sc = state.sites.get(p.site_id)
         if sc is None:
             sc = state.sites[p.site_id] = SiteCombine(
@@ -656,6 +687,7 @@ def _count_late(sc: SiteCombine, p: SitePowerPartial, out: CombineOutput) -> Non
     if counted is not None:
         counted[p.source_partition] = p.readings
     sc.pending_late += new
+    out.late_partials.append(p)
     out.late.append(
         LateReadings(
             site_id=p.site_id,

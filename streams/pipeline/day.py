@@ -132,7 +132,13 @@ def run_day(
     namespace = f"run{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
     home = base.home / "runs" / namespace
     settings = base.model_copy(
-        update={"topic_namespace": namespace, "max_age_s": TEN_YEARS_S, "home": home}
+        update={
+            "topic_namespace": namespace,
+            "max_age_s": TEN_YEARS_S,
+            # A historical day: late readings are restated however old their seconds are.
+            "restatement_horizon_s": TEN_YEARS_S,
+            "home": home,
+        }
     )
     last_run.record(base, settings)
     site_file = prepare_site(plan, load_site_file(plan.site_file))

@@ -20,6 +20,7 @@ def child_env(settings: Settings, home: Path) -> dict[str, str]:
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
         SPILLWAY_TOPIC_NAMESPACE=settings.topic_namespace,
         SPILLWAY_MAX_AGE_S=str(settings.max_age_s),
+        SPILLWAY_RESTATEMENT_HORIZON_S=str(settings.restatement_horizon_s),
         SPILLWAY_HOME=str(home),
     )
     return env

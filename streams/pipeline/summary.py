@@ -5,18 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import duckdb
 from rich.console import Console
 from rich.table import Table
 
 from streams.marts.publish import (
     HELD_NOTE,
     PROVISIONAL_NOTE,
+    VIEWS_FILE,
     load_manifest,
     provisional_in,
     status_notes,
 )
+from streams.marts.tables import REVISIONS
 from streams.pipeline.day import DayResult, Say
 from streams.pipeline.plan import DayPlan
 from streams.procstats import proc_stats
@@ -35,6 +39,38 @@ class Closed:
     provisional: tuple[str, ...] = ()
     """Rows of the run's day published provisional, with why (the first ``MAX_NOTES``)."""
     provisional_rows: int = 0
+    restated_seconds: int = 0
+    """Seconds of site power restated by late readings (``site_power`` flag ``restated``)."""
+    revised_intervals: int = 0
+    """Published intervals whose energy a later publication revised (``mart_revisions``)."""
+
+
+def restatements_in(marts: Path, site_id: str, start_s: float, end_s: float) -> tuple[int, int]:
+    """(restated seconds, revised intervals) of a site in ``[start_s, end_s)``, published."""
+    views = marts / VIEWS_FILE
+    if not views.exists():
+        return 0, 0
+    con = duckdb.connect(str(views), read_only=True)
+    try:
+        names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+        seconds = intervals = 0
+        if "site_power" in names:
+            row = con.execute(
+                "SELECT count(*) FROM site_power WHERE site_id = ? AND ts_s >= ? AND ts_s < ? "
+                "AND list_contains(flags, 'restated')",
+                [site_id, start_s, end_s],
+            ).fetchone()
+            seconds = int(row[0]) if row else 0
+        if REVISIONS.name in names:
+            row = con.execute(
+                f"SELECT count(DISTINCT key_start_s) FROM {REVISIONS.name} WHERE "
+                "mart = 'interval_energy' AND site_id = ? AND key_start_s >= ? AND key_start_s < ?",
+                [site_id, start_s, end_s],
+            ).fetchone()
+            intervals = int(row[0]) if row else 0
+        return seconds, intervals
+    finally:
+        con.close()
 
 
 def close_day(result: DayResult, plan: DayPlan, say: Say) -> Closed:
@@ -65,6 +101,9 @@ def close_day(result: DayResult, plan: DayPlan, say: Say) -> Closed:
     closed.provisional = tuple(n for n in notes if n.startswith(PROVISIONAL_NOTE))
     closed.provisional_rows = len(
         provisional_in(load_manifest(marts), period.start_s, period.end_s, site.site_id)
+    )
+    closed.restated_seconds, closed.revised_intervals = restatements_in(
+        marts, site.site_id, period.start_s, period.end_s
     )
     return closed
 
@@ -108,6 +147,10 @@ def print_summary(result: DayResult, plan: DayPlan, closed: Closed) -> None:
             # Say why intervals are not settled when the data was there (see below the table).
             table.add_row("partitions held back by a quality gate", str(len(closed.held)))
             table.add_row("rows published provisional", str(closed.provisional_rows))
+            table.add_row(
+                "seconds restated by late readings (intervals revised)",
+                f"{closed.restated_seconds:,} ({closed.revised_intervals:,})",
+            )
     if closed.settlement is not None:
         curt = closed.settlement.report.curtailments
         table.add_row("curtailment events", str(curt.height))

@@ -107,7 +107,8 @@ def test_frames_fold_into_cumulative_partials_of_the_partition() -> None:
 def test_a_frame_for_a_closed_second_comes_back_as_late_for_its_site() -> None:
     state, _ = run(Stage1State(), [gpu(NOW + 10, 1)])
     _, out = run(state, [gpu(NOW, 2)])
-    assert out.partials == []
+    # The frame goes on alone, keyed, to restate its closed second (streams.decisions.restate).
+    assert [(p.ts_s, p.late_key) for p in out.partials] == [(int(NOW), "g:rack-1:2")]
     ((site, late),) = out.site_inputs
     assert site == "small" and isinstance(late, LateIn)
     assert [(x.ts_s, x.readings) for x in late.items] == [(int(NOW), 8)]

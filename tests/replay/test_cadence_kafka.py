@@ -56,6 +56,16 @@ def price_records(end_s: float) -> list[Record]:
     ]
 
 
+def mining_rows(v: duckdb.DuckDBPyConnection, end_s: int) -> list[Any]:
+    """(site, interval, mining MWh, PH-days, mining revenue) of every interval before end."""
+    return v.execute(
+        "SELECT e.site_id, e.interval_start_s, e.mining_mwh, e.hashrate_ph_days, "
+        "s.mining_revenue_usd FROM interval_energy e JOIN settlement s "
+        "USING (site_id, interval_start_s) WHERE e.interval_start_s < ? ORDER BY ALL",
+        [end_s],
+    ).fetchall()
+
+
 def test_real_captures_at_1_5_and_60_s_give_the_same_marts(
     fresh_namespace_settings: Settings, tmp_path: Path
 ) -> None:
@@ -107,12 +117,7 @@ def test_real_captures_at_1_5_and_60_s_give_the_same_marts(
         publisher=lambda con: publish(con, marts),
     )
     with duckdb.connect(str(marts / VIEWS_FILE), read_only=True) as v:
-        rows = v.execute(
-            "SELECT e.site_id, e.interval_start_s, e.mining_mwh, e.hashrate_ph_days, "
-            "s.mining_revenue_usd FROM interval_energy e JOIN settlement s "
-            "USING (site_id, interval_start_s) WHERE e.interval_start_s < ? ORDER BY ALL",
-            [measured_end],
-        ).fetchall()
+        rows = mining_rows(v, measured_end)
     by_site = {(site_id, iv): (mwh, ph, usd) for site_id, iv, mwh, ph, usd in rows}
     intervals = range(START, measured_end, 900)
 
