@@ -16,7 +16,8 @@ curtailment_late             deadline passed, target not reached     reached, or
 curtailment_failed           ``curtailment_fail_after_s`` past the   reached, or ended
                              deadline, target still not reached
 site_over_limit              POI (else total) above interconnection  first second below
-                             limit / contract ``over_limit_confirm_s``
+                             limit (critical) / contract (info)
+                             ``over_limit_confirm_s``
 miner_over_temperature       a reading above ``max_temp_c``          reading <= clear_c
 miner_underhashing           ``underhash_confirm`` scrapes hashing   a scrape at or above
                              below ``underhash_fraction`` x nominal  the fraction
@@ -288,7 +289,9 @@ def _on_power(c: _Ctx, p: SitePower) -> None:
     total = p.poi_meter_w if p.poi_meter_w is not None else p.total_w
     limits = [("interconnection", c.site.interconnection_limit_mw * 1e6, "critical")]
     if p.contract_w > 0:
-        limits.append(("contract", p.contract_w, "warning"))
+        # Above contract the site buys at real-time prices: an economic choice the controller
+        # makes while the marginal miner earns more than the price, not a limit broken.
+        limits.append(("contract", p.contract_w, "info"))
     for subject, limit_w, severity in limits:
         key = f"site_over_limit/{subject}"
         verdict = c.observe(key, total > limit_w, p.ts_s, c.cfg.over_limit_confirm_s, 1)

@@ -163,7 +163,8 @@ def test_site_over_limit(site: SiteConfig) -> None:
     state, alerts = step(site, state, powers=over[2:])
     assert summary(alerts) == [
         ("site_over_limit", "interconnection", "critical", "firing"),
-        ("site_over_limit", "contract", "warning", "firing"),
+        # Above contract is buying at RT, an economic choice: information, not a warning.
+        ("site_over_limit", "contract", "info", "firing"),
     ]
     state, alerts = step(site, state, powers=[power(T0 + 3, poi=130e3)])
     assert summary(alerts) == [("site_over_limit", "interconnection", "critical", "resolved")]
