@@ -38,6 +38,9 @@ class SitePowerPartial(Message, kw_only=True):
     """Mining power from miners that report wattage; the rest is estimated from the model."""
     meter_w: dict[str, float] = {}
     """Power by meter id."""
+    meter_wh: dict[str, float] = {}
+    """Energy register by meter id, Wh, of the meters whose register was read in this second
+    (``MeterFrame.energy_wh``; not held from earlier seconds, unlike ``meter_w``)."""
     readings: int = 0
     hashrate_ths: float = 0.0
     max_reading_ts_s: float = 0.0
@@ -68,6 +71,10 @@ class SitePower(Message, kw_only=True):
     total_w: float
     poi_meter_w: float | None
     """Revenue meter's view; None when it did not report this second."""
+    poi_energy_wh: float | None = None
+    """Sum of the POI meters' energy registers read in this second, Wh (the count at the end
+    of the second); None unless every POI meter's register was read in it (registers are not
+    held). The marts take interval energy from its differences (``transforms.energy``)."""
     contract_w: float
     surplus_w: float
     """contract - AI - overhead; negative is a deficit."""

@@ -20,7 +20,20 @@ interval counts those seconds in ``poi_estimated_s`` and sets ``poi_estimated``,
 ``poi_complete`` false (the marts publish it provisional, and settle on the estimate until
 real readings restate those seconds). Seconds with no sample at all cannot be estimated: the
 interval's ``poi_mwh`` is then null (held from settlement), unless the meter's own register
-gives the interval.
+covers them.
+
+Where the POI meter's energy register is read (``SitePower.poi_energy_wh``), the interval's
+POI energy comes from the register and the samples fill only what it cannot cover
+(``poi_register_s``, ``poi_source``): the register integrates in the meter, so its
+differences are the meter's own energy whatever the power sampling. A reading folded into
+second ``s`` is taken as the count at ``s + 1``, the end of the second whose power SitePower
+carries (a scrape sits somewhere in its second: that is the convention's +-1 s). The register
+covers the span between two consecutive readings when the step is clean (no reset, not
+longer than ``register_max_gap_s``) and lies within one interval. A step that straddles an
+interval boundary is not split (a linear split would be a guess, and would make an interval
+wait for the reading after its end): its seconds come from the samples, as do a reset's
+(the energy between the last reading and the reset is unknown) and a gap's. With a register
+read every second the readings fall on every boundary and the register covers the interval.
 
 A held span that crosses an interval boundary is split at the boundary, so each interval
 gets exactly the seconds it covers (``max_gap_s`` is at most one interval, so a span crosses
@@ -46,9 +59,15 @@ COLUMNS: dict[str, dict[str, str]] = {
         "mining_mwh": "mining (ASIC) energy in the interval, MWh",
         "overhead_mwh": "facility overhead energy (POI - AI - mining, or model), MWh",
         "total_mwh": "sum of the uses (ai + mining + overhead), MWh",
-        "poi_mwh": "revenue (POI) meter energy of the interval (or its register difference "
-                   "when given), seconds without a reading estimated (poi_estimated_s); null "
+        "poi_mwh": "revenue (POI) meter energy of the interval: its register difference where "
+                   "the register covers it (poi_register_s), the rest integrated from POI "
+                   "samples, seconds without either estimated (poi_estimated_s); null "
                    "when some had no sample to estimate from (held from settlement), MWh",
+        "poi_register_s": "seconds of the interval whose POI energy is the meter's register "
+                          "difference (the rest from the samples), s",
+        "poi_source": "name of where poi_mwh came from: register (the whole interval), mixed "
+                      "(register and POI samples), samples (no register), estimate (some "
+                      "seconds estimated)",
         "poi_complete": "true when the meter (or its register) covered the whole interval "
                         "(false: a POI gap, poi_mwh estimated or null; published provisional)",
         "poi_estimated": "true when poi_mwh includes estimated seconds (poi_estimated_s > 0): "
@@ -62,11 +81,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "covered_s": "seconds of the interval covered by samples, s",
         "missing_s": "seconds of the interval with no valid sample (gaps), s",
         "gap_count": "sample gaps longer than max_gap_s, count",
-        "poi_missing_s": "seconds of the interval without a POI reading (sample gaps "
-                         "included; 0 when the register gives the interval), s",
+        "poi_missing_s": "seconds of the interval with neither a POI register nor a POI "
+                         "sample (sample gaps included), s",
         "poi_estimated_s": "seconds of poi_missing_s whose POI power is estimated: AI + mining "
-                           "+ overhead model of the second (0 when the register gives the "
-                           "interval), s",
+                           "+ overhead model of the second, s",
         "poi_diff_mwh": "total_mwh - poi_mwh (null when poi_mwh is), MWh",
         "poi_diff_frac": "poi_diff_mwh / poi_mwh (null when poi_mwh is 0), fraction",
         "reconciled": "true when the POI meter covered the whole interval, the samples did too, "
@@ -143,16 +161,23 @@ def _split_at_boundaries(f: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([first, spill]).drop("_spill")
 
 
+REGISTER_MAX_GAP_S = 120.0
+"""Longest span between two register readings still counted as the register's (a missed
+poll at a 60-s cadence); a longer one is a gap, filled from the samples."""
+
+
 def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
                     period_s: float = 1.0, tolerance_frac: float = 0.005,
                     tolerance_mwh: float = 0.001,
                     poi_register: pl.DataFrame | None = None,
+                    register_max_gap_s: float = REGISTER_MAX_GAP_S,
                     intervals: pl.DataFrame | None = None) -> pl.DataFrame:
     """15-minute energy by use from 1-second site power, reconciled with the POI meter.
 
     ``site_power``: ``SITE_POWER_COLUMNS`` (W, TH/s; ``poi_meter_w`` may be null).
-    ``poi_register``: optional ``[site_id, interval_start_s, poi_mwh]`` from the meter's own
-    register (see ``counter_interval_energy``); it replaces the integrated POI power.
+    ``poi_register``: optional ``[site_id, ts_s, poi_energy_wh]``, the POI meter's register
+    read in second ``ts_s`` (SitePower's); where it covers the interval it replaces the
+    integrated POI power (module doc).
     ``intervals``: optional ``[interval_start_s]`` that must all appear; those without any
     sample come out with zero energy and ``missing_s = 900``.
     Returns ``COLUMNS["interval_energy"]``.
@@ -162,21 +187,28 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
         raise EnergyInputError(f"max_gap_s={max_gap_s} exceeds one interval ({INTERVAL_S} s)")
     f = _split_at_boundaries(
         held_seconds(site_power, by=["site_id"], max_gap_s=max_gap_s, period_s=period_s))
+    register = _register_segments(poi_register, register_max_gap_s,
+                                  site_power.schema["site_id"])
+    # Seconds of each held span that the register does not cover: the samples fill those.
+    t0 = pl.col("ts_s").cast(pl.Float64)
+    f = f.with_columns(t0.alias("_t0"), (t0 + pl.col("held_s")).alias("_t1"))
+    f = f.with_columns((pl.col("held_s") - _covered_before(f, register, "_t1")
+                        + _covered_before(f, register, "_t0")).alias("_poi_s"))
     h = pl.col("held_s") / 3.6e9  # W x s -> MWh
     poi_ok = pl.col("poi_meter_w").is_not_null()
     estimate = poi_estimate_w()
     f = f.with_columns(
         *((pl.col(f"{u}_w") * h).alias(f"{u}_mwh") for u in _USES),
         # Null where neither a reading nor an estimate exists: nulled below if any such.
-        (pl.coalesce("poi_meter_w", estimate) * h).alias("poi_mwh"),
+        (pl.coalesce("poi_meter_w", estimate) * pl.col("_poi_s") / 3.6e9).alias("poi_mwh"),
         (pl.col("contract_w") * h).alias("contract_mwh"),
         ((pl.col("contract_w") - pl.col("total_w")).clip(lower_bound=0) * h)
         .alias("unabsorbed_mwh"),
         ((pl.col("total_w") - pl.col("contract_w")).clip(lower_bound=0) * h)
         .alias("over_contract_mwh"),
         (pl.col("hashrate_ths") * pl.col("held_s") / 1000.0 / 86400.0).alias("hashrate_ph_days"),
-        pl.when(poi_ok).then(0.0).otherwise(pl.col("held_s")).alias("poi_missing_s"),
-        pl.when(estimate.is_not_null()).then(pl.col("held_s")).otherwise(0.0)
+        pl.when(poi_ok).then(0.0).otherwise(pl.col("_poi_s")).alias("poi_missing_s"),
+        pl.when(estimate.is_not_null()).then(pl.col("_poi_s")).otherwise(0.0)
         .alias("poi_estimated_s"),
     )
     sums = [*(f"{u}_mwh" for u in _USES), "poi_mwh", "contract_mwh", "unabsorbed_mwh",
@@ -184,45 +216,93 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
     g = f.group_by("site_id", "interval_start_s").agg(
         *(pl.col(c).sum() for c in sums),
         pl.col("held_s").sum().alias("covered_s"),
+        pl.col("_poi_s").sum().alias("_sampled_s"),
         pl.col("gap").sum().cast(pl.Int64).alias("gap_count"),
     )
+    reg = register.group_by("site_id", "interval_start_s").agg(
+        (pl.col("energy_wh").sum() / 1e6).alias("_reg_mwh"),
+        (pl.col("end_s") - pl.col("start_s")).sum().alias("poi_register_s"))
+    # An interval the register covers has a row even without samples.
+    g = g.join(reg, on=["site_id", "interval_start_s"], how="full", coalesce=True)
     if intervals is not None:
         grid = g.select("site_id").unique().join(intervals.select("interval_start_s"),
                                                  how="cross")
-        g = grid.join(g, on=["site_id", "interval_start_s"], how="left").with_columns(
-            *(pl.col(c).fill_null(0.0) for c in [*sums, "covered_s"]),
-            pl.col("gap_count").fill_null(0),
-        )
-    if poi_register is not None:
-        _check(poi_register, ["site_id", "interval_start_s", "poi_mwh"],
-               ["site_id", "interval_start_s"], "interval_energy(poi_register)")
-        g = g.drop("poi_mwh").join(poi_register.select("site_id", "interval_start_s",
-                                                       "poi_mwh"),
-                                   on=["site_id", "interval_start_s"], how="left")
-        # The register's difference is the meter's own energy: complete whatever the samples.
-        g = g.with_columns(pl.when(pl.col("poi_mwh").is_null()).then(float(INTERVAL_S))
-                           .otherwise(0.0).alias("poi_missing_s"),
-                           pl.lit(0.0).alias("poi_estimated_s"))
-    else:
-        # Seconds with no sample at all are POI seconds missing too, and cannot be estimated.
-        g = g.with_columns((pl.col("poi_missing_s") + INTERVAL_S - pl.col("covered_s"))
-                           .alias("poi_missing_s"))
-        known = pl.col("poi_missing_s") == pl.col("poi_estimated_s")
-        g = g.with_columns(pl.when(known).then(pl.col("poi_mwh")).alias("poi_mwh"))
+        g = grid.join(g, on=["site_id", "interval_start_s"], how="left")
+    zero = [*sums, "covered_s", "_sampled_s", "_reg_mwh", "poi_register_s"]
+    g = g.with_columns(*(pl.col(c).fill_null(0.0) for c in zero),
+                       pl.col("gap_count").fill_null(0))
+    # Seconds with neither a register nor a sample are POI seconds missing, not estimable.
+    g = g.with_columns((pl.col("poi_missing_s") + INTERVAL_S - pl.col("poi_register_s")
+                        - pl.col("_sampled_s")).alias("poi_missing_s"))
+    known = (pl.col("poi_missing_s") - pl.col("poi_estimated_s")).abs() < 1e-6
+    g = g.with_columns(pl.when(known).then(pl.col("poi_mwh") + pl.col("_reg_mwh"))
+                       .alias("poi_mwh"))
     covered = pl.col("covered_s")
     diff = pl.col("total_mwh") - pl.col("poi_mwh")
+    source = (pl.when(pl.col("poi_estimated_s") > 0).then(pl.lit("estimate"))
+              .when(pl.col("poi_register_s") >= INTERVAL_S - 1e-6).then(pl.lit("register"))
+              .when(pl.col("poi_register_s") > 0).then(pl.lit("mixed"))
+              .otherwise(pl.lit("samples")))
+    complete = pl.col("poi_missing_s") < 1e-6
     return g.with_columns(
         covered.alias("covered_s"),
         (INTERVAL_S - covered).alias("missing_s"),
-        (pl.col("poi_missing_s") == 0).alias("poi_complete"),
+        source.alias("poi_source"),
+        complete.alias("poi_complete"),
         (pl.col("poi_mwh").is_not_null() & (pl.col("poi_estimated_s") > 0))
         .alias("poi_estimated"),
         diff.alias("poi_diff_mwh"),
         pl.when(pl.col("poi_mwh") != 0).then(diff / pl.col("poi_mwh")).alias("poi_diff_frac"),
-        ((pl.col("poi_missing_s") == 0) & (covered == INTERVAL_S)
+        (complete & (covered == INTERVAL_S)
          & (diff.abs() <= tolerance_frac * pl.col("poi_mwh").abs() + tolerance_mwh))
         .fill_null(False).alias("reconciled"),
     ).sort("site_id", "interval_start_s").select(list(COLUMNS["interval_energy"]))
+
+
+def _register_segments(poi_register: pl.DataFrame | None, max_gap_s: float,
+                       site_dtype: pl.DataType) -> pl.DataFrame:
+    """The spans the register covers: ``[site_id, start_s, end_s, energy_wh,
+    interval_start_s, _cum_s]``, clean steps within one interval (module doc), sorted;
+    ``_cum_s`` is the covered seconds of the site before the span."""
+    schema = {"site_id": site_dtype, "start_s": pl.Float64(), "end_s": pl.Float64(),
+              "energy_wh": pl.Float64(), "interval_start_s": pl.Int64(),
+              "_cum_s": pl.Float64()}
+    if poi_register is None:
+        return pl.DataFrame(schema=schema)
+    if max_gap_s > INTERVAL_S:
+        raise EnergyInputError(f"register_max_gap_s={max_gap_s} exceeds one interval")
+    _check(poi_register, ["site_id", "ts_s", "poi_energy_wh"], ["site_id", "ts_s"],
+           "interval_energy(poi_register)")
+    readings = poi_register.select(
+        pl.col("site_id").cast(site_dtype),
+        (pl.col("ts_s") + 1).cast(pl.Float64),  # the count at the end of its second
+        pl.col("poi_energy_wh").cast(pl.Float64)).drop_nulls()
+    steps = counter_steps(readings, counter_col="poi_energy_wh", by=["site_id"],
+                          max_gap_s=max_gap_s)
+    iv = interval_start_s(pl.col("start_s"))
+    clean = ((pl.col("kind") != "reset") & ~pl.col("gap")
+             & (pl.col("end_s") <= iv + INTERVAL_S))
+    length = pl.col("end_s") - pl.col("start_s")
+    return (steps.filter(clean)
+            .with_columns(iv.cast(pl.Int64).alias("interval_start_s"))
+            .sort("site_id", "start_s")
+            .with_columns((length.cum_sum().over("site_id") - length).alias("_cum_s"))
+            .select(list(schema)))
+
+
+def _covered_before(f: pl.DataFrame, segments: pl.DataFrame, at: str) -> pl.Series:
+    """Seconds of the site covered by ``segments`` before the time in column ``at`` of each
+    row of ``f`` (a step function's integral: the spans are disjoint and sorted)."""
+    if segments.height == 0:
+        return pl.Series(at, [0.0] * f.height, dtype=pl.Float64)
+    left = f.select("site_id", pl.col(at).alias("_t")).with_row_index("_row").sort("_t")
+    hit = left.join_asof(segments.sort("start_s"), left_on="_t", right_on="start_s",
+                         by="site_id", strategy="backward",
+                         check_sortedness=False)  # both sorted by time; by-groups hide it
+    inside = (pl.min_horizontal(pl.col("_t"), pl.col("end_s")) - pl.col("start_s"))
+    return (hit.sort("_row")
+            .select((pl.col("_cum_s") + inside).fill_null(0.0).alias(at))
+            .to_series())
 
 
 def counter_steps(frame: pl.DataFrame, *, counter_col: str, ts_col: str = "ts_s",

@@ -24,6 +24,8 @@ reading, up to the site's ``max_staleness`` for its kind; past it the source is 
 (``SitePower.stale_sources``), left out and counted, never zero-filled or interpolated
 (DESIGN.md "Energy from power"). A second closes with the held readings even when no frame
 was stamped in it; only a second in which no source is fresh is a ``Gap``.
+Energy registers are not held: ``SitePower.poi_energy_wh`` is the POI register read in that
+very second (the marts difference it, ``transforms.energy``), None in the others.
 
 Which source wins: a sub-meter that reported is trusted over device sums (stock ASIC
 firmware reports no wattage and device sums miss cooling and losses); device sums are the
@@ -336,6 +338,7 @@ def fold_partials(
                 ts_s=sec,
                 source_partition=source_partition,
                 meter_w={},
+                meter_wh={},
                 sources={},
             )
         touched[(f.site_id, sec)] = p
@@ -373,8 +376,14 @@ def fold_partials(
         else:
             # Two scrapes of one meter in a second: the later one wins (power, not energy).
             p.meter_w.update(zip(f.meter_id, f.power_w, strict=True))
+            # The register is energy: kept for its own second only (stage 2 never holds it).
+            p.meter_wh.update(
+                (m, e) for m, e in zip(f.meter_id, f.energy_wh, strict=True) if e is not None
+            )
     out.partials = [
-        msgspec.structs.replace(p, meter_w=dict(p.meter_w), sources=dict(p.sources))
+        msgspec.structs.replace(
+            p, meter_w=dict(p.meter_w), meter_wh=dict(p.meter_wh), sources=dict(p.sources)
+        )
         for p in touched.values()
     ]
     out.late = [
@@ -791,6 +800,7 @@ def _held_power(
     reported: list[float] = []
     hashrate: list[float] = []
     meters: dict[str, float] = {}
+    registers: dict[str, float] = {}
     meter_stamps: dict[str, float] = {}
     asic_stamps: list[float] = []
     held_sources = held_readings = stale = 0
@@ -819,6 +829,7 @@ def _held_power(
     for key in forget:
         del sc.held[key]
     for p in partials:
+        registers.update(p.meter_wh)
         if not p.sources:
             # A partial from before per-source readings: its sums count for its second only.
             ai.append(p.ai_w)
@@ -840,6 +851,7 @@ def _held_power(
         reported_mining=math.fsum(reported),
         hashrate_ths=math.fsum(hashrate),
         meters=meters,
+        registers=registers,
         readings=sum(p.readings for p in partials),
         now_s=now_s,
     )
@@ -863,8 +875,10 @@ def site_power(
     """``SitePower`` of one second from the partials of all partitions alone (no readings
     held from earlier seconds), plus reconciliation."""
     meters: dict[str, float] = {}
+    registers: dict[str, float] = {}
     for p in partials:
         meters.update(p.meter_w)
+        registers.update(p.meter_wh)
     return _power(
         idx,
         ts_s,
@@ -873,6 +887,7 @@ def site_power(
         reported_mining=math.fsum(p.mining_reported_w for p in partials),
         hashrate_ths=math.fsum(p.hashrate_ths for p in partials),
         meters=meters,
+        registers=registers,
         readings=sum(p.readings for p in partials),
         now_s=now_s,
     )
@@ -887,9 +902,11 @@ def _power(
     reported_mining: float,
     hashrate_ths: float,
     meters: dict[str, float],
+    registers: Mapping[str, float],
     readings: int,
     now_s: float,
 ) -> tuple[SitePower, list[Reconciliation]]:
+    """``registers``: energy registers read in this second only, by meter id."""
     site = idx.config
     flags: list[str] = []
     for m in site.meters:
@@ -903,6 +920,12 @@ def _power(
         return math.fsum(meters[i] for i in ids)
 
     poi = metered("poi")
+    poi_ids = idx.meters_by_role["poi"]
+    poi_wh = (
+        math.fsum(registers[i] for i in poi_ids)
+        if poi_ids and all(i in registers for i in poi_ids)
+        else None
+    )
     ai_meter = metered("ai")
     mining_meter = metered("mining")
     recs: list[Reconciliation] = []
@@ -942,6 +965,7 @@ def _power(
         overhead_w=overhead,
         total_w=ai + mining + overhead,
         poi_meter_w=poi,
+        poi_energy_wh=poi_wh,
         contract_w=contract,
         surplus_w=contract - ai - overhead,
         hashrate_ths=hashrate_ths,

@@ -40,7 +40,16 @@ from streams.decisions.power import (
 LEGACY = "*"
 """Change key of a partial without per-source readings: it counts for its second only."""
 
-_COMPARED = ("ai_w", "mining_w", "overhead_w", "total_w", "poi_meter_w", "hashrate_ths", "readings")
+_COMPARED = (
+    "ai_w",
+    "mining_w",
+    "overhead_w",
+    "total_w",
+    "poi_meter_w",
+    "poi_energy_wh",
+    "hashrate_ths",
+    "readings",
+)
 """What makes a restated second different from the published one (money and counts)."""
 
 
@@ -222,6 +231,7 @@ def _merge(a: SitePowerPartial | None, b: SitePowerPartial | None) -> SitePowerP
         mining_w=a.mining_w + b.mining_w,
         mining_reported_w=a.mining_reported_w + b.mining_reported_w,
         meter_w={**a.meter_w, **b.meter_w},
+        meter_wh={**a.meter_wh, **b.meter_wh},
         readings=a.readings + b.readings,
         hashrate_ths=a.hashrate_ths + b.hashrate_ths,
         max_reading_ts_s=max(a.max_reading_ts_s, b.max_reading_ts_s),

@@ -42,9 +42,18 @@ def day_interval_energy(
 ) -> pl.DataFrame:
     """Interval energy of ``day`` (UTC) for intervals that are over: the site has the
     interval's last second or a later one (the agents close seconds in order, so every second
-    before it is closed too). ``last_ts_by_site``: ``[site_id, last_ts_s]``."""
+    before it is closed too). ``last_ts_by_site``: ``[site_id, last_ts_s]``.
+
+    Where ``site_power`` has the POI register (``poi_energy_wh``), the POI energy comes from
+    it: a reading counts to the end of its second, so an interval's closing reading is in its
+    own last second and the rule above holds for it too. The day's first second of register
+    has no reading before it here (the query starts at the day), so that one second comes
+    from the samples (``poi_source`` mixed) unless the rows include the second before."""
     start, end = day_bounds(day)
-    energy = interval_energy(site_power.select(SITE_POWER_COLUMNS))
+    register = None
+    if "poi_energy_wh" in site_power.columns:
+        register = site_power.select("site_id", "ts_s", "poi_energy_wh").drop_nulls()
+    energy = interval_energy(site_power.select(SITE_POWER_COLUMNS), poi_register=register)
     return (
         energy.join(last_ts_by_site, on="site_id", how="inner")
         .filter(

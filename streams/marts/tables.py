@@ -244,6 +244,8 @@ CONTRACTS: dict[str, FromContract] = {
             "overhead_w": "facility overhead (POI - AI - mining, or model), W",
             "total_w": "ai + mining + overhead, W",
             "poi_meter_w": "revenue (POI) meter power; null if it did not report, W",
+            "poi_energy_wh": "POI meters' energy register read in this second, the count at "
+            "its end (null: not read then; registers are not held), Wh",
             "contract_w": "contracted (forward) power, W",
             "surplus_w": "contract - AI - overhead (negative: deficit), W",
             "hashrate_ths": "fleet hashrate, TH/s",

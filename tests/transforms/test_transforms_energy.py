@@ -181,11 +181,14 @@ def test_meter_disagreement_beyond_tolerance() -> None:
 
 
 def test_poi_register_replaces_integrated_meter_and_empty_intervals_appear() -> None:
-    reg = pl.DataFrame({"site_id": ["s"], "interval_start_s": [0], "poi_mwh": [900e-6]})
+    # Read every second: count at the end of second t is 1 Wh x (t + 1) (3,600 W).
+    reg = pl.DataFrame({"site_id": "s", "ts_s": list(range(-1, 900)),
+                        "poi_energy_wh": [float(t + 1) for t in range(-1, 900)]})
     out = interval_energy(power_frame(list(range(900))), poi_register=reg,
                           intervals=pl.DataFrame({"interval_start_s": [0, 900]}))
     first, empty = out.row(0, named=True), out.row(1, named=True)
-    assert first["poi_mwh"] == 900e-6 and first["reconciled"] is True
+    assert first["poi_mwh"] == pytest.approx(900e-6) and first["reconciled"] is True
+    assert (first["poi_source"], first["poi_register_s"]) == ("register", 900)
     assert (empty["missing_s"], empty["total_mwh"], empty["reconciled"]) == (900, 0.0, False)
     # No register value and no sample: the POI energy is unknown, not zero.
     assert (empty["poi_mwh"], empty["poi_complete"], empty["poi_missing_s"]) == \
