@@ -57,9 +57,11 @@ class HashpriceSignal(Message, kw_only=True):
     """Bitcoin hashprice in force from ``ts_s``: expected gross revenue of 1 PH/s for one
     day, before pool fees, from network data (difficulty, block subsidy, fees, BTC price).
 
-    Settlement values mining at the hashprice in force in an interval: the latest signal
-    with ``ts_s`` at or before the interval's start; the site's pool fee is applied there
-    and in the controller (``CurtailmentPolicy.pool_fee_fraction``).
+    Settlement values mining at the hashprice in force in an interval (the latest signal
+    with ``ts_s`` at or before the interval's start) less the site's pool fee
+    (``CurtailmentPolicy.pool_fee_fraction`` of the config in force then:
+    ``mining_revenue_usd`` is net, ``mining_pool_fee_usd`` the fee); the controller's
+    breakevens deduct the same fee.
     """
 
     source: str

@@ -147,8 +147,9 @@ SPECS: dict[str, MartSpec] = {
         ranges={"poi_mwh": (0.0, _MWH_15), "forward_mwh": (0.0, _MWH_15),
                 "sell_back_mwh": (0.0, _MWH_15), "purchase_mwh": (0.0, _MWH_15),
                 "rt_price_usd_per_mwh": _PRICE, "hashprice_usd_per_ph_day": (0.0, 100000.0),
-                "forward_usd": (None, 0.0),
-                "mining_revenue_usd": (0.0, None), "dr_credit_usd": (0.0, None),
+                "pool_fee_fraction": (0.0, 1.0), "forward_usd": (None, 0.0),
+                "mining_revenue_usd": (0.0, None), "mining_pool_fee_usd": (0.0, None),
+                "dr_credit_usd": (0.0, None),
                 "ancillary_credit_usd": (0.0, None), "four_cp_usd": (None, 0.0)},
         must_be_true=["settled"],  # a held interval (POI gap) is not a settled day
         sum_total="net_usd", sum_parts=COMPONENTS, sum_tolerance=0.0,

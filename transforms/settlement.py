@@ -23,7 +23,11 @@ Sign convention: every ``*_usd`` component is a cash flow **to the site** (+ rec
   a position, not a ceiling.
 - Basis: a position held at a hub settles there (6.6.3.3), so it carries
   ``MWh x (RT_hub - RT_zone)``, cash to the site (``transforms.positions``).
-- Mining revenue: PH-days delivered x hashprice (USD/PH/day).
+- Mining revenue: PH-days delivered x hashprice (USD/PH/day, gross) x (1 - pool fee): what
+  the pool pays. The gross hashprice is the network's; the pool withholds its fee before
+  paying, so the fee is never cash the site has. ``mining_pool_fee_usd`` shows it beside
+  (gross rounded less net rounded, so revenue + fee = the gross to the cent), outside
+  ``net_usd``.
 - Demand response and ancillary credits: MW x hours of overlap x USD/MW-h of each credited
   event.
 - Held: an interval whose POI quantity is unknown (``poi_mwh`` null: a gap in the revenue
@@ -58,6 +62,9 @@ PH_DAYS = pl.Decimal(38, 9)
 PRICE = pl.Decimal(38, 6)
 EXACT = pl.Decimal(38, 12)
 CENTS = pl.Decimal(38, 2)
+MINING = pl.Decimal(38, 21)
+"""PH-days (9 places) x hashprice (6) x (1 - fee) (6): exact at 21 places, and 17 integer
+digits are far above any interval's mining money (EXACT, 12 places, would round it)."""
 
 COMPONENTS = ["forward_usd", "day_ahead_usd", "rt_sell_back_usd", "rt_purchase_usd",
               "basis_usd", "mining_revenue_usd", "dr_credit_usd", "ancillary_credit_usd",
@@ -83,20 +90,27 @@ COLUMNS: dict[str, dict[str, str]] = {
                         "(null when held)",
         "rt_price_usd_per_mwh": "real-time settlement point price, USD/MWh (Decimal 38,6)",
         "hashrate_ph_days": "mining work delivered, PH/s x days (Decimal 38,9)",
-        "hashprice_usd_per_ph_day": "hashprice in force, USD/PH/day (Decimal 38,6)",
+        "hashprice_usd_per_ph_day": "hashprice in force, gross of pool fees, USD/PH/day "
+                                    "(Decimal 38,6)",
+        "pool_fee_fraction": "pool fee in force (the site config's policy.pool_fee_fraction), "
+                             "share of gross mining revenue (Decimal 38,6)",
         "forward_usd": "- contract MWh x contract price, USD (cents, half-even)",
         "day_ahead_usd": "- day-ahead MWh bought x DA SPP (+ when sold), USD (cents)",
         "rt_sell_back_usd": "+ sell_back_mwh x RT price, USD (cents, half-even)",
         "rt_purchase_usd": "- purchase_mwh x RT price, USD (cents, half-even)",
         "basis_usd": "+ MWh held at other points (hubs) x (RT at the point - RT at the load "
                      "zone), USD (cents)",
-        "mining_revenue_usd": "+ hashrate_ph_days x hashprice, USD (cents, half-even)",
+        "mining_revenue_usd": "+ hashrate_ph_days x hashprice x (1 - pool_fee_fraction): what "
+                              "the pool pays, USD (cents, half-even)",
         "dr_credit_usd": "+ demand-response credits, MW x h x USD/MW-h, USD (cents, half-even)",
         "ancillary_credit_usd": "+ ancillary capacity, awarded MW x MCPC per awarded hour, "
                                 "USD (cents)",
         "ancillary_failure_usd": "- failure to provide, failed MW x MCPC, USD (cents)",
         "four_cp_usd": "- 4CP transmission accrual, POI MWh x 4000/n x USD/kW-yr, USD (cents)",
         "net_usd": "sum of the ten components above, USD (exact, cents); null when held",
+        "mining_pool_fee_usd": "pool fee withheld, not in net_usd: hashrate_ph_days x hashprice "
+                               "(cents, half-even) - mining_revenue_usd, so the two add up to "
+                               "the gross, USD",
         "settled": "true when the interval is settled; false when held (see held_reason)",
         "held_reason": "why the interval is held from settlement (text; null when settled), "
                        "e.g. a POI meter gap",
@@ -196,6 +210,7 @@ def _block_money(events: pl.DataFrame, keys: pl.DataFrame, price_col: str,
 
 def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: pl.DataFrame,
                      *, hashprice: pl.DataFrame | None = None,
+                     pool_fee_fraction: Decimal = Decimal(0),
                      credits: pl.DataFrame | None = None,
                      four_cp_intervals: pl.DataFrame | None = None,
                      four_cp_rate_usd_per_kw_year: Decimal = Decimal(0),
@@ -214,6 +229,8 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
       ContractBlock fields); blocks may overlap (they add).
     - ``hashprice``: ``[start_s, hashprice_usd_per_ph_day]``; the latest at or before the
       interval start applies. Required when any interval has mining work.
+    - ``pool_fee_fraction``: the pool's fee, in [0, 1), deducted from every interval's gross
+      mining revenue.
     - ``credits``: ``[site_id, start_s, end_s, kind ('dr' | 'ancillary'), mw,
       price_usd_per_mw_h]``: credited demand-response / ancillary events.
     - ``four_cp_intervals``: ``[interval_start_s]`` of the coincident-peak intervals of
@@ -268,7 +285,7 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
     base = _join_positions(base, keys, contracts, day_ahead, rt_prices, settlement_point,
                            point_prices)
 
-    base = _join_hashprice(base, hashprice)
+    base = _join_hashprice(base, hashprice, pool_fee_fraction)
     base = _join_credits(base, keys, credits)
     base = _join_ancillary(base, ancillary)
     base = _join_four_cp(base, four_cp_intervals, four_cp_rate_usd_per_kw_year,
@@ -290,7 +307,7 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
         .alias("rt_sell_back_usd"),
         _cents(-_mul(pl.col("purchase_mwh"), pl.col("rt_price_usd_per_mwh")))
         .alias("rt_purchase_usd"),
-        _cents(_mul(pl.col("hashrate_ph_days"), pl.col("hashprice_usd_per_ph_day")))
+        _cents(_gross_mining() * (1 - pl.col("pool_fee_fraction")).cast(MINING))
         .alias("mining_revenue_usd"),
         _cents(pl.col("_dr")).alias("dr_credit_usd"),
         _cents(pl.col("_anc") + pl.col("_anc_cap")).alias("ancillary_credit_usd"),
@@ -301,11 +318,23 @@ def build_settlement(energy: pl.DataFrame, rt_prices: pl.DataFrame, contracts: p
     out = out.with_columns(
         pl.col("held_reason").is_null().alias("settled"),
         pl.when(pl.col("held_reason").is_null()).then(pl.sum_horizontal(COMPONENTS))
-        .cast(CENTS).alias("net_usd"))
+        .cast(CENTS).alias("net_usd"),
+        (_cents(_gross_mining()) - pl.col("mining_revenue_usd")).cast(CENTS)
+        .alias("mining_pool_fee_usd"))
     return out.sort("site_id", "interval_start_s").select(list(COLUMNS["settlement"]))
 
 
-def _join_hashprice(base: pl.DataFrame, hashprice: pl.DataFrame | None) -> pl.DataFrame:
+def _gross_mining() -> pl.Expr:
+    """PH-days x gross hashprice, exact."""
+    return pl.col("hashrate_ph_days").cast(MINING) * pl.col("hashprice_usd_per_ph_day").cast(MINING)
+
+
+def _join_hashprice(base: pl.DataFrame, hashprice: pl.DataFrame | None,
+                    pool_fee_fraction: Decimal) -> pl.DataFrame:
+    if not Decimal(0) <= pool_fee_fraction < Decimal(1):
+        raise SettlementInputError(
+            f"build_settlement: pool_fee_fraction must be in [0, 1), got {pool_fee_fraction}")
+    base = base.with_columns(pl.lit(pool_fee_fraction, dtype=PRICE).alias("pool_fee_fraction"))
     if hashprice is None:
         if base.filter(pl.col("hashrate_ph_days") > 0).height:
             raise SettlementInputError("build_settlement: mining work but no hashprice frame")

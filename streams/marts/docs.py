@@ -67,9 +67,10 @@ def published_docs() -> dict[str, TableDoc]:
         "the contract blocks of the site_configs version in force at the interval start, and "
         "the network hashprice in force then (grid_hashprice: the latest ts_s at or before "
         "it; before the first stored value, that config's policy.hashprice_usd_per_ph_day), "
-        "so mining_revenue_usd values the PH-days delivered at it, gross of pool fees. An "
-        "arriving hashprice re-settles the day it starts (a revision). Money is exact "
-        "decimal, each component"
+        "so mining_revenue_usd values the PH-days delivered at it less that config's "
+        "policy.pool_fee_fraction (what the pool pays; the fee is mining_pool_fee_usd, not in "
+        "net_usd). An arriving hashprice re-settles every day it is in force on, up to the "
+        "next stored value (revisions). Money is exact decimal, each component"
         " rounded half-even to cents, net_usd their sum; cash flows to the site are positive. "
         "Only intervals that are over and priced; gated like the other derived marts, and "
         "blocked with interval_energy when that day's energy fails its gate.",

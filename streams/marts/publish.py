@@ -22,11 +22,12 @@ Alert. Settlement is also blocked when its day's interval energy is, or when its
 refused (``SettlementInputError``).
 
 A derived day is rebuilt when its site power changed, or (for days with power) when grid
-carbon, grid prices or a site config that applies to it changed. Each rebuilt partition is
-compared with the version it replaces (``revisions.diff_published``): every changed row
-becomes a ``mart_revisions`` row, stored in the sink database (rows of an unfinished
-generation are dropped by the next publication, which reuses its number) and published
-like the rest, one file per date of the revised keys.
+carbon, grid prices, a hashprice in force on it (a late value re-settles every later day
+that fell back on an older one) or a site config that applies to it changed. Each rebuilt
+partition is compared with the version it replaces (``revisions.diff_published``): every
+changed row becomes a ``mart_revisions`` row, stored in the sink database (rows of an
+unfinished generation are dropped by the next publication, which reuses its number) and
+published like the rest, one file per date of the revised keys.
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ from streams.marts.derived import (
 )
 from streams.marts.docs import published_docs, render_markdown
 from streams.marts.revisions import TIME_KEYS, diff_published
-from streams.marts.settle import HASHPRICE_COLUMNS, PRICE_COLUMNS, settle_intervals
+from streams.marts.settle import (
+    HASHPRICE_COLUMNS,
+    PRICE_COLUMNS,
+    hashprice_days,
+    settle_intervals,
+)
 from streams.marts.tables import BY_NAME, REVISIONS, TABLES, publish_select
 from transforms.settlement import SettlementInputError
 
@@ -263,9 +269,9 @@ def publish(
 
     power_days = {day_of(h) for n, h in dirty if n == "site_power"}
     with_power = _days_with_power(tables)
-    inputs = ("grid_carbon", "grid_prices", "grid_hashprice")
-    inputs_days = {day_of(h) for n, h in dirty if n in inputs}
+    inputs_days = {day_of(h) for n, h in dirty if n in ("grid_carbon", "grid_prices")}
     inputs_days |= _config_days(con, [h for n, h in dirty if n == "site_configs"], with_power)
+    inputs_days |= _hashprice_days(con, [h for n, h in dirty if n == "grid_hashprice"], with_power)
     revisions = restated_seconds(con, marts, prev, gen, now)
     for day in sorted(power_days | (inputs_days & with_power)):
         _publish_derived(con, marts, day, gen, now, gate, alert, tables, result, revisions)
@@ -345,6 +351,17 @@ def restated_seconds(
 
 def _days_with_power(tables: dict[str, dict[str, str]]) -> set[date]:
     return {date.fromisoformat(u.split("/")[0]) for u in tables.get("site_power", {})}
+
+
+def _hashprice_days(
+    con: duckdb.DuckDBPyConnection, hours: list[int], with_power: set[date]
+) -> set[date]:
+    """Days a stored hashprice value can change: its own and the later ones that fell
+    back on an older value (``settle.hashprice_days``)."""
+    if not hours:
+        return set()
+    starts = [r[0] for r in con.execute("SELECT DISTINCT ts_s FROM grid_hashprice").fetchall()]
+    return hashprice_days(hours, starts, with_power)
 
 
 def _config_days(

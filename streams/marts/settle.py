@@ -12,8 +12,10 @@ Inputs, per interval of a site that has a config on ``site.config.v1``:
   from ``grid.hashprice.v1``: the latest ``ts_s`` at or before it, i.e. the value of the
   period the interval falls in, however late it was published; two sources for one start:
   the later published). Before the first stored value, the config's
-  ``policy.hashprice_usd_per_ph_day`` (the controller's fallback too). Mining revenue in
-  this mart is that valuation of the PH-days delivered, gross of pool fees.
+  ``policy.hashprice_usd_per_ph_day`` (the controller's fallback too);
+- pool fee: that config version's ``policy.pool_fee_fraction``. Mining revenue is the
+  PH-days delivered x that hashprice x (1 - fee), what the pool pays, as the controller's
+  breakevens count it; the fee withheld is ``mining_pool_fee_usd``, beside ``net_usd``.
 
 The config is the version in force at the interval's start (``configs.assign_versions``),
 so a new version changes the settlement of intervals from its ``updated_s`` on, never
@@ -32,6 +34,9 @@ take precedence over the config's. A file that cannot be read refuses the settle
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable
+from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -46,6 +51,7 @@ from streams.marts.configs import (
     decode_config,
     latest_versions,
 )
+from streams.marts.derived import day_bounds
 from transforms import ancillary
 from transforms.four_cp import FourCpInputError, read_posted_peaks
 from transforms.positions import PositionInputError, read_day_ahead_csv
@@ -76,6 +82,23 @@ def hashprice_in_force(network: pl.DataFrame | None, policy: Decimal) -> pl.Data
         )
     )
     return pl.concat([fallback, values.filter(pl.col("start_s") > 0)])
+
+
+def hashprice_days(
+    changed_hours: Iterable[int], starts: Iterable[float], days: Iterable[date]
+) -> set[date]:
+    """The days of ``days`` that a value stored in ``grid_hashprice`` with its ``ts_s`` in
+    one of ``changed_hours`` (new, or a later publication for the same start) re-settles:
+    from its hour up to the next stored start after that hour (``starts``: every stored
+    ``ts_s``), because every interval until then, however many days later, was valued at
+    an older value or the policy fallback. Conservative within the hour."""
+    ordered = sorted(starts)
+    out: set[date] = set()
+    for hour in set(changed_hours):
+        i = bisect_left(ordered, hour + 3600)
+        until = ordered[i] if i < len(ordered) else float("inf")
+        out |= {d for d in days if day_bounds(d)[1] > hour and day_bounds(d)[0] < until}
+    return out
 
 
 def rt_prices_at(grid_prices: pl.DataFrame, market: str, settlement_point: str) -> pl.DataFrame:
@@ -123,6 +146,7 @@ def settle_intervals(
         if priced.height == 0:
             continue
         hashprice = hashprice_in_force(hashprices, version["hashprice_usd_per_ph_day"])
+        pool_fee = decimal_of(config.policy.pool_fee_fraction)
         inputs = _config_inputs(config, priced)
         contracts = contracts_of(str(site_id), config.contract).with_columns(
             pl.Series(
@@ -138,6 +162,7 @@ def settle_intervals(
                 prices,
                 contracts,
                 hashprice=hashprice,
+                pool_fee_fraction=pool_fee,
                 credits=None if credits is None else credits.filter(pl.col("site_id") == site_id),
                 four_cp_intervals=inputs.four_cp if from_config else four_cp_intervals,
                 four_cp_rate_usd_per_kw_year=(
