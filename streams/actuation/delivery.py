@@ -13,6 +13,9 @@ Rules it keeps (docs/actuation.md):
   replaces the older one;
 - compliance is only counted on a reading taken after the device acknowledged (a reading
   from before the command says nothing about it; same rule as curtailment events);
+- what an escalation that ran out of tiers leaves short is kept per device (``State.short``)
+  until the device complies, late or through its outlet, or is woken: the GPU tier covers it
+  for grid and 4CP events (``shortfall_w``, gpu_tier.py);
 - automatic (controller) commands for a paused site are suppressed and audited; operator
   commands go through; in dry-run nothing is sent, every would-be send is an outcome;
 - sends are rate limited (token bucket): what exceeds the budget waits, it is not dropped.
@@ -85,6 +88,17 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class Short:
+    """What a failed miner still lacks after escalation ran out of tiers and outlets'
+    reach: its measured power (nominal if never read) minus its target."""
+
+    site_id: str
+    command_id: str
+    short_w: float
+    since_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class State:
     fleet: dict[str, Device]
     deliveries: dict[str, Delivery] = field(default_factory=dict)
@@ -92,6 +106,8 @@ class State:
     paused: frozenset[str] = frozenset()
     tokens: float = 0.0
     tokens_at_s: float = 0.0
+    short: dict[str, Short] = field(default_factory=dict)
+    """Device id -> its shortfall after escalation was exhausted."""
 
 
 # ---- inputs ----------------------------------------------------------------------------
@@ -253,6 +269,7 @@ class _Step:
         self.paused = set(state.paused)
         self.tokens = state.tokens
         self.tokens_at_s = state.tokens_at_s
+        self.short = dict(state.short)
         self.out: list[Output] = []
 
     def state(self) -> State:
@@ -263,6 +280,7 @@ class _Step:
             frozenset(self.paused),
             self.tokens,
             self.tokens_at_s,
+            self.short,
         )
 
     # -- command intake --
@@ -349,6 +367,10 @@ class _Step:
         )
         self.deliveries[dev.device_id] = d
         self.out.append(_in_force(d))
+        if action in ("wake", "outlet_on"):
+            # Released: what it lacked is no longer asked of it. A new curtailment keeps the
+            # shortfall until the device is measured at its target (or fails again).
+            self.unshort(dev.device_id, issued_at_s, f"released by {command_id}")
 
     # -- device feedback --
     def ack(self, a: Ack) -> None:
@@ -373,13 +395,28 @@ class _Step:
         d = self.deliveries.get(r.device_id)
         if d is None or r.power_w is None:
             return
-        if d.phase != "acknowledged" or d.acked_at_s is None or r.at_s < d.acked_at_s:
+        short = self.short.get(r.device_id)
+        if d.phase == "failed" and short is not None and r.at_s >= short.since_s:
+            late = True  # a miner left short is still read: it may comply late
+        elif d.phase != "acknowledged" or d.acked_at_s is None or r.at_s < d.acked_at_s:
             return
+        else:
+            late = False
         d = replace(d, measured_w=r.power_w)
         if complies(d, r.power_w):
             d = replace(d, phase="complied")
-            self.out.append(_outcome(d, "complied", r.at_s, self.fleet[d.device_id]))
+            why = "after its deadline, escalation exhausted" if late else ""
+            self.out.append(_outcome(d, "complied", r.at_s, self.fleet[d.device_id], why))
+            self.unshort(d.device_id, r.at_s, f"complied ({d.command_id})")
         self.deliveries[d.device_id] = d
+
+    def unshort(self, device_id: str, at_s: float, why: str) -> None:
+        s = self.short.pop(device_id, None)
+        if s is not None:
+            detail = f"{s.short_w:.0f} W no longer short: {why}"
+            self.out.append(
+                _audit(s.site_id, at_s, "actuator", "shortfall_cleared", device_id, detail, self.p)
+            )
 
     # -- time --
     def tick(self, now_s: float) -> None:
@@ -481,6 +518,7 @@ class _Step:
                     self.p,
                 )
             )
+            self.short[d.device_id] = Short(d.site_id, d.command_id, shortfall_w, now_s)
             return
         tier = higher[0].tier
         cid = f"{d.command_id}/tier{tier}/{d.device_id}"
@@ -570,5 +608,15 @@ def step(state: State, inputs: Iterable[Input], policy: Policy) -> tuple[State, 
 
 
 def watching(state: State) -> list[str]:
-    """Devices whose power the runner should read: acknowledged, not yet complied."""
-    return [d.device_id for d in state.deliveries.values() if d.phase == "acknowledged"]
+    """Devices whose power the runner should read: acknowledged, not yet complied, and
+    failed ones left short (a late compliance clears their shortfall)."""
+    return [
+        d.device_id
+        for d in state.deliveries.values()
+        if d.phase == "acknowledged" or d.phase == "failed" and d.device_id in state.short
+    ]
+
+
+def shortfall_w(state: State, site_id: str) -> float:
+    """Watts the site's miners lack after escalation ran out of tiers."""
+    return sum(s.short_w for s in state.short.values() if s.site_id == site_id)

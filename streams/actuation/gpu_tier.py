@@ -7,7 +7,10 @@ miners cannot meet. That remainder goes to GPU power caps (``gpu_caps.plan_caps`
 tenants only, never below the floor of a card). Each cap is delivered and measured like a
 miner's command (``sent``, ``acknowledged`` or ``failed``, ``complied`` on a power reading
 taken after the acknowledgement, ``failed`` at the deadline) and restored, to the limit the
-card had before, when the need ends or ``CapPolicy.max_duration_s`` passes. The runner
+card had before, when the need ends or ``CapPolicy.max_duration_s`` passes. Miners that
+failed to comply when escalation ran out of tiers (``delivery.shortfall_w``, fed as
+``MinersShort``) raise the need of the site's active event by their shortfall, where its
+reasons allow GPU caps, and lower it again when they comply or are released. The runner
 turns ``SetLimit`` into NVML calls and feeds back ``GpuAck`` and ``GpuReading``.
 """
 
@@ -63,6 +66,19 @@ class GpuNeed:
     deadline_s: float
     slots: tuple[GpuSlot, ...]
     """The GPUs as read when the need arrived."""
+    ended: bool = False
+    """The event was released or ended: no shortfall raises it any more."""
+
+
+@dataclass(frozen=True, slots=True)
+class MinersShort:
+    """What the site's miners lack after escalation ran out of tiers, when it changes."""
+
+    site_id: str
+    short_w: float
+    at_s: float
+    slots: tuple[GpuSlot, ...]
+    """The GPUs as read now (used when no cap of the event is in force yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +104,7 @@ class GpuRecover:
     at_s: float
 
 
-GpuInput = GpuNeed | Ack | Reading | GpuRecover | Tick
+GpuInput = GpuNeed | MinersShort | Ack | Reading | GpuRecover | Tick
 """``Ack`` and ``Reading`` are the miners' own: one for a device this tier does not track
 is ignored, so the runner hands every one to both state machines."""
 GpuOutput = SetLimit | ActuationOutcome | AuditEvent | CommandInForce
@@ -135,6 +151,10 @@ class TierState:
     tracks: dict[str, Track] = field(default_factory=dict)
     expired: frozenset[str] = frozenset()
     """Events whose caps reached the maximum duration: never capped again."""
+    needs: dict[str, GpuNeed] = field(default_factory=dict)
+    """Site -> the need of its active (not ended) event, before any miners' shortfall."""
+    short: dict[str, float] = field(default_factory=dict)
+    """Site -> what its miners lack after escalation (``MinersShort``)."""
 
 
 def device_id(node: str, index: int) -> str:
@@ -147,10 +167,14 @@ class _Step:
         self.episodes = dict(s.episodes)
         self.tracks = dict(s.tracks)
         self.expired = set(s.expired)
+        self.needs = dict(s.needs)
+        self.short = dict(s.short)
         self.out: list[GpuOutput] = []
 
     def state(self) -> TierState:
-        return TierState(self.episodes, self.tracks, frozenset(self.expired))
+        return TierState(
+            self.episodes, self.tracks, frozenset(self.expired), self.needs, self.short
+        )
 
     def outcome(self, t: Track, kind: OutcomeKind, at_s: float, detail: str = "") -> None:
         target = t.limit_w * (1 + self.cap.tolerance) if t.action == "gpu_cap" else t.limit_w
@@ -201,8 +225,42 @@ class _Step:
         )
         self.outcome(t, "sent", at_s)
 
-    # -- the controller's need --
+    # -- the controller's need, raised by the miners' shortfall --
     def need(self, n: GpuNeed) -> None:
+        old = self.needs.pop(n.site_id, None)
+        if n.ended:
+            self.plan(n)
+            return
+        self.needs[n.site_id] = n
+        raised = self.with_short(n)
+        if raised is not n and (old is None or old.event_id != n.event_id):
+            self.raised(n, raised.need_w - n.need_w, n.at_s)
+        self.plan(raised)
+
+    def miners_short(self, m: MinersShort) -> None:
+        before = self.short.pop(m.site_id, 0.0)
+        if m.short_w > 0:
+            self.short[m.site_id] = m.short_w
+        n = self.needs.get(m.site_id)
+        if n is None or m.short_w == before or gpu_reason(n.reasons, self.cap) is None:
+            return  # no active event, or one whose reasons never use GPUs (economic)
+        self.raised(n, m.short_w, m.at_s)
+        self.plan(replace(self.with_short(n), at_s=m.at_s, slots=m.slots or n.slots))
+
+    def with_short(self, n: GpuNeed) -> GpuNeed:
+        short = self.short.get(n.site_id, 0.0)
+        if short <= 0 or gpu_reason(n.reasons, self.cap) is None:
+            return n  # economic or site_limit: never covered by GPUs
+        return replace(n, need_w=n.need_w + short)
+
+    def raised(self, n: GpuNeed, short_w: float, at_s: float) -> None:
+        if short_w > 0:
+            why = f"gpu need raised by {short_w:.0f} W: miners short after escalation"
+        else:
+            why = f"gpu need back to {n.need_w:.0f} W: miners no longer short"
+        self.audit(n.site_id, at_s, "gpu_need_shortfall", n.event_id, why)
+
+    def plan(self, n: GpuNeed) -> None:
         ep = self.episodes.get(n.site_id)
         reason = gpu_reason(n.reasons, self.cap)
         if ep is not None and (ep.event_id != n.event_id or n.need_w <= 0 or reason is None):
@@ -389,6 +447,8 @@ def gpu_step(
     for x in inputs:
         if isinstance(x, GpuNeed):
             s.need(x)
+        elif isinstance(x, MinersShort):
+            s.miners_short(x)
         elif isinstance(x, Ack):
             s.ack(x)
         elif isinstance(x, Reading):

@@ -38,16 +38,19 @@ from streams.actuation.delivery import (
     State,
     Tick,
     new_state,
+    shortfall_w,
     step,
     watching,
 )
 from streams.actuation.fleet import ActuationFleet
 from streams.actuation.gpu_caps import CapPolicy, GpuCapAgent, GpuSlot
 from streams.actuation.gpu_tier import (
+    ENDED_KINDS,
     GpuInput,
     GpuNeed,
     GpuOutput,
     GpuRecover,
+    MinersShort,
     SetLimit,
     TierState,
     gpu_step,
@@ -205,6 +208,8 @@ class Actuator:
         self._tasks: set[asyncio.Task[None]] = set()
         # The GPU tier comes after every miner tier.
         self.gpu_tier = 1 + max((d.tier for d in self.fleet.devices), default=0)
+        self.short_fed: dict[str, float] = {}
+        """Site -> the miners' shortfall last handed to the GPU tier."""
 
     def pause(self, site_id: str, paused: bool, actor: str) -> None:
         self.inbox.put_nowait(Pause(site_id, paused, f"operator:{actor}", self.clock()))
@@ -292,13 +297,29 @@ class Actuator:
             ev.ts_s,
             ev.deadline_s,
             slots,
+            ev.kind in ENDED_KINDS,
         )
 
     async def _gpu_need(self, ev: CurtailmentEvent) -> GpuNeed:
         need = self.gpu_need(ev, ())
-        if need.need_w <= 0:
-            return need  # a release: the tier restores from what it saved
+        short = shortfall_w(self.state, ev.site_id) if self.state is not None else 0.0
+        if need.ended or need.need_w <= 0 and short <= 0:
+            return need  # nothing to cap (a release: the tier restores from what it saved)
         return self.gpu_need(ev, await asyncio.to_thread(self._gpu_slots))
+
+    async def _miners_short(self, sites: set[str], at_s: float) -> list[GpuInput]:
+        """Each site's shortfall after escalation, when it changed: the GPU tier adds it to
+        the need of the site's active grid or 4CP event."""
+        assert self.state is not None
+        out: list[GpuInput] = []
+        for site in sorted(sites):
+            w = shortfall_w(self.state, site)
+            if w == self.short_fed.get(site, 0.0):
+                continue
+            self.short_fed[site] = w
+            slots = await asyncio.to_thread(self._gpu_slots) if w > 0 else ()
+            out.append(MinersShort(site, w, at_s, tuple(slots)))
+        return out
 
     def step_gpu(self, inputs: list[GpuInput]) -> None:
         self.gpu_state, outs = gpu_step(
@@ -388,6 +409,7 @@ class Actuator:
                 self.state, outs = step(self.state, [*inputs, tick], self.policy)
                 self.emit(outs)
                 if self.gpu_agents:
+                    gpu += await self._miners_short(sites, tick.now_s)
                     self.step_gpu([*gpu, tick])
                 if msgs:
                     # In force before the offsets: a crash in between re-reads, never forgets.
