@@ -46,9 +46,9 @@ def day_interval_energy(
 
     Where ``site_power`` has the POI register (``poi_energy_wh``), the POI energy comes from
     it: a reading counts to the end of its second, so an interval's closing reading is in its
-    own last second and the rule above holds for it too. The day's first second of register
-    has no reading before it here (the query starts at the day), so that one second comes
-    from the samples (``poi_source`` mixed) unless the rows include the second before."""
+    own last second and the rule above holds for it too. The day's first second needs the
+    reading of the second before the day: the publication passes it in (else that second
+    comes from the samples, ``poi_source`` mixed)."""
     start, end = day_bounds(day)
     register = None
     if "poi_energy_wh" in site_power.columns:

@@ -405,8 +405,10 @@ def _publish_derived(
     revisions: list[pl.DataFrame],
 ) -> None:
     start, end = day_bounds(day)
+    # From the second before the day: its POI register reading opens the day's first step
+    # (day_interval_energy keeps only the day's intervals).
     power = con.sql(
-        f"SELECT * FROM site_power WHERE ts_s >= {start} AND ts_s < {end + LOOKAHEAD_S}"
+        f"SELECT * FROM site_power WHERE ts_s >= {start - 1} AND ts_s < {end + LOOKAHEAD_S}"
     ).pl()
     last = con.sql("SELECT site_id, max(ts_s) AS last_ts_s FROM site_power GROUP BY site_id").pl()
     energy = day_interval_energy(power, day, last)
