@@ -142,7 +142,13 @@ def main() -> None:
         f"{hashrate_ths / 1000:.4f} PH/s; {seconds:,} s from {DAY_START} "
         f"({prices.height} priced intervals, hashprice ${HASHPRICE_USD_PER_PH_DAY:g}/PH/day)"
     )
-    print(f"truth: {truth_mwh:.6f} MWh mining, {truth_ph_days:.6f} PH-days")
+    # Only priced intervals settle (the scenario's last price is posted after its end).
+    priced_s = prices.height * 900
+    truth_mwh, truth_ph_days = truth_mwh * priced_s / seconds, truth_ph_days * priced_s / seconds
+    print(
+        f"truth over the {prices.height} priced intervals: {truth_mwh:.6f} MWh mining, "
+        f"{truth_ph_days:.6f} PH-days"
+    )
     header = ("poll", "mining MWh", "of truth", "PH-days", "revenue $", "stale s", "s")
     print("{:>5} {:>12} {:>9} {:>11} {:>11} {:>8} {:>6}".format(*header))
     for period in PERIODS:
