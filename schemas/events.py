@@ -75,6 +75,10 @@ class SitePower(Message, kw_only=True):
     """Sum of the POI meters' energy registers read in this second, Wh (the count at the end
     of the second); None unless every POI meter's register was read in it (registers are not
     held). The marts take interval energy from its differences (``transforms.energy``)."""
+    ai_energy_wh: float | None = None
+    """The AI-role meters' registers, by the same rule as ``poi_energy_wh``, Wh."""
+    mining_energy_wh: float | None = None
+    """The mining-role meters' registers, by the same rule as ``poi_energy_wh``, Wh."""
     contract_w: float
     surplus_w: float
     """contract - AI - overhead; negative is a deficit."""

@@ -35,6 +35,16 @@ wait for the reading after its end): its seconds come from the samples, as do a 
 (the energy between the last reading and the reset is unknown) and a gap's. With a register
 read every second the readings fall on every boundary and the register covers the interval.
 
+The AI and mining sub-meters' registers (``SitePower.ai_energy_wh``, ``mining_energy_wh``)
+give ``ai_mwh`` and ``mining_mwh`` by the same rule (``ai_register_s``, ``ai_source``, ...).
+The overhead stays what the POI leaves after AI and mining: over the seconds a register
+covers, its energy replaces what the samples said, and the overhead takes the change (up
+with the POI register's, down with the sub-meters'), so ``total_mwh = ai + mining +
+overhead`` and, where the POI register covers, ``overhead_mwh = poi_mwh - ai_mwh -
+mining_mwh``. ``total_mwh`` is the POI register where it covers and the uses' samples
+elsewhere; the per-second splits (``unabsorbed_mwh``, ``over_contract_mwh``) stay the
+samples' (a register step has no per-second shape).
+
 A held span that crosses an interval boundary is split at the boundary, so each interval
 gets exactly the seconds it covers (``max_gap_s`` is at most one interval, so a span crosses
 at most one boundary).
@@ -55,10 +65,15 @@ COLUMNS: dict[str, dict[str, str]] = {
     "interval_energy": {
         "site_id": "site identifier",
         "interval_start_s": "settlement interval start, UTC epoch seconds (key with site_id)",
-        "ai_mwh": "AI (GPU) energy in the interval, MWh",
-        "mining_mwh": "mining (ASIC) energy in the interval, MWh",
-        "overhead_mwh": "facility overhead energy (POI - AI - mining, or model), MWh",
-        "total_mwh": "sum of the uses (ai + mining + overhead), MWh",
+        "ai_mwh": "AI (GPU) energy in the interval: the AI meters' register difference where "
+                  "it covers the interval (ai_register_s), the rest integrated from samples, MWh",
+        "mining_mwh": "mining (ASIC) energy in the interval: the mining meters' register "
+                      "difference where it covers (mining_register_s), the rest from samples, "
+                      "MWh",
+        "overhead_mwh": "facility overhead energy (POI - AI - mining, or model), each from its "
+                        "register where it has one, MWh",
+        "total_mwh": "sum of the uses (ai + mining + overhead); the POI register where it "
+                     "covers, MWh",
         "poi_mwh": "revenue (POI) meter energy of the interval: its register difference where "
                    "the register covers it (poi_register_s), the rest integrated from POI "
                    "samples, seconds without either estimated (poi_estimated_s); null "
@@ -68,6 +83,14 @@ COLUMNS: dict[str, dict[str, str]] = {
         "poi_source": "name of where poi_mwh came from: register (the whole interval), mixed "
                       "(register and POI samples), samples (no register), estimate (some "
                       "seconds estimated)",
+        "ai_register_s": "seconds of the interval whose AI energy is the AI meters' register "
+                         "difference (the rest from the samples), s",
+        "ai_source": "name of where ai_mwh came from: register (the whole interval), mixed "
+                     "(register and samples), samples (no register)",
+        "mining_register_s": "seconds of the interval whose mining energy is the mining "
+                             "meters' register difference (the rest from the samples), s",
+        "mining_source": "name of where mining_mwh came from: register, mixed, samples (as "
+                         "ai_source)",
         "poi_complete": "true when the meter (or its register) covered the whole interval "
                         "(false: a POI gap, poi_mwh estimated or null; published provisional)",
         "poi_estimated": "true when poi_mwh includes estimated seconds (poi_estimated_s > 0): "
@@ -170,6 +193,8 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
                     period_s: float = 1.0, tolerance_frac: float = 0.005,
                     tolerance_mwh: float = 0.001,
                     poi_register: pl.DataFrame | None = None,
+                    ai_register: pl.DataFrame | None = None,
+                    mining_register: pl.DataFrame | None = None,
                     register_max_gap_s: float = REGISTER_MAX_GAP_S,
                     intervals: pl.DataFrame | None = None) -> pl.DataFrame:
     """15-minute energy by use from 1-second site power, reconciled with the POI meter.
@@ -177,7 +202,8 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
     ``site_power``: ``SITE_POWER_COLUMNS`` (W, TH/s; ``poi_meter_w`` may be null).
     ``poi_register``: optional ``[site_id, ts_s, poi_energy_wh]``, the POI meter's register
     read in second ``ts_s`` (SitePower's); where it covers the interval it replaces the
-    integrated POI power (module doc).
+    integrated POI power (module doc). ``ai_register`` (``ai_energy_wh``) and
+    ``mining_register`` (``mining_energy_wh``) do the same for the sub-meters.
     ``intervals``: optional ``[interval_start_s]`` that must all appear; those without any
     sample come out with zero energy and ``missing_s = 900``.
     Returns ``COLUMNS["interval_energy"]``.
@@ -187,20 +213,34 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
         raise EnergyInputError(f"max_gap_s={max_gap_s} exceeds one interval ({INTERVAL_S} s)")
     f = _split_at_boundaries(
         held_seconds(site_power, by=["site_id"], max_gap_s=max_gap_s, period_s=period_s))
-    register = _register_segments(poi_register, register_max_gap_s,
-                                  site_power.schema["site_id"])
-    # Seconds of each held span that the register does not cover: the samples fill those.
+    given = {"poi": poi_register, "ai": ai_register, "mining": mining_register}
+    segments = {u: _register_segments(r, f"{u}_energy_wh", register_max_gap_s,
+                                      site_power.schema["site_id"]) for u, r in given.items()}
+    # Seconds of each held span that a register does not cover: the samples fill those.
     t0 = pl.col("ts_s").cast(pl.Float64)
     f = f.with_columns(t0.alias("_t0"), (t0 + pl.col("held_s")).alias("_t1"))
-    f = f.with_columns((pl.col("held_s") - _covered_before(f, register, "_t1")
-                        + _covered_before(f, register, "_t0")).alias("_poi_s"))
+    f = f.with_columns(*((pl.col("held_s") - _covered_before(f, seg, "_t1")
+                          + _covered_before(f, seg, "_t0")).alias(f"_{u}_s")
+                         for u, seg in segments.items()))
     h = pl.col("held_s") / 3.6e9  # W x s -> MWh
+
+    def filled(w: pl.Expr | str, u: str) -> pl.Expr:  # energy of the seconds samples fill
+        return (pl.col(w) if isinstance(w, str) else w) * pl.col(f"_{u}_s") / 3.6e9
+
+    def replaced(w: str, u: str) -> pl.Expr:  # what the samples said where the register is
+        return pl.col(w) * (pl.col("held_s") - pl.col(f"_{u}_s")) / 3.6e9
+
     poi_ok = pl.col("poi_meter_w").is_not_null()
     estimate = poi_estimate_w()
     f = f.with_columns(
-        *((pl.col(f"{u}_w") * h).alias(f"{u}_mwh") for u in _USES),
+        filled("ai_w", "ai").alias("ai_mwh"),
+        filled("mining_w", "mining").alias("mining_mwh"),
+        (pl.col("overhead_w") * h).alias("overhead_mwh"),
+        filled("total_w", "poi").alias("total_mwh"),
         # Null where neither a reading nor an estimate exists: nulled below if any such.
-        (pl.coalesce("poi_meter_w", estimate) * pl.col("_poi_s") / 3.6e9).alias("poi_mwh"),
+        filled(pl.coalesce("poi_meter_w", estimate), "poi").alias("poi_mwh"),
+        *(replaced(w, u).alias(f"_{u}_replaced")
+          for w, u in (("total_w", "poi"), ("ai_w", "ai"), ("mining_w", "mining"))),
         (pl.col("contract_w") * h).alias("contract_mwh"),
         ((pl.col("contract_w") - pl.col("total_w")).clip(lower_bound=0) * h)
         .alias("unabsorbed_mwh"),
@@ -212,42 +252,44 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
         .alias("poi_estimated_s"),
     )
     sums = [*(f"{u}_mwh" for u in _USES), "poi_mwh", "contract_mwh", "unabsorbed_mwh",
-            "over_contract_mwh", "hashrate_ph_days", "poi_missing_s", "poi_estimated_s"]
+            "over_contract_mwh", "hashrate_ph_days", "poi_missing_s", "poi_estimated_s",
+            *(f"_{u}_replaced" for u in REGISTERS)]
     g = f.group_by("site_id", "interval_start_s").agg(
         *(pl.col(c).sum() for c in sums),
         pl.col("held_s").sum().alias("covered_s"),
         pl.col("_poi_s").sum().alias("_sampled_s"),
         pl.col("gap").sum().cast(pl.Int64).alias("gap_count"),
     )
-    reg = register.group_by("site_id", "interval_start_s").agg(
-        (pl.col("energy_wh").sum() / 1e6).alias("_reg_mwh"),
-        (pl.col("end_s") - pl.col("start_s")).sum().alias("poi_register_s"))
-    # An interval the register covers has a row even without samples.
-    g = g.join(reg, on=["site_id", "interval_start_s"], how="full", coalesce=True)
+    for u, seg in segments.items():
+        reg = seg.group_by("site_id", "interval_start_s").agg(
+            (pl.col("energy_wh").sum() / 1e6).alias(f"_{u}_reg_mwh"),
+            (pl.col("end_s") - pl.col("start_s")).sum().alias(f"{u}_register_s"))
+        # An interval a register covers has a row even without samples.
+        g = g.join(reg, on=["site_id", "interval_start_s"], how="full", coalesce=True)
     if intervals is not None:
         grid = g.select("site_id").unique().join(intervals.select("interval_start_s"),
                                                  how="cross")
         g = grid.join(g, on=["site_id", "interval_start_s"], how="left")
-    zero = [*sums, "covered_s", "_sampled_s", "_reg_mwh", "poi_register_s"]
+    zero = [*sums, "covered_s", "_sampled_s",
+            *(c for u in REGISTERS for c in (f"_{u}_reg_mwh", f"{u}_register_s"))]
     g = g.with_columns(*(pl.col(c).fill_null(0.0) for c in zero),
                        pl.col("gap_count").fill_null(0))
+    g = g.with_columns(*_from_registers())
     # Seconds with neither a register nor a sample are POI seconds missing, not estimable.
     g = g.with_columns((pl.col("poi_missing_s") + INTERVAL_S - pl.col("poi_register_s")
                         - pl.col("_sampled_s")).alias("poi_missing_s"))
     known = (pl.col("poi_missing_s") - pl.col("poi_estimated_s")).abs() < 1e-6
-    g = g.with_columns(pl.when(known).then(pl.col("poi_mwh") + pl.col("_reg_mwh"))
+    g = g.with_columns(pl.when(known).then(pl.col("poi_mwh") + pl.col("_poi_reg_mwh"))
                        .alias("poi_mwh"))
     covered = pl.col("covered_s")
     diff = pl.col("total_mwh") - pl.col("poi_mwh")
-    source = (pl.when(pl.col("poi_estimated_s") > 0).then(pl.lit("estimate"))
-              .when(pl.col("poi_register_s") >= INTERVAL_S - 1e-6).then(pl.lit("register"))
-              .when(pl.col("poi_register_s") > 0).then(pl.lit("mixed"))
-              .otherwise(pl.lit("samples")))
     complete = pl.col("poi_missing_s") < 1e-6
     return g.with_columns(
         covered.alias("covered_s"),
         (INTERVAL_S - covered).alias("missing_s"),
-        source.alias("poi_source"),
+        _source("poi").alias("poi_source"),
+        _source("ai").alias("ai_source"),
+        _source("mining").alias("mining_source"),
         complete.alias("poi_complete"),
         (pl.col("poi_mwh").is_not_null() & (pl.col("poi_estimated_s") > 0))
         .alias("poi_estimated"),
@@ -259,25 +301,54 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
     ).sort("site_id", "interval_start_s").select(list(COLUMNS["interval_energy"]))
 
 
-def _register_segments(poi_register: pl.DataFrame | None, max_gap_s: float,
+REGISTERS = ("poi", "ai", "mining")
+"""Meter roles whose energy registers ``interval_energy`` takes (``SitePower.<u>_energy_wh``)."""
+
+
+def _from_registers() -> list[pl.Expr]:
+    """AI, mining and total (the uses' sum, which the POI register bounds) with each
+    register's energy in place of what the samples said over the seconds it covers; the
+    overhead stays what the POI leaves after AI and mining (module doc)."""
+    delta = {u: pl.col(f"_{u}_reg_mwh") - pl.col(f"_{u}_replaced") for u in REGISTERS}
+    return [
+        *((pl.col(f"{u}_mwh") + pl.col(f"_{u}_reg_mwh")).alias(f"{u}_mwh")
+          for u in ("ai", "mining")),
+        (pl.col("total_mwh") + pl.col("_poi_reg_mwh")).alias("total_mwh"),
+        (pl.col("overhead_mwh") + delta["poi"] - delta["ai"] - delta["mining"])
+        .alias("overhead_mwh"),
+    ]
+
+
+def _source(u: str) -> pl.Expr:
+    """Where ``u``'s energy came from: register (the whole interval), mixed, samples; the
+    POI's is estimate when some of its seconds were estimated."""
+    by_register = (pl.when(pl.col(f"{u}_register_s") >= INTERVAL_S - 1e-6).then(pl.lit("register"))
+                   .when(pl.col(f"{u}_register_s") > 0).then(pl.lit("mixed"))
+                   .otherwise(pl.lit("samples")))
+    if u != "poi":
+        return by_register
+    return pl.when(pl.col("poi_estimated_s") > 0).then(pl.lit("estimate")).otherwise(by_register)
+
+
+def _register_segments(register: pl.DataFrame | None, column: str, max_gap_s: float,
                        site_dtype: pl.DataType) -> pl.DataFrame:
-    """The spans the register covers: ``[site_id, start_s, end_s, energy_wh,
+    """The spans the register in ``column`` covers: ``[site_id, start_s, end_s, energy_wh,
     interval_start_s, _cum_s]``, clean steps within one interval (module doc), sorted;
     ``_cum_s`` is the covered seconds of the site before the span."""
     schema = {"site_id": site_dtype, "start_s": pl.Float64(), "end_s": pl.Float64(),
               "energy_wh": pl.Float64(), "interval_start_s": pl.Int64(),
               "_cum_s": pl.Float64()}
-    if poi_register is None:
+    if register is None:
         return pl.DataFrame(schema=schema)
     if max_gap_s > INTERVAL_S:
         raise EnergyInputError(f"register_max_gap_s={max_gap_s} exceeds one interval")
-    _check(poi_register, ["site_id", "ts_s", "poi_energy_wh"], ["site_id", "ts_s"],
-           "interval_energy(poi_register)")
-    readings = poi_register.select(
+    _check(register, ["site_id", "ts_s", column], ["site_id", "ts_s"],
+           f"interval_energy({column})")
+    readings = register.select(
         pl.col("site_id").cast(site_dtype),
         (pl.col("ts_s") + 1).cast(pl.Float64),  # the count at the end of its second
-        pl.col("poi_energy_wh").cast(pl.Float64)).drop_nulls()
-    steps = counter_steps(readings, counter_col="poi_energy_wh", by=["site_id"],
+        pl.col(column).cast(pl.Float64)).drop_nulls()
+    steps = counter_steps(readings, counter_col=column, by=["site_id"],
                           max_gap_s=max_gap_s)
     iv = interval_start_s(pl.col("start_s"))
     clean = ((pl.col("kind") != "reset") & ~pl.col("gap")

@@ -24,8 +24,9 @@ reading, up to the site's ``max_staleness`` for its kind; past it the source is 
 (``SitePower.stale_sources``), left out and counted, never zero-filled or interpolated
 (DESIGN.md "Energy from power"). A second closes with the held readings even when no frame
 was stamped in it; only a second in which no source is fresh is a ``Gap``.
-Energy registers are not held: ``SitePower.poi_energy_wh`` is the POI register read in that
-very second (the marts difference it, ``transforms.energy``), None in the others.
+Energy registers are not held: ``SitePower.poi_energy_wh`` (``ai_energy_wh``,
+``mining_energy_wh``) is the role's registers read in that very second (the marts difference
+it, ``transforms.energy``), None in the others.
 
 Which source wins: a sub-meter that reported is trusted over device sums (stock ASIC
 firmware reports no wattage and device sums miss cooling and losses); device sums are the
@@ -919,13 +920,14 @@ def _power(
             return None
         return math.fsum(meters[i] for i in ids)
 
+    def register(role: str) -> float | None:
+        # Every meter of the role read in this very second, else None (never held).
+        ids = idx.meters_by_role[role]
+        if not ids or any(i not in registers for i in ids):
+            return None
+        return math.fsum(registers[i] for i in ids)
+
     poi = metered("poi")
-    poi_ids = idx.meters_by_role["poi"]
-    poi_wh = (
-        math.fsum(registers[i] for i in poi_ids)
-        if poi_ids and all(i in registers for i in poi_ids)
-        else None
-    )
     ai_meter = metered("ai")
     mining_meter = metered("mining")
     recs: list[Reconciliation] = []
@@ -965,7 +967,9 @@ def _power(
         overhead_w=overhead,
         total_w=ai + mining + overhead,
         poi_meter_w=poi,
-        poi_energy_wh=poi_wh,
+        poi_energy_wh=register("poi"),
+        ai_energy_wh=register("ai"),
+        mining_energy_wh=register("mining"),
         contract_w=contract,
         surplus_w=contract - ai - overhead,
         hashrate_ths=hashrate_ths,

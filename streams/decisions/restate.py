@@ -47,6 +47,8 @@ _COMPARED = (
     "total_w",
     "poi_meter_w",
     "poi_energy_wh",
+    "ai_energy_wh",
+    "mining_energy_wh",
     "hashrate_ths",
     "readings",
 )

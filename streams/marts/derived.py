@@ -14,7 +14,7 @@ import polars as pl
 
 from transforms.calendar import HOUR_S, INTERVAL_S
 from transforms.carbon import CarbonInputError, build_carbon_hourly
-from transforms.energy import SITE_POWER_COLUMNS, interval_energy
+from transforms.energy import REGISTERS, SITE_POWER_COLUMNS, interval_energy
 from transforms.settlement import PRICE, build_settlement
 
 DERIVED = ("interval_energy", "carbon_hourly", "settlement")
@@ -45,15 +45,24 @@ def day_interval_energy(
     before it is closed too). ``last_ts_by_site``: ``[site_id, last_ts_s]``.
 
     Where ``site_power`` has the POI register (``poi_energy_wh``), the POI energy comes from
-    it: a reading counts to the end of its second, so an interval's closing reading is in its
-    own last second and the rule above holds for it too. The day's first second needs the
+    it, and AI and mining from theirs (``ai_energy_wh``, ``mining_energy_wh``): a reading
+    counts to the end of its second, so an interval's closing reading is in its own last
+    second and the rule above holds for it too. The day's first second needs the
     reading of the second before the day: the publication passes it in (else that second
     comes from the samples, ``poi_source`` mixed)."""
     start, end = day_bounds(day)
-    register = None
-    if "poi_energy_wh" in site_power.columns:
-        register = site_power.select("site_id", "ts_s", "poi_energy_wh").drop_nulls()
-    energy = interval_energy(site_power.select(SITE_POWER_COLUMNS), poi_register=register)
+    # A store from before a register column has none: that use comes from its samples.
+    reg = {
+        u: site_power.select("site_id", "ts_s", f"{u}_energy_wh").drop_nulls()
+        for u in REGISTERS
+        if f"{u}_energy_wh" in site_power.columns
+    }
+    energy = interval_energy(
+        site_power.select(SITE_POWER_COLUMNS),
+        poi_register=reg.get("poi"),
+        ai_register=reg.get("ai"),
+        mining_register=reg.get("mining"),
+    )
     return (
         energy.join(last_ts_by_site, on="site_id", how="inner")
         .filter(

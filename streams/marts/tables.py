@@ -246,6 +246,9 @@ CONTRACTS: dict[str, FromContract] = {
             "poi_meter_w": "revenue (POI) meter power; null if it did not report, W",
             "poi_energy_wh": "POI meters' energy register read in this second, the count at "
             "its end (null: not read then; registers are not held), Wh",
+            "ai_energy_wh": "AI meters' energy register read in this second, as poi_energy_wh, Wh",
+            "mining_energy_wh": "mining meters' energy register read in this second, as "
+            "poi_energy_wh, Wh",
             "contract_w": "contracted (forward) power, W",
             "surplus_w": "contract - AI - overhead (negative: deficit), W",
             "hashrate_ths": "fleet hashrate, TH/s",
