@@ -163,6 +163,17 @@ class SiteConfig(Message, kw_only=True):
     ``transforms.four_cp.read_posted_peaks``); None: no 4CP accrual."""
     transmission_rate_usd_per_kw_year: float = 0.0
     """Transmission charge per kW of the peak tag per year (the TDSP's 4CP rate)."""
+    four_cp_risk_file: str | None = None
+    """Peak-risk forecast CSV, ``interval_start_s,peak_probability`` or
+    ``interval_start_s,forecast_mw`` (``transforms.four_cp.read_risk_file``), path relative
+    to the site file. Its windows (``four_cp_method``'s months only) replace
+    ``policy.peak_windows`` in the controller; None: the fixed list."""
+    four_cp_risk_threshold: float = 0.5
+    """A probability file's intervals at or above this probability are risk windows."""
+    four_cp_forecast_margin_fraction: float = 0.02
+    """A load forecast's intervals within this share of their month's highest forecast."""
+    four_cp_risk_windows: list[PeakWindow] = []
+    """Derived from ``four_cp_risk_file`` when the site file is loaded (never by hand)."""
     updated_s: float = 0.0
 
     def contracted_mw(self, ts_s: float) -> float:

@@ -28,6 +28,7 @@ from schemas.site import (
     PeakWindow,
     SiteConfig,
 )
+from streams.decisions.peak_risk import RiskFileError, with_risk_windows
 from streams.errors import TerminalError
 from streams.sim.spec import AiSpike, JobSpec, SimSpec
 
@@ -78,12 +79,15 @@ def load_site_file(path: str | Path) -> SiteFile:
         raise SiteFileError(f"{name}: cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SiteFileError(f"{name}: not valid TOML: {exc}") from exc
-    return parse_site(raw, name)
+    return parse_site(raw, name, Path(path).parent)
 
 
-def parse_site(raw: Mapping[str, Any], name: str = "<site>") -> SiteFile:
-    """Validate a TOML document already parsed into ``raw``; ``name`` prefixes errors."""
+def parse_site(raw: Mapping[str, Any], name: str = "<site>", base_dir: Path = Path()) -> SiteFile:
+    """Validate a TOML document already parsed into ``raw``; ``name`` prefixes errors;
+    ``base_dir``: where the file keys it reads at load (``four_cp_risk_file``) are."""
     problems = list(_unknown_keys(raw))
+    if "four_cp_risk_windows" in raw:
+        problems.append("four_cp_risk_windows: derived from four_cp_risk_file, not written")
     data = {k: v for k, v in raw.items() if k != "sim"}
     tz_name = data.get("timezone", "America/Chicago")
     try:
@@ -108,6 +112,10 @@ def parse_site(raw: Mapping[str, Any], name: str = "<site>") -> SiteFile:
     problems = list(check_site(site)) + list(check_sim(sim, site))
     if problems:
         raise SiteFileError(_report(name, problems))
+    try:
+        site = with_risk_windows(site, base_dir)
+    except RiskFileError as exc:
+        raise SiteFileError(_report(name, [f"four_cp_risk_file: {exc}"])) from None
     return SiteFile(site=site, sim=sim, path=name)
 
 

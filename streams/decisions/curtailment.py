@@ -19,8 +19,10 @@ Triggers, each giving a ceiling on mining power and a deadline:
   ``reduce_to_mw`` (0 when None), deadline ``start_s + response_deadline_s``; EEA notices
   from ``eea_min_level``; frequency below ``policy.under_frequency_hz`` curtails all at once
   and clears only after ``frequency_recover_s`` at or above the threshold + margin.
-- ``4cp``: from ``peak_lead_s`` before a ``policy.peak_windows`` window to its end, ceiling
-  the reserved load (0 without awards), deadline the window start.
+- ``4cp``: from ``peak_lead_s`` before a 4CP risk window to its end, ceiling the reserved
+  load (0 without awards), deadline the window start. The windows come from the site's
+  forecast (``four_cp_risk_windows``), else the fixed ``policy.peak_windows``
+  (``peak_risk.four_cp_windows``).
 - ``site_limit``: AI + overhead + mining above the interconnection limit - headroom (the
   forward contract is a position, not a ceiling: energy above it is bought at the
   real-time price, which the economic trigger weighs against each breakeven); ceiling =
@@ -58,6 +60,7 @@ from schemas.site import SiteConfig
 from streams.decisions.breakeven import Hashprice
 from streams.decisions.economics import Breakevens, fleet_breakevens
 from streams.decisions.fleet import Fleet
+from streams.decisions.peak_risk import four_cp_windows
 from streams.decisions.publication import published_at
 
 
@@ -509,7 +512,7 @@ def _triggers(
                 deadline_s=state.uf_since_s + cfg.under_frequency_deadline_s,
             )
         )
-    for w in policy.peak_windows:
+    for w in four_cp_windows(site):
         if w.start_s - cfg.peak_lead_s <= now < w.end_s:
             deadline = w.start_s if now < w.start_s else now + policy.response_deadline_s
             reserved, _ = reserved_w(state, now)

@@ -19,12 +19,14 @@ from streams.marts.publish import load_manifest, status_notes
 from streams.reports.loader import LoadedTable, load_period, load_table
 from streams.reports.write import ReportFiles, write_carbon_report, write_settlement_report
 from transforms.energy import SITE_POWER_COLUMNS
+from transforms.four_cp import FourCpInputError, read_posted_peaks
 from transforms.reports import derive
 from transforms.reports.carbon_report import CarbonReport, build_carbon_report
 from transforms.reports.common import Gate, Source
-from transforms.reports.errors import NothingPublished
+from transforms.reports.errors import NothingPublished, ReportInputError
 from transforms.reports.period import Period
 from transforms.reports.settlement_report import SettlementReport, build_settlement_report
+from transforms.reports.transmission import FourCpInput
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
@@ -178,6 +180,7 @@ def close_settlement(
             curtailment_events=curt.frame if curt else None,
             surplus_events=surplus.frame if surplus else None,
             sources=sources,
+            four_cp=_four_cp(site, period, sources),
         ),
     )
     report.notes.extend(_held_notes(marts, period, site_id, ("interval_energy", "settlement")))
@@ -185,6 +188,27 @@ def close_settlement(
         "write CSV + HTML", progress, lambda: write_settlement_report(report, out_dir)
     )
     return Closed(report, files, timer.steps)
+
+
+def _four_cp(site: SiteConfig | None, period: Period, sources: list[Source]) -> FourCpInput | None:
+    """The site's posted peaks (``four_cp_peaks_file``, relative to the working directory as
+    in the settlement mart), rate and method; None without a site or a peaks file."""
+    if site is None or site.four_cp_peaks_file is None:
+        return None
+    try:
+        peaks = read_posted_peaks(site.four_cp_peaks_file, site.four_cp_method, period.tz)
+    except (OSError, FourCpInputError) as exc:
+        raise ReportInputError(f"four_cp_peaks_file: {exc}") from exc
+    rate = Decimal(repr(site.transmission_rate_usd_per_kw_year))
+    sources.append(
+        Source(
+            "four_cp_peaks_file",
+            (site.four_cp_peaks_file,),
+            peaks.height,
+            f"{site.four_cp_method} peak intervals, rate {rate} USD/kW-yr",
+        )
+    )
+    return FourCpInput(peaks, rate, site.four_cp_method)
 
 
 def _held_notes(

@@ -222,6 +222,7 @@ def settlement_html(r: SettlementReport, outputs: Sequence[str]) -> str:
             h.para(f"Surplus events in the period: {r.surplus_event_count}."),
             anchor="curtailments",
         ),
+        *([] if r.transmission is None else [_transmission(r.transmission)]),
         h.section("Quality gates (Great Expectations)", h.gates_html(r.gates), anchor="gates"),
         h.section(
             "Sources",
@@ -230,6 +231,21 @@ def settlement_html(r: SettlementReport, outputs: Sequence[str]) -> str:
         ),
     ]
     return h.page(f"Settlement report: {r.site_id}, {r.period.label}", sections)
+
+
+def _transmission(t: pl.DataFrame) -> str:
+    basis = h.para(
+        "Transmission cost follows the site's average kW in ERCOT's monthly system peak "
+        "intervals: June-September for 4CP, every month for 12CP (16 TAC §25.192(b)(1)). "
+        "Avoided = (baseline tag - metered tag) x rate, the baseline adding the mining "
+        "energy curtailed in each peak interval; a month shows its peaks' share of the year."
+    )
+    body = (
+        h.frame_table(t, left=["year", "method"])
+        if t.height
+        else h.para("No peak interval of the method in the period.")
+    )
+    return h.section("Avoided transmission cost (4CP)", basis, body, anchor="transmission")
 
 
 def _nonneg(col: pl.Series) -> list[float | None]:

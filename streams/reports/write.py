@@ -55,7 +55,8 @@ def _write(
 
 def write_settlement_report(report: SettlementReport, out_dir: Path) -> ReportFiles:
     """``settlement-<site>-<period>.csv`` (intervals), ``-daily``, ``-summary``,
-    ``-curtailments`` CSVs and ``settlement-<site>-<period>.html``."""
+    ``-curtailments`` (and ``-transmission`` with 4CP peaks) CSVs and
+    ``settlement-<site>-<period>.html``."""
     stem = _stem("settlement", report.site_id, report.period.label)
     frames = {
         "main": report.intervals,
@@ -63,6 +64,8 @@ def write_settlement_report(report: SettlementReport, out_dir: Path) -> ReportFi
         "summary": report.summary,
         "curtailments": report.curtailments,
     }
+    if report.transmission is not None:
+        frames["transmission"] = report.transmission
     files = _write(out_dir, stem, frames, lambda names: settlement_html(report, names))
     return ReportFiles(
         files.html, {("intervals" if k == "main" else k): v for k, v in files.csvs.items()}

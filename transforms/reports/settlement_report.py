@@ -29,6 +29,7 @@ from transforms.reports.common import (
 )
 from transforms.reports.errors import NothingPublished
 from transforms.reports.period import Period
+from transforms.reports.transmission import FourCpInput, transmission_table
 from transforms.settlement import COLUMNS as SETTLEMENT_COLUMNS
 from transforms.settlement import COMPONENTS, MWH
 
@@ -92,6 +93,9 @@ class SettlementReport:
     generated_at_s: float
     surplus_event_count: int = 0
     notes: list[str] = field(default_factory=list)
+    transmission: pl.DataFrame | None = None
+    """Per peak year, the 4CP/12CP tag and avoided cost of the period's peak intervals
+    (``transforms.reports.transmission``); None: no peaks file given."""
 
 
 def build_settlement_report(
@@ -105,13 +109,15 @@ def build_settlement_report(
     site_id: str | None = None,
     sources: Sequence[Source] = (),
     now_s: float | None = None,
+    four_cp: FourCpInput | None = None,
 ) -> SettlementReport:
     """Build the report tables of one site for ``period`` (see the module doc).
 
     ``settlement``: ``transforms.settlement.build_settlement`` rows (``COLUMNS["settlement"]``);
     ``energy``: ``interval_energy`` rows; events: ``schemas.events`` columns. Rows outside
     the period or of other sites are ignored. ``gate`` runs on the period's settlement (and
-    energy) frames.
+    energy) frames. ``four_cp``: the site's posted peaks, rate and method, for the avoided
+    transmission cost.
     """
     need(settlement, list(SETTLEMENT_COLUMNS["settlement"]), "settlement")
     site = choose_site(settlement, site_id, f"settlement for {period.label}")
@@ -157,6 +163,12 @@ def build_settlement_report(
     if surplus_events is not None and surplus_events.height:
         se = surplus_events.filter(pl.col("site_id") == site)
         surplus_n = se["event_id"].n_unique() if "event_id" in se.columns else 0
+    transmission = None
+    if four_cp is not None:
+        mine = None
+        if curtailment_events is not None and curtailment_events.height:
+            mine = curtailment_events.filter(pl.col("site_id") == site)
+        transmission = transmission_table(s, mine, four_cp, period.start_s, period.end_s)
     notes = []
     if rows.height < expected:
         notes.append(
@@ -175,6 +187,7 @@ def build_settlement_report(
         time.time() if now_s is None else now_s,
         surplus_n,
         notes,
+        transmission,
     )
 
 
