@@ -502,8 +502,14 @@ class _Step:
             for k, v in self.deliveries.items()
             if v.action in ("sleep", "set_power", "outlet_off")
         }
+        # Only the short miner's own site: another site's load does not relieve this one's
+        # point of interconnection.
         higher = sorted(
-            (m for m in self.fleet.values() if m.tier > dev.tier and m.device_id not in busy),
+            (
+                m
+                for m in self.fleet.values()
+                if m.site_id == dev.site_id and m.tier > dev.tier and m.device_id not in busy
+            ),
             key=lambda m: (m.tier, m.device_id),
         )
         if not higher:

@@ -109,6 +109,24 @@ def test_missed_deadline_escalates_to_outlet_and_next_tier() -> None:
     assert "escalate_outlet" in audits and "escalate_tier" in audits
 
 
+def test_escalation_reaches_only_the_short_miners_own_site() -> None:
+    """A tier-1 miner at another site frees nothing at this site's meter: escalation
+    passes it by, and with nothing left here it is exhausted and the shortfall kept."""
+    fleet = [
+        Device("a", "luxos", tier=0, nominal_w=3000, site_id="west"),
+        Device("x", "braiins", tier=1, nominal_w=3000, site_id="east"),
+    ]
+    s, _ = step(
+        new_state(fleet, 100.0, P), [Command("c1", "west", "sleep", ("a",), 100.0), Tick(100.0)], P
+    )
+    s, _ = step(s, [Ack("a", "c1", 1, True, 100.5), Reading("a", 3000.0, 101.0)], P)
+    s, out = step(s, [Tick(110.5)], P)
+    assert [x.device_id for x in sends(out)] == []
+    audits = [o.action for o in out if isinstance(o, AuditEvent)]
+    assert "escalation_exhausted" in audits and "escalate_tier" not in audits
+    assert s.short["a"].site_id == "west" and s.short["a"].short_w == 2850.0
+
+
 def test_stock_antminer_is_curtailed_through_its_outlet() -> None:
     s, out = step(start(), [cmd(ids=("s19",)), Tick(100.0)], P)
     (x,) = sends(out)

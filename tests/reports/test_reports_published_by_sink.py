@@ -42,7 +42,9 @@ def _site_power(start: int, seconds: int) -> pl.DataFrame:
     return _frame("site_power", {
         "site_id": ["s"] * seconds, "ts_s": ts, "ai_w": ai, "mining_w": mining,
         "overhead_w": over, "total_w": total, "poi_meter_w": total,
-        "contract_w": [200e6] * seconds, "surplus_w": [200e6 - a - 6e6 for a in ai],
+        "poi_energy_wh": [None] * seconds, "ai_energy_wh": [None] * seconds,
+        "mining_energy_wh": [None] * seconds, "contract_w": [200e6] * seconds,
+        "surplus_w": [200e6 - a - 6e6 for a in ai],
         "hashrate_ths": [0.0] * seconds, "readings": [1] * seconds,
         "late_readings": [0] * seconds, "flags": [[] for _ in ts],
         "emitted_s": [t + 0.5 for t in ts]})
