@@ -512,7 +512,31 @@ class _Step:
             ),
             key=lambda m: (m.tier, m.device_id),
         )
-        if not higher:
+        # Tier after tier until the expected relief covers the shortfall; what no tier
+        # covers is kept as the miner's shortfall (for the GPU tier), never dropped.
+        covered = 0.0
+        for tier in sorted({m.tier for m in higher}):
+            if covered >= shortfall_w:
+                break
+            cid = f"{d.command_id}/tier{tier}/{d.device_id}"
+            for m in higher:
+                if m.tier != tier or covered >= shortfall_w:
+                    continue
+                self.assign(m, cid, "sleep", None, now_s, now_s + self.p.deadline_s, "escalation")
+                covered += m.nominal_w * (1 - self.p.sleep_floor_frac)
+            self.out.append(
+                _audit(
+                    d.site_id,
+                    now_s,
+                    "actuator",
+                    "escalate_tier",
+                    d.device_id,
+                    f"tier {tier}: {cid}",
+                    self.p,
+                )
+            )
+        left = shortfall_w - covered
+        if left > 0:
             self.out.append(
                 _audit(
                     d.site_id,
@@ -520,31 +544,11 @@ class _Step:
                     "actuator",
                     "escalation_exhausted",
                     d.device_id,
-                    f"{shortfall_w:.0f} W short",
+                    f"{left:.0f} W short",
                     self.p,
                 )
             )
-            self.short[d.device_id] = Short(d.site_id, d.command_id, shortfall_w, now_s)
-            return
-        tier = higher[0].tier
-        cid = f"{d.command_id}/tier{tier}/{d.device_id}"
-        covered = 0.0
-        for m in higher:
-            if m.tier != tier or covered >= shortfall_w:
-                break
-            self.assign(m, cid, "sleep", None, now_s, now_s + self.p.deadline_s, "escalation")
-            covered += m.nominal_w * (1 - self.p.sleep_floor_frac)
-        self.out.append(
-            _audit(
-                d.site_id,
-                now_s,
-                "actuator",
-                "escalate_tier",
-                d.device_id,
-                f"tier {tier}: {cid}",
-                self.p,
-            )
-        )
+            self.short[d.device_id] = Short(d.site_id, d.command_id, left, now_s)
 
     def pause(self, x: Pause) -> None:
         (self.paused.add if x.paused else self.paused.discard)(x.site_id)

@@ -16,6 +16,7 @@ from streams.actuation.delivery import (
     State,
     Tick,
     new_state,
+    shortfall_w,
     step,
 )
 
@@ -125,6 +126,32 @@ def test_escalation_reaches_only_the_short_miners_own_site() -> None:
     audits = [o.action for o in out if isinstance(o, AuditEvent)]
     assert "escalation_exhausted" in audits and "escalate_tier" not in audits
     assert s.short["a"].site_id == "west" and s.short["a"].short_w == 2850.0
+
+
+def test_escalation_climbs_tiers_and_keeps_what_none_covers() -> None:
+    """2850 W short; tier 1 and tier 2 each free 950 W (1000 W miners to their 5 % floor):
+    both are slept at once and the 950 W no tier covers is kept as the miner's shortfall."""
+    fleet = [
+        Device("a", "luxos", tier=0, nominal_w=3000),
+        Device("c", "braiins", tier=1, nominal_w=1000),
+        Device("e", "braiins", tier=2, nominal_w=1000),
+    ]
+    s, _ = step(new_state(fleet, 100.0, P), [cmd(ids=("a",)), Tick(100.0)], P)
+    s, _ = step(s, [Ack("a", "c1", 1, True, 100.5), Reading("a", 3000.0, 101.0)], P)
+    s, out = step(s, [Tick(110.5)], P)
+    assert [(x.device_id, x.command_id) for x in sends(out)] == [
+        ("c", "c1/tier1/a"),
+        ("e", "c1/tier2/a"),
+    ]
+    details = [(o.action, o.detail) for o in out if isinstance(o, AuditEvent)]
+    assert details == [
+        ("escalate_tier", "tier 1: c1/tier1/a"),
+        ("escalate_tier", "tier 2: c1/tier2/a"),
+        ("escalation_exhausted", "950 W short"),
+    ]
+    assert shortfall_w(s, "site") == 950.0
+    s, out = step(s, [Reading("a", 100.0, 112.0)], P)  # the miner complies late
+    assert shortfall_w(s, "site") == 0.0
 
 
 def test_stock_antminer_is_curtailed_through_its_outlet() -> None:
