@@ -14,6 +14,6 @@ stop_broker() { if [ "$started" = 1 ]; then .venv/bin/spillway broker stop || tr
 trap stop_broker EXIT
 echo "• lock" >&2; bash infra/lock.sh --check
 echo "• ruff" >&2; .venv/bin/ruff check .
-echo "• mypy" >&2; .venv/bin/mypy infra schemas streams transforms
+echo "• mypy" >&2; .venv/bin/mypy .
 echo "• pytest" >&2
 .venv/bin/pytest -p no:cacheprovider "$@"

@@ -12,6 +12,7 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import msgspec
 import pytest
@@ -92,7 +93,7 @@ async def outcomes_until(
         while time.monotonic() < deadline and not done(got):
             msgs = await asyncio.to_thread(consumer.consume, 1000, 0.2)
             got += [
-                msgspec.json.decode(m.value(), type=ActuationOutcome)
+                msgspec.json.decode(cast(bytes, m.value()), type=ActuationOutcome)
                 for m in msgs
                 if m.error() is None and m.value()
             ]

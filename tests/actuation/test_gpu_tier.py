@@ -3,6 +3,8 @@ miner's command, restored when the need ends or the maximum duration passes."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from schemas.actuation import ActuationOutcome, AuditEvent, CommandInForce
@@ -20,6 +22,9 @@ from streams.actuation.gpu_tier import (
     miners_floor_w,
     need_beyond_miners,
 )
+
+EventKind = Literal["issued", "updated", "achieved", "released", "ended"]
+"""CurtailmentEvent.kind."""
 
 CAP = CapPolicy(min_cap_frac=0.6, max_duration_s=600, tenants=frozenset({"batch"}))
 P = Policy(deadline_s=10, backoff_s=1, max_attempts=3)
@@ -59,13 +64,13 @@ def test_need_is_what_the_miners_cannot_give() -> None:
     floor = miners_floor_w(fleet, "site", P)
     assert floor == pytest.approx(150.0)  # a slept miner draws 5 %; a cut outlet 0 W
 
-    def ev(kind: str, target: float) -> CurtailmentEvent:
+    def ev(kind: EventKind, target: float) -> CurtailmentEvent:
         return CurtailmentEvent(
             event_id="e",
             site_id="site",
             kind=kind,
             reasons=["grid"],
-            reason_details=[],  # type: ignore[arg-type]
+            reason_details=[],
             issued_at_s=0,
             target_mining_w=target,
             baseline_mining_w=6200,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from schemas.site import AsicModel, SiteConfig
-from streams.decisions.power import Frame, PartialState, fold_partials, index_site
+from streams.decisions.power import Frame, PartialState, fold_partials, index_site, readings_of
 from tests.decisions.conftest import T0, make_site
 from tests.decisions.helpers import asics, gpus, meters
 
@@ -41,7 +41,7 @@ def fold_rate(seconds: int = 3) -> float:
     site.asic_models.append(AsicModel(model="S21x", count=1, hashrate_ths=1.0, j_per_th=1.0))
     sites = {"s1": index_site(site)}
     batches = [one_second(T0 + s) for s in range(seconds)]
-    readings = sum(len(f.power_w) for b in batches for f in b)
+    readings = sum(readings_of(f) for b in batches for f in b)
     state = PartialState()
     start = time.perf_counter()
     for b in batches:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NoReturn
 
 import msgspec
 import pytest
@@ -90,10 +91,10 @@ def test_node_overhead_follows_a_source_whose_nodes_change(index: SiteIndex) -> 
 class _NoScanDict(dict[str, float]):
     """A node cache that fails a test if anything walks all of it."""
 
-    def keys(self):  # type: ignore[override]
+    def keys(self) -> NoReturn:
         raise AssertionError("the node cache was scanned")
 
-    def __iter__(self):  # type: ignore[override]
+    def __iter__(self) -> NoReturn:
         raise AssertionError("the node cache was scanned")
 
 

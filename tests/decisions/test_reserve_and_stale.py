@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from schemas.events import CurtailmentEvent
 from schemas.grid import DispatchSignal, PriceSignal
 from schemas.market_positions import AncillaryAward
 from streams.decisions.alerts import AlertState, FeedStatus, alerts_step
@@ -52,9 +53,7 @@ def run(
     inputs: list[ControllerInput], state: ControllerState | None = None, **policy: object
 ) -> tuple[ControllerState, ControllerOutput]:
     site = make_site(economic_confirm_intervals=1, **policy)
-    return controller_step(
-        state or ControllerState(site_id="s1"), inputs, site, fleet_roster(site)
-    )
+    return controller_step(state or ControllerState(site_id="s1"), inputs, site, fleet_roster(site))
 
 
 @pytest.mark.parametrize(
@@ -67,7 +66,8 @@ def run(
 )
 def test_economic_curtailment_keeps_the_reserved_load(awarded_mw: float, target_w: float) -> None:
     _, out = run([award(awarded_mw), power(T0), price(T0, 150.0), Tick(ts_s=T0)])
-    (issued,) = [e for e in out.events if e.kind == "issued"] or [None]
+    found: list[CurtailmentEvent | None] = [e for e in out.events if e.kind == "issued"]
+    (issued,) = found or [None]
     if target_w == 60_000.0:
         assert issued is not None and issued.target_mining_w == 60_000.0
     else:
@@ -128,9 +128,7 @@ def test_feed_stale_alert_fires_and_resolves() -> None:
         now_s=T0,
         feeds=[FeedStatus(feed="price", stale=True, ts_s=T0)],
     )
-    assert [(a.condition, a.subject, a.state) for a in fired] == [
-        ("feed_stale", "price", "firing")
-    ]
+    assert [(a.condition, a.subject, a.state) for a in fired] == [("feed_stale", "price", "firing")]
     state, again = alerts_step(
         state, site, now_s=T0 + 1, feeds=[FeedStatus(feed="price", stale=True, ts_s=T0 + 1)]
     )

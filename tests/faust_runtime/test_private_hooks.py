@@ -63,13 +63,14 @@ def _distribution(module: str) -> str:
 
 
 def _holds(module: str, owner: str, attribute: str, kind: str) -> bool:
-    target = importlib.import_module(module)
+    target: object = importlib.import_module(module)
     if owner:
         target = getattr(target, owner)
     if kind == "attr":
         return hasattr(target, attribute)
+    assert isinstance(target, type), f"{module}.{owner}: an 'init' hook needs a class owner"
     sources = [
-        inspect.getsource(cls.__init__)
+        inspect.getsource(cls.__dict__["__init__"])
         for cls in inspect.getmro(target)
         if "__init__" in cls.__dict__ and cls.__module__ != "builtins"
     ]

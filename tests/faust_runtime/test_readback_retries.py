@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypedDict, Unpack
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -10,7 +11,7 @@ from confluent_kafka import KafkaError, KafkaException
 from streams.faust_runtime.readback import is_transient, with_retries
 
 
-def failing(errors: list[BaseException], result: str = "ok") -> Callable[[], str]:
+def failing(errors: Sequence[BaseException], result: str = "ok") -> Callable[[], str]:
     """A call that raises each of ``errors`` in turn, then returns ``result``."""
     left = list(errors)
 
@@ -22,7 +23,15 @@ def failing(errors: list[BaseException], result: str = "ok") -> Callable[[], str
     return call
 
 
-def kafka(code: int, **flags: bool) -> KafkaException:
+class KafkaFlags(TypedDict, total=False):
+    """The keyword flags ``KafkaError`` takes."""
+
+    fatal: bool
+    retriable: bool
+    txn_requires_abort: bool
+
+
+def kafka(code: int, **flags: Unpack[KafkaFlags]) -> KafkaException:
     return KafkaException(KafkaError(code, **flags))
 
 

@@ -7,6 +7,7 @@ import base64
 import time
 import uuid
 from collections import Counter
+from typing import cast
 
 import msgspec
 import pytest
@@ -52,7 +53,9 @@ def test_hostile_corpus_is_dead_lettered_and_reconciles(
     letters: list[DeadLetter] = []
     drain(
         dlq,
-        lambda b: letters.extend(msgspec.json.decode(m.value(), type=DeadLetter) for m in b),
+        lambda b: letters.extend(
+            msgspec.json.decode(cast(bytes, m.value()), type=DeadLetter) for m in b
+        ),
         idle_s=3,
         max_s=60,
     )

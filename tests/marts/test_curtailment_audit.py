@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from schemas.events import CurtailmentEvent
 from streams.marts.publish import build_views, publish
@@ -110,7 +111,7 @@ def test_every_audit_field_is_a_column() -> None:
 
 
 def _answer(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    frame = con.sql(WHY).pl()
+    frame: pl.DataFrame = con.sql(WHY).pl()
     assert frame.height == 1
     return frame.row(0, named=True)
 

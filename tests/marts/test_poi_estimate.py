@@ -52,7 +52,7 @@ def _status(marts: Path) -> dict[tuple[str, int], str]:
 
 def _one(marts: Path, sql: str) -> dict[str, Any]:
     with _views(marts) as v:
-        frame = v.sql(sql).pl()
+        frame: pl.DataFrame = v.sql(sql).pl()
     assert frame.height == 1, sql
     return frame.row(0, named=True)
 

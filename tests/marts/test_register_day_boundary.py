@@ -24,7 +24,7 @@ def test_the_first_interval_of_a_day_is_opened_by_the_reading_before_midnight(
 ) -> None:
     marts = tmp_path / "marts"
     start = DAY - 60
-    items = [
+    items: list[tuple[str, msgspec.Struct]] = [
         (
             "site.power.v1",
             msgspec.structs.replace(

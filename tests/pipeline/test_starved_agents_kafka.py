@@ -17,7 +17,7 @@ import pytest
 
 import streams.faults.harness as harness
 from streams.faults.harness import Processes, RunConfig, run_faults
-from streams.faults.schedule import Fault
+from streams.faults.schedule import Fault, plan_faults
 from streams.settings import Settings, load_settings
 from tests.faults.test_faults_kafka import free_port_pair
 
@@ -38,16 +38,28 @@ def _starve(settings: Settings, procs: Processes, fault: Fault, say: Any) -> boo
 
 
 @pytest.mark.timeout(900)
-def test_agents_starved_of_cpu_still_give_the_truth(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    plan = harness.plan_faults
-    monkeypatch.setattr(harness, "plan_faults",
-                        lambda *a, **kw: plan(*a, **{**kw, "stall_s": STARVED_S}))
+def test_agents_starved_of_cpu_still_give_the_truth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = plan_faults
+    monkeypatch.setattr(
+        harness, "plan_faults", lambda *a, **kw: plan(*a, **{**kw, "stall_s": STARVED_S})
+    )
     monkeypatch.setattr(harness, "_stall", _starve)
     base = load_settings()
-    cfg = RunConfig(home=tmp_path / "starved", broker_port=free_port_pair(),
-                    libs_from=base.home, seconds=120, speed=4.0, kills_agents=0,
-                    kills_sink=0, broker_restarts=0, stalls=2, seed=7, lateness_s=5)
+    cfg = RunConfig(
+        home=tmp_path / "starved",
+        broker_port=free_port_pair(),
+        libs_from=base.home,
+        seconds=120,
+        speed=4.0,
+        kills_agents=0,
+        kills_sink=0,
+        broker_restarts=0,
+        stalls=2,
+        seed=7,
+        lateness_s=5,
+    )
     lines: list[str] = []
     report, _ = run_faults(base, cfg, lines.append)
     table = report.table()
@@ -60,4 +72,9 @@ def test_agents_starved_of_cpu_still_give_the_truth(tmp_path: Path,
     assert differences == [], "\n" + table
     c = report.comparison
     assert (c.lost, c.duplicates, c.extra_rows, report.unexpected_exits, report.notes) == (
-        0, 0, 0, [], []), "\n" + table
+        0,
+        0,
+        0,
+        [],
+        [],
+    ), "\n" + table

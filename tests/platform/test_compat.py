@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -23,7 +25,7 @@ def test_published_schemas_match_the_code() -> None:
 GPU = all_schemas()["telemetry.gpu.v1"]
 
 
-def _mutate(fn):  # type: ignore[no-untyped-def]
+def _mutate(fn: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
     new = copy.deepcopy(GPU)
     fn(new["$defs"]["GpuFrame"])
     return new

@@ -56,7 +56,7 @@ def test_every_declared_requirement_is_pinned_at_a_version_it_allows() -> None:
 
 
 def test_the_faust_stack_is_pinned_exactly() -> None:
-    exact = {canonicalize_name(r.name): r for r in declared()}
+    exact: dict[str, Requirement] = {canonicalize_name(r.name): r for r in declared()}
     for name in ("faust-streaming", "mode-streaming", "aiokafka"):
         spec = list(exact[name].specifier)
         assert len(spec) == 1 and spec[0].operator == "==", (

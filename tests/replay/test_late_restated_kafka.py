@@ -61,7 +61,8 @@ def delayed(records: Iterable[Record]) -> tuple[list[Record], list[Record]]:
 
 
 def before(records: Iterator[Record], end_s: float) -> tuple[list[Record], list[Record]]:
-    head, tail = [], []
+    head: list[Record] = []
+    tail: list[Record] = []
     for r in records:
         (head if r.ts_s < end_s else tail).append(r)
     return head, tail

@@ -4,6 +4,7 @@ register cannot cover; the overhead stays POI - AI - mining."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import polars as pl
 import pytest
@@ -33,22 +34,42 @@ def samples(every_s: int = 60) -> pl.DataFrame:
     """Stage 2's rows sampled every ``every_s``: overhead = POI - AI - mining, total = POI."""
     ts = list(range(0, N, every_s))
     n = len(ts)
-    return pl.DataFrame({
-        "site_id": "s", "ts_s": ts, "ai_w": [AI[t] for t in ts],
-        "mining_w": [MINING[t] for t in ts], "overhead_w": [OVERHEAD] * n,
-        "total_w": [POI[t] for t in ts], "poi_meter_w": [POI[t] for t in ts],
-        "contract_w": [8e6] * n, "hashrate_ths": [1.0] * n})
+    return pl.DataFrame(
+        {
+            "site_id": "s",
+            "ts_s": ts,
+            "ai_w": [AI[t] for t in ts],
+            "mining_w": [MINING[t] for t in ts],
+            "overhead_w": [OVERHEAD] * n,
+            "total_w": [POI[t] for t in ts],
+            "poi_meter_w": [POI[t] for t in ts],
+            "contract_w": [8e6] * n,
+            "hashrate_ths": [1.0] * n,
+        }
+    )
 
 
-def energy(**registers: pl.DataFrame | None) -> list[dict[str, object]]:
-    return interval_energy(samples(), max_gap_s=120, period_s=60, **registers).to_dicts()
+def energy(
+    *,
+    poi_register: pl.DataFrame | None = None,
+    ai_register: pl.DataFrame | None = None,
+    mining_register: pl.DataFrame | None = None,
+) -> list[dict[str, Any]]:
+    return interval_energy(
+        samples(),
+        max_gap_s=120,
+        period_s=60,
+        poi_register=poi_register,
+        ai_register=ai_register,
+        mining_register=mining_register,
+    ).to_dicts()
 
 
 def truth_mwh(load: list[float], iv: int) -> float:
-    return sum(load[900 * iv:900 * (iv + 1)]) / 3.6e9
+    return sum(load[900 * iv : 900 * (iv + 1)]) / 3.6e9
 
 
-def assert_overhead_identity(row: dict[str, object]) -> None:
+def assert_overhead_identity(row: dict[str, Any]) -> None:
     ai, mining, over = (float(row[c]) for c in ("ai_mwh", "mining_mwh", "overhead_mwh"))
     assert float(row["total_mwh"]) == pytest.approx(ai + mining + over, rel=1e-9)
     assert over == pytest.approx(float(row["poi_mwh"]) - ai - mining, rel=1e-9)
@@ -60,9 +81,11 @@ def test_sub_meter_registers_give_ai_and_mining_exactly_where_samples_are_coarse
     assert by_samples["ai_mwh"] == pytest.approx(4e6 * 900 / 3.6e9)  # 1.0 vs 0.8333: +20 %
     assert by_samples["mining_mwh"] == pytest.approx(2e6 * 900 / 3.6e9)  # 0.5 vs 0.2188: +129 %
     assert (by_samples["ai_source"], by_samples["ai_register_s"]) == ("samples", 0)
-    rows = energy(poi_register=read_every_minute("poi_energy_wh", POI),
-                  ai_register=read_every_minute("ai_energy_wh", AI),
-                  mining_register=read_every_minute("mining_energy_wh", MINING))
+    rows = energy(
+        poi_register=read_every_minute("poi_energy_wh", POI),
+        ai_register=read_every_minute("ai_energy_wh", AI),
+        mining_register=read_every_minute("mining_energy_wh", MINING),
+    )
     for iv, row in enumerate(rows):
         assert row["ai_mwh"] == pytest.approx(truth_mwh(AI, iv), rel=1e-9)
         assert row["mining_mwh"] == pytest.approx(truth_mwh(MINING, iv), rel=1e-9)
@@ -97,12 +120,22 @@ def test_a_partial_register_mixes_and_a_reset_is_filled_from_the_samples() -> No
     n = 900
     c = [4000.0 / 3600.0 * (t + 1) for t in range(n)]
     c = [*c[:400], *(4000.0 / 3600.0 * (t + 0.5 - 400) for t in range(400, n))]
-    reg = pl.DataFrame({"site_id": "s", "ts_s": list(range(-1, 800)),
-                        "ai_energy_wh": [0.0, *c[:800]]})
-    power = pl.DataFrame({
-        "site_id": "s", "ts_s": list(range(n)), "ai_w": [3600.0] * n, "mining_w": [0.0] * n,
-        "overhead_w": [100.0] * n, "total_w": [3700.0] * n, "poi_meter_w": [3700.0] * n,
-        "contract_w": [0.0] * n, "hashrate_ths": [1.0] * n})
+    reg = pl.DataFrame(
+        {"site_id": "s", "ts_s": list(range(-1, 800)), "ai_energy_wh": [0.0, *c[:800]]}
+    )
+    power = pl.DataFrame(
+        {
+            "site_id": "s",
+            "ts_s": list(range(n)),
+            "ai_w": [3600.0] * n,
+            "mining_w": [0.0] * n,
+            "overhead_w": [100.0] * n,
+            "total_w": [3700.0] * n,
+            "poi_meter_w": [3700.0] * n,
+            "contract_w": [0.0] * n,
+            "hashrate_ths": [1.0] * n,
+        }
+    )
     (row,) = interval_energy(power, ai_register=reg).to_dicts()
     # Second 400 (the reset's step) and 800..899 (no reading) from the samples.
     assert (row["ai_source"], row["ai_register_s"]) == ("mixed", 799)
