@@ -52,6 +52,7 @@ same order, byte for byte). Format (all keys; ``[[...]]`` tables may repeat)::
     scrape = "asic_miner_api/whatsminer_btminer_api_v1"
     kind = "whatsminer"                  # | antminer | avalon | luxos | braiins
     miners = 200; rack_size = 50; period_s = 60.0; prefix = "wm"
+    jitter_s = 2.0; missed_share = 0.02; seed = 1   # optional: late stamps, lost polls
 
 GPU traces and ASIC scrapes are patterns: they start at ``start_utc`` whatever day they were
 captured. Prices, carbon, fuel mix, meters and grid events are absolute and are shifted by
@@ -223,8 +224,9 @@ def sources(sc: Scenario) -> dict[str, Iterable[Record]]:
         w = f"{sc.source}: hashprice[{i}]"
         f, fmt = _file(sc, e, "file", w), str(_req(e, "format", w))
         if fmt not in ("coinmetrics_daily", "braiins_insights"):
-            raise ScenarioError(f"{w}: format {fmt!r} not one of coinmetrics_daily, "
-                                "braiins_insights")
+            raise ScenarioError(
+                f"{w}: format {fmt!r} not one of coinmetrics_daily, braiins_insights"
+            )
         pf = _file(sc, e, "price_file", w) if fmt == "braiins_insights" else None
         out[f"hashprice[{i}] {f.name}"] = _Windowed(sc, _hashprice, f, fmt, pf, sc.shift(e, w))
     for i, e in enumerate(sc.carbon):
@@ -287,7 +289,11 @@ def sources(sc: Scenario) -> dict[str, Iterable[Record]]:
         w = f"{sc.source}: asics[{i}]"
         d = _file(sc, e, "scrape", w)
         kind = str(_req(e, "kind", w))
-        out[f"asics[{i}] {d.name}"] = _Deferred(_asics, sc, d, kind, e)
+        try:
+            poll = _asic_poll(e)
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError(f"{w}: {exc}") from exc
+        out[f"asics[{i}] {d.name}"] = _Deferred(_asics, sc, d, kind, e, poll)
     return out
 
 
@@ -318,14 +324,33 @@ def _gpus(
     return gpu_traces.node_frames(replace(drive, traces=traces), sc.start_s, sc.end_s)
 
 
-def _asics(sc: Scenario, d: Path, kind: str, e: dict[str, Any]) -> Iterator[Record]:
+def _asic_poll(e: dict[str, Any]) -> dict[str, Any]:
+    """The rack drive's polling keys, checked when the scenario loads (not when it runs)."""
+    poll = {
+        "miners": int(e.get("miners", 1)),
+        "rack_size": int(e.get("rack_size", 50)),
+        "period_s": float(e.get("period_s", 60.0)),
+        "jitter_s": float(e.get("jitter_s", 0.0)),
+        "missed_share": float(e.get("missed_share", 0.0)),
+        "seed": int(e.get("seed", 0)),
+    }
+    if poll["period_s"] <= 0 or poll["rack_size"] <= 0 or poll["miners"] <= 0:
+        raise ValueError("period_s, rack_size and miners must be positive")
+    if not 0.0 <= poll["jitter_s"] < poll["period_s"]:
+        raise ValueError(f"jitter_s must be in [0, period_s), got {poll['jitter_s']}")
+    if not 0.0 <= poll["missed_share"] < 1.0:
+        raise ValueError(f"missed_share must be in [0, 1), got {poll['missed_share']}")
+    return poll
+
+
+def _asics(
+    sc: Scenario, d: Path, kind: str, e: dict[str, Any], poll: dict[str, Any]
+) -> Iterator[Record]:
     drive = asic_scrapes.AsicDrive(
         reading=asic_scrapes.scrape_reading(d, kind),
-        miners=int(e.get("miners", 1)),
-        rack_size=int(e.get("rack_size", 50)),
-        period_s=float(e.get("period_s", 60.0)),
         site_id=sc.site_id,
         prefix=str(e.get("prefix", kind)),
+        **poll,
     )
     return asic_scrapes.rack_frames(drive, sc.start_s, sc.end_s)
 

@@ -135,6 +135,14 @@ HEAD = (
         (HEAD + '[[gpus]]\ntrace = "h100_nvml_trace_head.csv"\n', "missing 'node_count'"),
         (HEAD + "prices = 3\n", "array of tables"),
         (HEAD + '[[asics]]\nscrape = "."\n', "missing 'kind'"),
+        (
+            HEAD + '[[asics]]\nscrape = "."\nkind = "luxos"\nperiod_s = 60\njitter_s = 60\n',
+            r"jitter_s must be in \[0, period_s\)",
+        ),
+        (
+            HEAD + '[[asics]]\nscrape = "."\nkind = "luxos"\nmissed_share = 1\n',
+            r"missed_share must be in \[0, 1\)",
+        ),
     ],
 )
 def test_bad_scenarios_are_named(tmp_path: Path, body: str, match: str) -> None:
@@ -152,3 +160,21 @@ def test_asic_scrape_drives_racks(tmp_path: Path) -> None:
     # 3 racks (50 + 50 + 20) every 10 minutes for an hour
     assert len(recs) == 3 * 6
     assert {r.key for r in recs} == {b"wm-rack-000", b"wm-rack-001", b"wm-rack-002"}
+
+
+def test_asic_scrape_polls_late_and_lost_as_the_scenario_says(tmp_path: Path) -> None:
+    """``jitter_s``, ``missed_share`` and ``seed`` reach the rack drive: stamps fall up to
+    ``jitter_s`` after the period's tick, some polls are lost, and the seed repeats both."""
+    body = (
+        HEAD + f'[[asics]]\nscrape = "{DATA}/asic_miner_api/whatsminer_btminer_api_v1"\n'
+        'kind = "whatsminer"\nminers = 500\nrack_size = 50\nperiod_s = 60\nprefix = "wm"\n'
+    )
+    plain = run(scenario.load(_write(tmp_path, body)))
+    noisy_body = body + "jitter_s = 5.0\nmissed_share = 0.2\nseed = 7\n"
+    noisy = run(scenario.load(_write(tmp_path, noisy_body)))
+    again = run(scenario.load(_write(tmp_path, noisy_body)))
+    assert len(plain) == 10 * 60  # 10 racks a minute for an hour
+    assert 0.6 * len(plain) < len(noisy) < 0.95 * len(plain)  # about 20 % lost
+    offsets = [r.ts_s - T0 - 60 * ((r.ts_s - T0) // 60) for r in noisy]
+    assert all(0.0 <= o < 5.0 for o in offsets) and max(offsets) > 1.0
+    assert [(r.key, r.ts_s) for r in noisy] == [(r.key, r.ts_s) for r in again]
