@@ -37,6 +37,7 @@ TIME_COL: dict[str, str] = {
     "curtailment_events": "ts_s",
     "grid_prices": "interval_start_s",
     "grid_carbon": "hour_start_s",
+    "grid_hashprice": "ts_s",
 }
 """Time column (UTC epoch seconds) that places a row in a period."""
 
@@ -50,6 +51,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "curtailment_events": ("event_id", "kind", "ts_s"),
     "grid_prices": ("market", "settlement_point", "kind", "interval_start_s"),
     "grid_carbon": ("region", "kind", "hour_start_s"),
+    "grid_hashprice": ("source", "ts_s"),
 }
 """Natural key of each table (a row seen in several files is kept once)."""
 
@@ -160,6 +162,41 @@ def load_table(
         frame.sort(_FILE, maintain_order=True)
         .unique(keys, keep="last", maintain_order=True)
         .sort(keys)
+    )
+    rel = tuple(_rel(marts, f) for f in kept)
+    return LoadedTable(
+        table, name, rel, frame.height, before - frame.height, frame.drop(_FILE), how
+    )
+
+
+def load_until(marts: Path, table: str, end_s: int) -> LoadedTable | None:
+    """Every published row of ``table`` before ``end_s``, however old: a value in force
+    over a period may have been published days before it (the network hashprice). None
+    when there is none."""
+    if table not in TIME_COL:
+        raise ReportInputError(f"unknown table {table!r}; known {sorted(TIME_COL)}")
+    name, files, how = published_files(marts, table)
+    last = datetime.fromtimestamp(end_s, UTC).date()
+    kept = [f for f in files if f.is_file() and ((d := _file_date(f)) is None or d <= last)]
+    if not kept:
+        return None
+    try:
+        frame = (
+            pl.scan_parquet(kept, hive_partitioning=False, include_file_paths=_FILE)
+            .filter(pl.col(TIME_COL[name]) < end_s)
+            .collect()
+        )
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise ReportInputError(
+            f"cannot read published {name} files ({len(kept)}, e.g. {kept[0]}): {exc}"
+        ) from exc
+    if frame.height == 0:
+        return None
+    before = frame.height
+    frame = (
+        frame.sort(_FILE, maintain_order=True)
+        .unique(list(KEYS[name]), keep="last", maintain_order=True)
+        .sort(list(KEYS[name]))
     )
     rel = tuple(_rel(marts, f) for f in kept)
     return LoadedTable(

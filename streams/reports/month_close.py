@@ -16,7 +16,8 @@ import polars as pl
 
 from schemas.site import SiteConfig
 from streams.marts.publish import load_manifest, status_notes
-from streams.reports.loader import LoadedTable, load_period, load_table
+from streams.marts.settle import HASHPRICE_COLUMNS, hashprice_in_force
+from streams.reports.loader import LoadedTable, load_period, load_table, load_until
 from streams.reports.write import ReportFiles, write_carbon_report, write_settlement_report
 from transforms.energy import SITE_POWER_COLUMNS
 from transforms.four_cp import FourCpInputError, read_posted_peaks
@@ -139,7 +140,8 @@ def close_settlement(
 ) -> Closed[SettlementReport]:
     """Settlement month close. Uses the published ``settlement`` mart; when it is absent,
     settles ``interval_energy`` (or ``site_power_1s``) with the published ``grid_prices``
-    at the site's settlement point, its contract and its policy hashprice (``site``)."""
+    at the site's settlement point, its contract, the published network hashprice in force
+    (the site's policy value before the first) and its pool fee (``site``)."""
     timer = Timer()
     site_id = site_id or (site.site_id if site else None)
     want = {
@@ -165,7 +167,9 @@ def close_settlement(
     if "settlement" in got:
         settlement = got["settlement"].frame
     else:
-        settlement = _settle_unpublished(period, why, got, energy, site, timer, progress, sources)
+        settlement = _settle_unpublished(
+            marts, period, why, got, energy, site, timer, progress, sources
+        )
     curt = got.get("curtailment_events")
     surplus = got.get("surplus_events")
     report = timer.run(
@@ -233,6 +237,7 @@ def _why_absent(marts: Path, table: str, period: Period, site_id: str | None) ->
 
 
 def _settle_unpublished(
+    marts: Path,
     period: Period,
     why: str,
     got: dict[str, LoadedTable],
@@ -254,19 +259,36 @@ def _settle_unpublished(
     if lacking or energy is None or site is None:
         raise NothingPublished(f"{why}; nor can it be derived: {_lacking(lacking)}")
     prices = derive.rt_prices_from_grid(got["grid_prices"].frame, site.settlement_point)
-    hp = Decimal(repr(site.policy.hashprice_usd_per_ph_day))
+    # As the settlement mart does (streams/marts/settle.py): the network hashprice in force
+    # at each interval, the policy value before the first one, net of the pool fee.
+    policy_hp = Decimal(repr(site.policy.hashprice_usd_per_ph_day))
+    fee = Decimal(repr(site.policy.pool_fee_fraction))
+    network = load_until(marts, "grid_hashprice", period.end_s)
+    hashprice = hashprice_in_force(
+        None if network is None else network.frame.select(HASHPRICE_COLUMNS), policy_hp
+    )
     settlement = timer.run(
         "settlement",
         progress,
-        lambda: derive.settle(energy, prices, derive.contracts_frame(site), hp, period.start_s),
+        lambda: derive.settle(
+            energy, prices, derive.contracts_frame(site), hashprice, pool_fee_fraction=fee
+        ),
+    )
+    if network is not None:
+        sources.append(_source(network))
+    in_force = (
+        f"network hashprice in force ({network.rows} value(s) published), policy "
+        f"{policy_hp} USD/PH/day before the first"
+        if network is not None
+        else f"policy hashprice {policy_hp} USD/PH/day (no network value published)"
     )
     sources.append(
         Source(
             "settlement (derived)",
             (),
             settlement.height,
-            f"transforms.settlement.build_settlement: RT at "
-            f"{site.settlement_point}, site contract, hashprice {hp} USD/PH/day",
+            f"transforms.settlement.build_settlement: RT at {site.settlement_point}, site "
+            f"contract, {in_force}, pool fee {fee}",
         )
     )
     return settlement

@@ -111,15 +111,15 @@ def settle(
     energy: pl.DataFrame,
     rt_prices: pl.DataFrame,
     contracts: pl.DataFrame,
-    hashprice_usd_per_ph_day: Decimal,
-    since_s: int,
+    hashprice: pl.DataFrame,
+    *,
+    pool_fee_fraction: Decimal = Decimal(0),
 ) -> pl.DataFrame:
-    """``build_settlement`` with one hashprice in force from ``since_s``."""
-    hp = pl.DataFrame(
-        {"start_s": [since_s], "hashprice_usd_per_ph_day": [hashprice_usd_per_ph_day]},
-        schema={"start_s": pl.Int64, "hashprice_usd_per_ph_day": PRICE},
+    """``build_settlement`` with the hashprice schedule ``[start_s, hashprice_usd_per_ph_day]``
+    (the latest start at or before an interval applies) and the pool fee."""
+    return build_settlement(
+        energy, rt_prices, contracts, hashprice=hashprice, pool_fee_fraction=pool_fee_fraction
     )
-    return build_settlement(energy, rt_prices, contracts, hashprice=hp)
 
 
 def intensity_from_grid(grid_carbon: pl.DataFrame) -> pl.DataFrame:
