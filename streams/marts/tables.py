@@ -256,15 +256,13 @@ CONTRACTS: dict[str, FromContract] = {
             "late_readings": "readings that arrived after the second closed, count",
             "flags": "quality flags, e.g. poi_meter_missing, gap, restated",
             "emitted_s": "wall clock when the second was emitted, UTC epoch seconds",
-        },
-        # Sample-and-hold bookkeeping, added to the contract after the mart was declared. A
-        # stale source already shows as the flag stale_sources; storing the counts needs the
-        # columns added to existing stores (CREATE TABLE IF NOT EXISTS alters nothing).
-        not_columns={
-            "held_sources": "sample-and-hold detail for the controller; not stored yet",
-            "held_readings": "sample-and-hold detail for the controller; not stored yet",
-            "stale_sources": "not stored yet; a stale source sets the flag stale_sources",
-            "mining_reading_s": "the controller's compliance check only; not stored yet",
+            "held_sources": "sources whose last reading was held into this second (polled "
+            "less often than every second; within their staleness), count",
+            "held_readings": "readings behind the held sources' values, count",
+            "stale_sources": "sources past their staleness, left out of the sums (never "
+            "read as zero; also the flag stale_sources), count",
+            "mining_reading_s": "when the newest mining reading behind mining_w was taken (the "
+            "controller's compliance check; null from older producers), UTC epoch seconds",
         },
     ),
     "surplus_events": FromContract(

@@ -8,6 +8,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+import msgspec
 import polars as pl
 import pytest
 
@@ -162,7 +163,15 @@ def test_rollup_merge_tie_rule_matches_in_batch_rule(tmp_path: Any) -> None:
 
 
 def test_site_power_rows_are_site_power_fields() -> None:
-    sp = site_second("s", 7, poi=False)
+    """Every SitePower field is a column, the sample-and-hold counts included."""
+    sp = msgspec.structs.replace(
+        site_second("s", 7, poi=False),
+        held_sources=3,
+        held_readings=5,
+        stale_sources=1,
+        mining_reading_s=2.5,
+    )
+    assert set(BY_NAME["site_power"].names) == set(SitePower.__struct_fields__) - {"v"}
     row = build_frames([("site.power.v1", sp)])["site_power"].row(0, named=True)
     for name in BY_NAME["site_power"].names:
         assert row[name] == getattr(sp, name), name

@@ -7,6 +7,7 @@ tests/transforms/test_transforms_real_days.py)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from streams.marts.tables import BY_NAME
 from transforms.carbon import build_carbon_hourly
 from transforms.energy import interval_energy
 from transforms.gates import ExpectationOutcome, GateResult
@@ -117,6 +119,14 @@ def publish(marts: Path, frames: dict[str, pl.DataFrame], generation: int = 1) -
     (marts / "_manifests").mkdir(parents=True, exist_ok=True)
     (marts / "_manifests" / f"gen-{generation:06d}.json").write_text(json.dumps(
         {"generation": generation, "published_at_s": 0.0, "tables": tables}))
+
+
+def mart_frame(name: str, rows: dict[str, Sequence[object]]) -> pl.DataFrame:
+    """Rows of the sink's table ``name`` with its declared schema; columns not given are
+    null (a table that gains a column does not break the fixtures)."""
+    schema = BY_NAME[name].schema()
+    n = len(next(iter(rows.values())))
+    return pl.DataFrame({c: rows.get(c, [None] * n) for c in schema}, schema=schema)
 
 
 def stub_gate(mart: str, frame: pl.DataFrame) -> GateResult:

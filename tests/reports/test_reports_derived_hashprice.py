@@ -4,7 +4,6 @@ period), the site's policy value only before the first one, net of the pool fee.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -14,9 +13,8 @@ import polars as pl
 from schemas.site import ContractBlock, CurtailmentPolicy, SiteConfig
 from streams.marts.publish import publish
 from streams.marts.store import Batch, open_store, write_batch
-from streams.marts.tables import BY_NAME
 from streams.reports.month_close import close_settlement
-from tests.reports.synthetic import stub_gate
+from tests.reports.synthetic import mart_frame, stub_gate
 from transforms.reports.period import Period
 
 START = int(datetime(2025, 8, 12, 5, 0, tzinfo=UTC).timestamp())
@@ -27,8 +25,7 @@ EARLY = (START - 86_400, Decimal("48.000000"))  # published the day before: in f
 LATER = (START + 1800, Decimal("52.500000"))  # from the third interval on
 
 
-def _frame(name: str, rows: dict[str, Sequence[object]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=BY_NAME[name].schema())
+_frame = mart_frame
 
 
 def _site_power() -> pl.DataFrame:

@@ -5,7 +5,6 @@ contract; carbon from the published carbon_hourly) match a plain-Python ledger."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -17,9 +16,8 @@ import pytest
 from schemas.site import ContractBlock, CurtailmentPolicy, SiteConfig
 from streams.marts.publish import publish
 from streams.marts.store import Batch, open_store, write_batch
-from streams.marts.tables import BY_NAME
 from streams.reports.month_close import close_carbon, close_settlement
-from tests.reports.synthetic import stub_gate
+from tests.reports.synthetic import mart_frame, stub_gate
 from transforms.reports.period import Period
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -29,8 +27,7 @@ PRICE = Decimal("31.25")
 CONTRACT = Decimal("40.50")
 
 
-def _frame(name: str, rows: dict[str, Sequence[object]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=BY_NAME[name].schema())
+_frame = mart_frame
 
 
 def _site_power(start: int, seconds: int) -> pl.DataFrame:
