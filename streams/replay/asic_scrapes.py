@@ -58,11 +58,20 @@ class AsicDrive:
     """Seed of the jitter and missed polls (the same seed gives the same records)."""
 
 
-def rack_frames(drive: AsicDrive, start_s: float, end_s: float) -> Iterator[Record]:
-    if drive.period_s <= 0 or drive.rack_size <= 0 or drive.miners <= 0:
+def check_polling(
+    miners: int, rack_size: int, period_s: float, jitter_s: float, missed_share: float
+) -> None:
+    """The rack drive's polling settings, or a ValueError naming the one out of range."""
+    if period_s <= 0 or rack_size <= 0 or miners <= 0:
         raise ValueError("period_s, rack_size and miners must be positive")
-    if not 0.0 <= drive.jitter_s < drive.period_s or not 0.0 <= drive.missed_share < 1.0:
-        raise ValueError("jitter_s must be in [0, period_s) and missed_share in [0, 1)")
+    if not 0.0 <= jitter_s < period_s:
+        raise ValueError(f"jitter_s must be in [0, period_s), got {jitter_s}")
+    if not 0.0 <= missed_share < 1.0:
+        raise ValueError(f"missed_share must be in [0, 1), got {missed_share}")
+
+
+def rack_frames(drive: AsicDrive, start_s: float, end_s: float) -> Iterator[Record]:
+    check_polling(drive.miners, drive.rack_size, drive.period_s, drive.jitter_s, drive.missed_share)
     rng = random.Random(drive.seed)
     noisy = drive.jitter_s > 0.0 or drive.missed_share > 0.0
     enc = msgspec.json.Encoder()

@@ -334,12 +334,9 @@ def _asic_poll(e: dict[str, Any]) -> dict[str, Any]:
         "missed_share": float(e.get("missed_share", 0.0)),
         "seed": int(e.get("seed", 0)),
     }
-    if poll["period_s"] <= 0 or poll["rack_size"] <= 0 or poll["miners"] <= 0:
-        raise ValueError("period_s, rack_size and miners must be positive")
-    if not 0.0 <= poll["jitter_s"] < poll["period_s"]:
-        raise ValueError(f"jitter_s must be in [0, period_s), got {poll['jitter_s']}")
-    if not 0.0 <= poll["missed_share"] < 1.0:
-        raise ValueError(f"missed_share must be in [0, 1), got {poll['missed_share']}")
+    asic_scrapes.check_polling(
+        poll["miners"], poll["rack_size"], poll["period_s"], poll["jitter_s"], poll["missed_share"]
+    )
     return poll
 
 
