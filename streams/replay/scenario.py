@@ -326,7 +326,7 @@ def _gpus(
 
 def _asic_poll(e: dict[str, Any]) -> dict[str, Any]:
     """The rack drive's polling keys, checked when the scenario loads (not when it runs)."""
-    poll = {
+    poll: dict[str, Any] = {
         "miners": int(e.get("miners", 1)),
         "rack_size": int(e.get("rack_size", 50)),
         "period_s": float(e.get("period_s", 60.0)),
