@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import groupby
 from typing import Literal
 
 from schemas.actuation import Action, ActuationOutcome, AuditEvent, CommandInForce, OutcomeKind
@@ -515,13 +516,13 @@ class _Step:
         # Tier after tier until the expected relief covers the shortfall; what no tier
         # covers is kept as the miner's shortfall (for the GPU tier), never dropped.
         covered = 0.0
-        for tier in sorted({m.tier for m in higher}):
+        for tier, miners in groupby(higher, key=lambda m: m.tier):
             if covered >= shortfall_w:
                 break
             cid = f"{d.command_id}/tier{tier}/{d.device_id}"
-            for m in higher:
-                if m.tier != tier or covered >= shortfall_w:
-                    continue
+            for m in miners:
+                if covered >= shortfall_w:
+                    break
                 self.assign(m, cid, "sleep", None, now_s, now_s + self.p.deadline_s, "escalation")
                 covered += m.nominal_w * (1 - self.p.sleep_floor_frac)
             self.out.append(
