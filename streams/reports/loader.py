@@ -156,6 +156,13 @@ def load_table(
         if not required:
             return None
         raise NothingPublished(_nothing_message(marts, table, name, period, site_id, files, how))
+    return _loaded(marts, table, name, kept, frame, how)
+
+
+def _loaded(
+    marts: Path, table: str, name: str, kept: list[Path], frame: pl.DataFrame, how: str
+) -> LoadedTable:
+    """A row seen in several files kept once (the last file's), sorted by the key."""
     keys = [k for k in KEYS[name] if k in frame.columns]
     before = frame.height
     frame = (
@@ -192,16 +199,7 @@ def load_until(marts: Path, table: str, end_s: int) -> LoadedTable | None:
         ) from exc
     if frame.height == 0:
         return None
-    before = frame.height
-    frame = (
-        frame.sort(_FILE, maintain_order=True)
-        .unique(list(KEYS[name]), keep="last", maintain_order=True)
-        .sort(list(KEYS[name]))
-    )
-    rel = tuple(_rel(marts, f) for f in kept)
-    return LoadedTable(
-        table, name, rel, frame.height, before - frame.height, frame.drop(_FILE), how
-    )
+    return _loaded(marts, table, name, kept, frame, how)
 
 
 def _read(

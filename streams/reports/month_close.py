@@ -28,6 +28,7 @@ from transforms.reports.errors import NothingPublished, ReportInputError
 from transforms.reports.period import Period
 from transforms.reports.settlement_report import SettlementReport, build_settlement_report
 from transforms.reports.transmission import FourCpInput
+from transforms.settlement import build_settlement
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
@@ -270,8 +271,12 @@ def _settle_unpublished(
     settlement = timer.run(
         "settlement",
         progress,
-        lambda: derive.settle(
-            energy, prices, derive.contracts_frame(site), hashprice, pool_fee_fraction=fee
+        lambda: build_settlement(
+            energy,
+            prices,
+            derive.contracts_frame(site),
+            hashprice=hashprice,
+            pool_fee_fraction=fee,
         ),
     )
     if network is not None:

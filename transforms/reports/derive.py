@@ -15,7 +15,7 @@ from transforms.carbon import build_carbon_hourly
 from transforms.energy import SITE_POWER_COLUMNS, interval_energy
 from transforms.reports.common import need
 from transforms.reports.errors import ReportInputError
-from transforms.settlement import PRICE, build_settlement
+from transforms.settlement import PRICE
 
 
 def sample_period_s(site_power: pl.DataFrame) -> float:
@@ -104,21 +104,6 @@ def hourly_to_interval_prices(hourly: pl.DataFrame) -> pl.DataFrame:
             pl.col("price_usd_per_mwh").cast(PRICE),
         )
         .sort("interval_start_s")
-    )
-
-
-def settle(
-    energy: pl.DataFrame,
-    rt_prices: pl.DataFrame,
-    contracts: pl.DataFrame,
-    hashprice: pl.DataFrame,
-    *,
-    pool_fee_fraction: Decimal = Decimal(0),
-) -> pl.DataFrame:
-    """``build_settlement`` with the hashprice schedule ``[start_s, hashprice_usd_per_ph_day]``
-    (the latest start at or before an interval applies) and the pool fee."""
-    return build_settlement(
-        energy, rt_prices, contracts, hashprice=hashprice, pool_fee_fraction=pool_fee_fraction
     )
 
 
