@@ -48,6 +48,9 @@ class BoundedGpuFrame(GpuFrame, kw_only=True):
     util_pct: list[Percent | None] | None = None
     temp_c: list[Finite | None] | None = None
     power_instant_w: list[GpuWatts | None] | None = None
+    energy_step_mj: list[Counter64 | None] | None = None
+    step_s: list[NonNegative | None] | None = None
+    step_power_w: list[GpuWatts | None] | None = None
 
 
 class BoundedAsicFrame(AsicFrame, kw_only=True):

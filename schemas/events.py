@@ -44,6 +44,13 @@ class SitePowerPartial(Message, kw_only=True):
     readings: int = 0
     hashrate_ths: float = 0.0
     max_reading_ts_s: float = 0.0
+    ai_counter_wh: float = 0.0
+    """GPU energy-counter steps of the frames stamped in this second, Wh
+    (``GpuFrame.energy_step_mj``, only steps the power stage can place: see
+    ``streams.decisions.power.gpu_counter_sums``). Energy, so counted for its second only."""
+    ai_counter_sampled_wh: float = 0.0
+    """What sample-and-hold held over those same steps (each GPU's ``step_power_w`` times the
+    seconds it was held), Wh: the part of the AI samples the counters replace."""
     frames: int = 0
     """Distinct frames folded in; stage 2 closes a second once every partition has sent as
     many as it did for the last second (0: unknown, the second waits for its lateness)."""
@@ -79,6 +86,14 @@ class SitePower(Message, kw_only=True):
     """The AI-role meters' registers, by the same rule as ``poi_energy_wh``, Wh."""
     mining_energy_wh: float | None = None
     """The mining-role meters' registers, by the same rule as ``poi_energy_wh``, Wh."""
+    ai_counter_wh: float | None = None
+    """GPU energy counters' steps that ended in this second (``GpuFrame.energy_step_mj``),
+    Wh: the GPUs' own energy over each step, whatever their power did between polls. None
+    when no step ended here, or when ``ai_w`` is the AI meter's (the meter is the
+    measurement). The marts put it in place of ``ai_counter_sampled_wh``
+    (``transforms.energy``, ``docs/cadence.md``)."""
+    ai_counter_sampled_wh: float | None = None
+    """What the AI samples held over those same steps, Wh (None with ``ai_counter_wh``)."""
     contract_w: float
     surplus_w: float
     """contract - AI - overhead; negative is a deficit."""

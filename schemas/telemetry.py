@@ -56,6 +56,18 @@ class GpuFrame(Message, kw_only=True):
     """NVML clocks-event-reasons bit mask."""
     power_instant_w: list[float | None] | None = None
     """Instantaneous board power (NVML field ``POWER_INSTANT``), W; None where unsupported."""
+    energy_step_mj: list[int | None] | None = None
+    """This GPU's ``energy_mj`` minus its ``energy_mj`` in the same source's previous poll,
+    mJ: the energy the GPU itself counted between the two polls, whatever the power did in
+    between. None where there is no clean step: the GPU was not read then (it joined, or the
+    collector just started), or the counter went back (driver reload). Set by the collector,
+    the one place that knows a GPU's previous reading (``docs/cadence.md``)."""
+    step_s: list[float | None] | None = None
+    """Time since that previous poll (this ``ts_s`` minus its ``ts_s``), s; None with
+    ``energy_step_mj``."""
+    step_power_w: list[float | None] | None = None
+    """This GPU's ``power_w`` in that previous poll, W: what sample-and-hold holds over the
+    step, which the counter's energy replaces; None with ``energy_step_mj``."""
 
 
 AsicState = Literal["hashing", "ramping", "sleeping", "offline", "unknown"]

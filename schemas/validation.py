@@ -229,6 +229,9 @@ _GPU_COLS = (
     "sm_clock_mhz",
     "throttle_reasons",
     "power_instant_w",
+    "energy_step_mj",
+    "step_s",
+    "step_power_w",
 )
 _ASIC_COLS = (
     "miner_id",
@@ -277,7 +280,26 @@ def check_gpu(f: GpuFrame, lim: Limits) -> str | None:
         lambda: _range("energy_mj", f.energy_mj, 0, 2**64 - 1),
         lambda: _range("util_pct", f.util_pct or [], 0.0, 100.0),
         lambda: _finite("temp_c", f.temp_c or []),
+        lambda: _range("energy_step_mj", f.energy_step_mj or [], 0, 2**64 - 1),
+        lambda: _finite("step_s", f.step_s or []),
+        lambda: _range("step_s", f.step_s or [], 0.0, math.inf),
+        lambda: _finite("step_power_w", f.step_power_w or []),
+        lambda: _range("step_power_w", f.step_power_w or [], 0.0, GPU_MAX_W),
+        lambda: _counter_steps(f),
     )
+
+
+def _counter_steps(f: GpuFrame) -> str | None:
+    """A counter step names its span and the power it replaces: all three or none."""
+    energy, span, watts = f.energy_step_mj, f.step_s, f.step_power_w
+    if energy is None and span is None and watts is None:
+        return None
+    if energy is None or span is None or watts is None:
+        return "energy_step_mj, step_s and step_power_w come together"
+    for i, (e, s, p) in enumerate(zip(energy, span, watts, strict=True)):
+        if (e is None) != (s is None) or (e is None) != (p is None):
+            return f"reading {i}: energy_step_mj, step_s and step_power_w are null together"
+    return None
 
 
 def check_asic(f: AsicFrame, lim: Limits) -> str | None:
@@ -359,5 +381,10 @@ def check_site_power(p: SitePower, lim: Limits) -> str | None:
 METER_CONTRACT = Contract(
     MeterFrame, [check_meter], fast=BoundedMeterFrame, fast_checks=[meter_shape]
 )
-GPU_CONTRACT = Contract(GpuFrame, [check_gpu], fast=BoundedGpuFrame, fast_checks=[gpu_shape])
+def _gpu_fast(f: GpuFrame, lim: Limits) -> str | None:
+    """What the bounded GPU type cannot say: the shape, and steps coming together."""
+    return gpu_shape(f, lim) or _counter_steps(f)
+
+
+GPU_CONTRACT = Contract(GpuFrame, [check_gpu], fast=BoundedGpuFrame, fast_checks=[_gpu_fast])
 ASIC_CONTRACT = Contract(AsicFrame, [check_asic], fast=BoundedAsicFrame, fast_checks=[asic_shape])

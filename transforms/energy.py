@@ -45,6 +45,18 @@ mining_mwh``. ``total_mwh`` is the POI register where it covers and the uses' sa
 elsewhere; the per-second splits (``unabsorbed_mwh``, ``over_contract_mwh``) stay the
 samples' (a register step has no per-second shape).
 
+GPU energy counters (``SitePower.ai_counter_wh``: NVML's per-GPU counter steps between a
+collector's polls, ``streams.collectors.gpu_steps``) give the GPUs' own energy over each
+step. The power stage attributes a step to the second of the poll that ends it, together
+with what the AI samples held over the same step (``ai_counter_sampled_wh``), and keeps only
+steps whose seconds lie in one interval; the marts put the counter's energy in place of the
+held samples (``ai_counter_mwh`` in place of ``ai_counter_sampled_mwh``). What the counters
+do not cover stays from the samples: node overhead (CPUs, fans, NICs: NVML counts the
+board), GPUs with no clean step, and the seconds of steps that cross a boundary. The overhead
+takes the change where the POI meter read (it is what the POI leaves after the uses); where
+the POI was estimated, the total and the estimate take it. Where the AI meter reads,
+``ai_w`` is the meter's and the power stage sends no counter (the meter is the measurement).
+
 A held span that crosses an interval boundary is split at the boundary, so each interval
 gets exactly the seconds it covers (``max_gap_s`` is at most one interval, so a span crosses
 at most one boundary).
@@ -87,6 +99,10 @@ COLUMNS: dict[str, dict[str, str]] = {
                          "difference (the rest from the samples), s",
         "ai_source": "name of where ai_mwh came from: register (the whole interval), mixed "
                      "(register and samples), samples (no register)",
+        "ai_counter_mwh": "GPU energy counters' steps within the interval (NVML, per GPU "
+                          "between polls), in ai_mwh in place of ai_counter_sampled_mwh, MWh",
+        "ai_counter_sampled_mwh": "what the AI samples held over those same steps, replaced "
+                                  "by ai_counter_mwh (0: no counter steps), MWh",
         "mining_register_s": "seconds of the interval whose mining energy is the mining "
                              "meters' register difference (the rest from the samples), s",
         "mining_source": "name of where mining_mwh came from: register, mixed, samples (as "
@@ -195,6 +211,7 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
                     poi_register: pl.DataFrame | None = None,
                     ai_register: pl.DataFrame | None = None,
                     mining_register: pl.DataFrame | None = None,
+                    ai_counter: pl.DataFrame | None = None,
                     register_max_gap_s: float = REGISTER_MAX_GAP_S,
                     intervals: pl.DataFrame | None = None) -> pl.DataFrame:
     """15-minute energy by use from 1-second site power, reconciled with the POI meter.
@@ -204,6 +221,8 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
     read in second ``ts_s`` (SitePower's); where it covers the interval it replaces the
     integrated POI power (module doc). ``ai_register`` (``ai_energy_wh``) and
     ``mining_register`` (``mining_energy_wh``) do the same for the sub-meters.
+    ``ai_counter``: optional ``[site_id, ts_s, ai_counter_wh, ai_counter_sampled_wh]``, the GPU
+    counters' steps ended in second ``ts_s`` (module doc).
     ``intervals``: optional ``[interval_start_s]`` that must all appear; those without any
     sample come out with zero energy and ``missing_s = 900``.
     Returns ``COLUMNS["interval_energy"]``.
@@ -275,6 +294,7 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
     g = g.with_columns(*(pl.col(c).fill_null(0.0) for c in zero),
                        pl.col("gap_count").fill_null(0))
     g = g.with_columns(*_from_registers())
+    g = _with_counters(g, ai_counter, site_power)
     # Seconds with neither a register nor a sample are POI seconds missing, not estimable.
     g = g.with_columns((pl.col("poi_missing_s") + INTERVAL_S - pl.col("poi_register_s")
                         - pl.col("_sampled_s")).alias("poi_missing_s"))
@@ -299,6 +319,41 @@ def interval_energy(site_power: pl.DataFrame, *, max_gap_s: float = 5.0,
          & (diff.abs() <= tolerance_frac * pl.col("poi_mwh").abs() + tolerance_mwh))
         .fill_null(False).alias("reconciled"),
     ).sort("site_id", "interval_start_s").select(list(COLUMNS["interval_energy"]))
+
+
+COUNTER_COLUMNS = ["site_id", "ts_s", "ai_counter_wh", "ai_counter_sampled_wh"]
+
+
+def _with_counters(g: pl.DataFrame, counters: pl.DataFrame | None,
+                   site_power: pl.DataFrame) -> pl.DataFrame:
+    """``g`` with the GPU counters' energy in place of the samples they cover (module doc)."""
+    sums = ["ai_counter_mwh", "ai_counter_sampled_mwh", "_d_metered", "_d_estimated"]
+    if counters is None or counters.height == 0:
+        return g.with_columns(*(pl.lit(0.0).alias(c) for c in sums)).drop(sums[2:])
+    _check(counters, COUNTER_COLUMNS, ["site_id", "ts_s"], "interval_energy(ai_counter)")
+    poi = site_power.select(pl.col("site_id").cast(counters.schema["site_id"]), "ts_s",
+                            pl.col("poi_meter_w").is_not_null().alias("_poi"))
+    delta = (pl.col("ai_counter_wh") - pl.col("ai_counter_sampled_wh")) / 1e6
+    per = (counters.select(COUNTER_COLUMNS).drop_nulls()
+           .join(poi, on=["site_id", "ts_s"], how="left")
+           .with_columns(interval_start_s(pl.col("ts_s")).alias("interval_start_s"))
+           .group_by("site_id", "interval_start_s")
+           .agg((pl.col("ai_counter_wh").sum() / 1e6).alias("ai_counter_mwh"),
+                (pl.col("ai_counter_sampled_wh").sum() / 1e6).alias("ai_counter_sampled_mwh"),
+                delta.filter(pl.col("_poi").fill_null(False)).sum().alias("_d_metered"),
+                delta.filter(~pl.col("_poi").fill_null(False)).sum().alias("_d_estimated")))
+    per = per.with_columns(pl.col("site_id").cast(g.schema["site_id"]),
+                           pl.col("interval_start_s").cast(g.schema["interval_start_s"]))
+    g = g.join(per, on=["site_id", "interval_start_s"], how="left")
+    g = g.with_columns(*(pl.col(c).fill_null(0.0) for c in sums))
+    both = pl.col("_d_metered") + pl.col("_d_estimated")
+    return g.with_columns(
+        (pl.col("ai_mwh") + both).alias("ai_mwh"),
+        # Where the POI read, the overhead is what it leaves; elsewhere the total moves.
+        (pl.col("overhead_mwh") - pl.col("_d_metered")).alias("overhead_mwh"),
+        (pl.col("total_mwh") + pl.col("_d_estimated")).alias("total_mwh"),
+        (pl.col("poi_mwh") + pl.col("_d_estimated")).alias("poi_mwh"),
+    ).drop("_d_metered", "_d_estimated")
 
 
 REGISTERS = ("poi", "ai", "mining")

@@ -27,7 +27,7 @@ from streams.agents.packed_batch import (
     readings,
     unpack_all,
 )
-from streams.decisions.power import GpuSums
+from streams.decisions.power import GpuSums, gpu_counter_sums
 
 _REQUIRED = ("power_w", "gpu_index", "energy_mj", "node_id")
 _OPTIONAL_NUM = tuple(n for n in columns(GpuFrame) if n not in _REQUIRED)
@@ -58,6 +58,9 @@ def gpu_sums(raws: Sequence[bytes], limits: Limits) -> list[GpuSums] | None:
     if not _columns_ok(frames, power):
         return None
     sums = np.add.reduceat(power, offsets(sizes)).tolist()
+    counters = [_counter_sums(p) for p in frames]
+    if None in counters:
+        return None
     return [
         GpuSums(
             site_id=p.site_id,
@@ -67,9 +70,40 @@ def gpu_sums(raws: Sequence[bytes], limits: Limits) -> list[GpuSums] | None:
             readings=n,
             power_w=s,
             node_ids=p.text["node_id"].values,  # type: ignore[arg-type]  # no None: checked
+            counter_wh=c[0],
+            counter_sampled_wh=c[1],
+            counter_held_max_s=c[2],
         )
-        for p, n, s in zip(frames, sizes, sums, strict=True)
+        for p, n, s, c in zip(frames, sizes, sums, counters, strict=True)
+        if c is not None
     ]
+
+
+_STEP_COLUMNS = ("energy_step_mj", "step_s", "step_power_w")
+
+
+def _counter_sums(p: PackedFrame) -> tuple[float, float, int] | None:
+    """``gpu_counter_sums`` of a frame's step columns; None when they break the contract
+    (the caller then decodes the frame, which says why). Frames without steps are common
+    and cost one lookup; those with steps are few hundred values, looped once."""
+    present = [n in p.num for n in _STEP_COLUMNS]
+    if not any(present):
+        return 0.0, 0.0, 0
+    if not all(present):
+        return None
+    energy = np.frombuffer(p.num["energy_step_mj"], I8)
+    span = np.frombuffer(p.num["step_s"], F8)
+    watts = np.frombuffer(p.num["step_power_w"], F8)
+    null = energy == INT64_NULL
+    if not (null == np.isnan(span)).all() or not (null == np.isnan(watts)).all():
+        return None
+    ok = ~null
+    e, t, w = energy[ok], span[ok], watts[ok]
+    if (e < 0).any() or not ((t >= 0) & np.isfinite(t)).all():
+        return None
+    if not ((w >= 0.0) & (w <= GPU_MAX_W)).all():
+        return None
+    return gpu_counter_sums(p.ts_s, e.tolist(), t.tolist(), w.tolist())
 
 
 def _columns_ok(frames: Sequence[PackedFrame], power: npt.NDArray[np.float64]) -> bool:

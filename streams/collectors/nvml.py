@@ -11,6 +11,11 @@ library or driver is missing. Per GPU and sample:
 - utilisation, GPU temperature, SM clock, enforced power limit, clocks-event (throttle)
   reasons. Anything unsupported is ``None``; other NVML errors on optional fields too, and
   they are counted in ``errors`` so a probe can report them.
+
+Each frame also carries every GPU's counter step since the sampler's previous frame
+(``energy_step_mj``, ``step_s``, ``step_power_w``; ``streams.collectors.gpu_steps``): the
+sampler is the one place that knows a GPU's previous reading. The first frame, and a GPU
+whose counter is missing or went back (driver reload), have none.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from schemas.telemetry import GpuFrame
+from streams.collectors.gpu_steps import StepTracker
 from streams.errors import TerminalError
 
 
@@ -82,6 +88,7 @@ class NvmlSampler:
         self._events = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
             nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None
         )
+        self._steps = StepTracker()
 
     def names(self) -> list[str]:
         out = []
@@ -151,7 +158,11 @@ class NvmlSampler:
         return readings
 
     def frame(self, readings: list[GpuReading], ts_s: float, seq: int) -> GpuFrame:
-        return to_frame(readings, self.site_id, self.node_id, ts_s, seq)
+        """One sample as a frame, with each GPU's counter step since the previous ``frame``.
+
+        Every call is a poll: the next frame's steps start from these readings.
+        """
+        return self._steps.frame(to_frame(readings, self.site_id, self.node_id, ts_s, seq))
 
 
 def _col(values: list[Any]) -> list[Any] | None:
@@ -161,7 +172,10 @@ def _col(values: list[Any]) -> list[Any] | None:
 def to_frame(
     readings: list[GpuReading], site_id: str, node_id: str, ts_s: float, seq: int
 ) -> GpuFrame:
-    """One node's sample as a columnar frame; a column all-None is left out (None)."""
+    """One node's sample as a columnar frame; a column all-None is left out (None).
+
+    No counter steps: one sample has no previous reading (``NvmlSampler.frame`` adds them).
+    """
     return GpuFrame(
         site_id=site_id,
         source_id=node_id,

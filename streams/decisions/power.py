@@ -62,6 +62,10 @@ class GpuSums(msgspec.Struct, kw_only=True, frozen=True):
     """Sum of the frame's ``power_w`` column."""
     node_ids: list[str]
     """The frame's distinct node ids."""
+    counter_wh: float = 0.0
+    counter_sampled_wh: float = 0.0
+    counter_held_max_s: int = 0
+    """``gpu_counter_sums`` of the frame."""
 
 
 class AsicSums(msgspec.Struct, kw_only=True, frozen=True):
@@ -98,6 +102,46 @@ Frame = MeterFrame | GpuFrame | AsicFrame | GpuSums | AsicSums
 
 def readings_of(f: Frame) -> int:
     return f.readings if isinstance(f, GpuSums | AsicSums) else len(f.power_w)
+
+
+SETTLEMENT_INTERVAL_S = 900
+"""A settlement interval (``transforms.calendar.INTERVAL_S``; stage 1 does not load polars)."""
+
+
+def gpu_counter_sums(
+    ts_s: float,
+    energy_step_mj: Iterable[int | None],
+    step_s: Iterable[float | None],
+    step_power_w: Iterable[float | None],
+) -> tuple[float, float, int]:
+    """A GPU frame's counter steps that the power stage can place: ``(counter_wh,
+    sampled_wh, held_max_s)``.
+
+    A GPU's step spans its previous poll to this one. Sample-and-hold held that poll's power
+    over the whole seconds ``floor(previous) .. floor(ts_s) - 1`` (``held`` of them), so over
+    those seconds the counter's energy replaces ``step_power_w x held``; the two are
+    attributed to the frame's second. Like a meter register's step (``transforms.energy``),
+    a step is left to the samples when it crosses a settlement-interval boundary (its
+    energy's split would be a guess): then the frame's second and the held seconds all lie in
+    one interval, so the marts put the correction where the seconds it corrects are.
+    ``held_max_s``: the longest step kept; the caller drops the frame's steps when that is
+    beyond the source's staleness (the samples were not held that long)."""
+    sec = math.floor(ts_s)
+    interval = sec // SETTLEMENT_INTERVAL_S
+    counter_mj = 0
+    sampled_ws = 0.0
+    held_max = 0
+    for e, span, w in zip(energy_step_mj, step_s, step_power_w, strict=True):
+        if e is None or span is None or w is None:
+            continue
+        start = math.floor(ts_s - span + 1e-6)  # 1e-6: a stamp minus its own step, in floats
+        if start // SETTLEMENT_INTERVAL_S != interval:
+            continue
+        held = sec - start
+        counter_mj += e
+        sampled_ws += w * held
+        held_max = max(held_max, held)
+    return counter_mj / 3.6e6, sampled_ws / 3600.0, held_max
 
 
 FLAG_POI_MISSING = "poi_meter_missing"
@@ -350,9 +394,15 @@ def fold_partials(
         if isinstance(f, GpuSums | GpuFrame):
             if isinstance(f, GpuSums):
                 ai = f.power_w + _node_overhead_w(idx, f.source_id, f.node_ids)
+                counter = (f.counter_wh, f.counter_sampled_wh, f.counter_held_max_s)
             else:
                 ai = sum(f.power_w) + _node_overhead_w(idx, f.source_id, f.node_id)
+                counter = _frame_counter_sums(f)
             p.ai_w += ai
+            # Steps longer than the GPU staleness were not held all along: samples stand.
+            if counter[2] <= idx.config.max_staleness.gpu_s:
+                p.ai_counter_wh += counter[0]
+                p.ai_counter_sampled_wh += counter[1]
             _add_source(p.sources, "gpu:" + f.source_id, f.ts_s, n, ai, 0.0, 0.0, 0.0)
         elif isinstance(f, AsicSums | AsicFrame):
             if isinstance(f, AsicSums):
@@ -404,6 +454,12 @@ def fold_partials(
             for sec in [s for s in table if s < newest - lateness_s]:
                 del table[sec]
     return state, out
+
+
+def _frame_counter_sums(f: GpuFrame) -> tuple[float, float, int]:
+    if f.energy_step_mj is None or f.step_s is None or f.step_power_w is None:
+        return 0.0, 0.0, 0
+    return gpu_counter_sums(f.ts_s, f.energy_step_mj, f.step_s, f.step_power_w)
 
 
 def _late_partials(
@@ -847,6 +903,7 @@ def _held_power(
     power, recs = _power(
         idx,
         sec,
+        counters=_counters(partials),
         device_ai=math.fsum(ai),
         device_mining=math.fsum(mining),
         reported_mining=math.fsum(reported),
@@ -883,6 +940,7 @@ def site_power(
     return _power(
         idx,
         ts_s,
+        counters=_counters(partials),
         device_ai=math.fsum(p.ai_w for p in partials),
         device_mining=math.fsum(p.mining_w for p in partials),
         reported_mining=math.fsum(p.mining_reported_w for p in partials),
@@ -894,10 +952,23 @@ def site_power(
     )
 
 
+def _counters(partials: Iterable[SitePowerPartial]) -> tuple[float, float] | None:
+    """The second's GPU counter steps and what the samples held over them, Wh; None if none
+    ended in it. Energy: from this second's partials only, never held."""
+    parts = [p for p in partials if p.ai_counter_wh or p.ai_counter_sampled_wh]
+    if not parts:
+        return None
+    return (
+        math.fsum(p.ai_counter_wh for p in parts),
+        math.fsum(p.ai_counter_sampled_wh for p in parts),
+    )
+
+
 def _power(
     idx: SiteIndex,
     ts_s: int,
     *,
+    counters: tuple[float, float] | None = None,
     device_ai: float,
     device_mining: float,
     reported_mining: float,
@@ -945,6 +1016,7 @@ def _power(
             flags.append(FLAG_AI_FROM_DEVICES)
     else:
         ai = ai_meter
+        counters = None  # the AI meter is the measurement; the counters only sum GPUs
     if mining_meter is None:
         mining = device_mining
         if idx.meters_by_role["mining"]:
@@ -970,6 +1042,8 @@ def _power(
         poi_energy_wh=register("poi"),
         ai_energy_wh=register("ai"),
         mining_energy_wh=register("mining"),
+        ai_counter_wh=None if counters is None else counters[0],
+        ai_counter_sampled_wh=None if counters is None else counters[1],
         contract_w=contract,
         surplus_w=contract - ai - overhead,
         hashrate_ths=hashrate_ths,

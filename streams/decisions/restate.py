@@ -49,6 +49,8 @@ _COMPARED = (
     "poi_energy_wh",
     "ai_energy_wh",
     "mining_energy_wh",
+    "ai_counter_wh",
+    "ai_counter_sampled_wh",
     "hashrate_ths",
     "readings",
 )
@@ -232,6 +234,8 @@ def _merge(a: SitePowerPartial | None, b: SitePowerPartial | None) -> SitePowerP
         ai_w=a.ai_w + b.ai_w,
         mining_w=a.mining_w + b.mining_w,
         mining_reported_w=a.mining_reported_w + b.mining_reported_w,
+        ai_counter_wh=a.ai_counter_wh + b.ai_counter_wh,
+        ai_counter_sampled_wh=a.ai_counter_sampled_wh + b.ai_counter_sampled_wh,
         meter_w={**a.meter_w, **b.meter_w},
         meter_wh={**a.meter_wh, **b.meter_wh},
         readings=a.readings + b.readings,

@@ -14,7 +14,7 @@ import polars as pl
 
 from transforms.calendar import HOUR_S, INTERVAL_S
 from transforms.carbon import CarbonInputError, build_carbon_hourly
-from transforms.energy import REGISTERS, SITE_POWER_COLUMNS, interval_energy
+from transforms.energy import COUNTER_COLUMNS, REGISTERS, SITE_POWER_COLUMNS, interval_energy
 from transforms.settlement import PRICE, build_settlement
 
 DERIVED = ("interval_energy", "carbon_hourly", "settlement")
@@ -45,7 +45,8 @@ def day_interval_energy(
     before it is closed too). ``last_ts_by_site``: ``[site_id, last_ts_s]``.
 
     Where ``site_power`` has the POI register (``poi_energy_wh``), the POI energy comes from
-    it, and AI and mining from theirs (``ai_energy_wh``, ``mining_energy_wh``): a reading
+    it, and AI and mining from theirs (``ai_energy_wh``, ``mining_energy_wh``), and the GPU
+    counters' steps (``ai_counter_wh``) replace the AI samples they cover: a reading
     counts to the end of its second, so an interval's closing reading is in its own last
     second and the rule above holds for it too. The day's first second needs the
     reading of the second before the day: the publication passes it in (else that second
@@ -57,11 +58,17 @@ def day_interval_energy(
         for u in REGISTERS
         if f"{u}_energy_wh" in site_power.columns
     }
+    counters = (
+        site_power.select(COUNTER_COLUMNS).drop_nulls()
+        if all(c in site_power.columns for c in COUNTER_COLUMNS)
+        else None
+    )
     energy = interval_energy(
         site_power.select(SITE_POWER_COLUMNS),
         poi_register=reg.get("poi"),
         ai_register=reg.get("ai"),
         mining_register=reg.get("mining"),
+        ai_counter=counters,
     )
     return (
         energy.join(last_ts_by_site, on="site_id", how="inner")

@@ -249,6 +249,10 @@ CONTRACTS: dict[str, FromContract] = {
             "ai_energy_wh": "AI meters' energy register read in this second, as poi_energy_wh, Wh",
             "mining_energy_wh": "mining meters' energy register read in this second, as "
             "poi_energy_wh, Wh",
+            "ai_counter_wh": "GPU energy counters' steps that ended in this second (null: "
+            "none, or ai_w is the AI meter's), Wh",
+            "ai_counter_sampled_wh": "what the AI samples held over those steps (the part "
+            "ai_counter_wh replaces in interval_energy), Wh",
             "contract_w": "contracted (forward) power, W",
             "surplus_w": "contract - AI - overhead (negative: deficit), W",
             "hashrate_ths": "fleet hashrate, TH/s",
@@ -430,6 +434,12 @@ CONTRACTS: dict[str, FromContract] = {
         not_columns={
             **_FRAME_ROLLED,
             "energy_mj": "rolled up into energy_first_mj and energy_last_mj",
+            **dict.fromkeys(
+                ("energy_step_mj", "step_s", "step_power_w"),
+                "counter steps between polls: summed per second into site_power."
+                "ai_counter_wh and ai_counter_sampled_wh; the counter itself is kept as "
+                "energy_first_mj and energy_last_mj",
+            ),
             **dict.fromkeys(
                 (
                     "util_pct",

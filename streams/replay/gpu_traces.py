@@ -10,6 +10,10 @@ The energy counter stays an NVML-like monotonic counter across loops: each pass 
 trace's whole energy (counter span plus the last sample's power over one sample period),
 times ``scale``. A trace without a counter (nvidia-smi logs) gives ``energy_mj = None``:
 downstream integrates power, never a synthesised counter.
+
+Frames carry each GPU's counter step since the node's previous frame, as a collector polling
+at that period would (``streams.collectors.gpu_steps``): between consecutive polled samples
+of a trace with a counter; none from a trace without one, nor in a node's first frame.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 import msgspec
 
 from schemas.telemetry import GpuFrame
+from streams.collectors.gpu_steps import StepTracker
 from streams.errors import TerminalError
 from streams.replay.records import Record
 
@@ -251,6 +256,7 @@ def node_frames(drive: GpuDrive, start_s: float, end_s: float) -> Iterator[Recor
     encoder = msgspec.json.Encoder()
     n_ticks = math.ceil((end_s - start_s) / drive.period_s - 1e-9)
     seq = dict.fromkeys(drive.nodes, 0)
+    steps = StepTracker()
     for tick in range(n_ticks):
         rel = tick * drive.period_s
         ts = start_s + rel
@@ -259,6 +265,7 @@ def node_frames(drive: GpuDrive, start_s: float, end_s: float) -> Iterator[Recor
             if frame is None:
                 continue
             seq[node] += 1
+            frame = steps.frame(frame)
             yield Record(ts, "telemetry.gpu.v1", node.encode(), encoder.encode(frame))
 
 
@@ -324,8 +331,10 @@ def _node_frame(
 
 
 def recorded_frames(trace: GpuTrace, node: str, site_id: str) -> Iterator[Record]:
-    """Every sample of one trace as a one-GPU frame at its recorded time (file mode)."""
+    """Every sample of one trace as a one-GPU frame at its recorded time (file mode), with
+    the counter step since the previous sample."""
     encoder = msgspec.json.Encoder()
+    steps = StepTracker()
     for i, rel in enumerate(trace.t_s):
         ts = trace.t0_s + rel
         frame = GpuFrame(
@@ -345,4 +354,5 @@ def recorded_frames(trace: GpuTrace, node: str, site_id: str) -> Iterator[Record
             if trace.throttle_reasons is None
             else [trace.throttle_reasons[i]],
         )
+        frame = steps.frame(frame)
         yield Record(ts, "telemetry.gpu.v1", node.encode(), encoder.encode(frame))

@@ -25,15 +25,19 @@ Encoding = Literal["json", "packed"]
 ENCODINGS: tuple[Encoding, ...] = ("json", "packed")
 
 
-class _GpuVar(msgspec.Struct):
+class _GpuVar(msgspec.Struct, omit_defaults=True):
     ts_s: float
     seq: int
-    power_w: list[float]
+    power_w: msgspec.Raw
     energy_mj: list[int | None]
     util_pct: list[float | None]
     temp_c: list[float | None]
     sm_clock_mhz: list[int | None]
     throttle_reasons: list[int | None]
+    # Counter steps since the rack's previous poll; left out (absent) where it has none.
+    energy_step_mj: list[int | None] | None = None
+    step_s: list[float | None] | None = None
+    step_power_w: msgspec.Raw | list[float | None] | None = None
 
 
 class _AsicVar(msgspec.Struct):
@@ -89,6 +93,9 @@ class FrameEncoder:
         ]
         self._asic_keys = [r.source_id.encode() for r in model.asic_racks]
         self._meter_key = model.sim.meter_source_id.encode()
+        # Per GPU rack: its last poll's number and encoded power_w, the next poll's
+        # step_power_w (encoding floats is most of the cost of a frame).
+        self._gpu_power: list[tuple[int, bytes] | None] = [None] * len(model.gpu_racks)
         self.bytes_out = 0
 
     def encode(self, step: Step) -> list[Outgoing]:
@@ -97,19 +104,45 @@ class FrameEncoder:
         enc = self._enc
         out: list[Outgoing] = []
         g = step.gpu
-        gpu_racks = zip(step.gpu_racks, step.gpu_ts, self._gpu_tail, self._gpu_keys, strict=True)
-        for r, ts, tail, key in polled(gpu_racks, step.gpu_due):
+        steps = step.gpu_steps
+        cache = self._gpu_power
+        gpu_racks = enumerate(
+            zip(step.gpu_racks, step.gpu_ts, self._gpu_tail, self._gpu_keys, strict=True)
+        )
+        for i, (r, ts, tail, key) in polled(gpu_racks, step.gpu_due):
             a, b = r.start, r.stop
+            power = enc.encode(g.power_w[a:b])
+            energy_step: list[int | None] | None = None
+            step_s: list[float | None] | None = None
+            step_power: msgspec.Raw | list[float | None] | None = None
+            if steps is not None and steps.rack_has[i]:
+                held = cache[i]
+                if (
+                    steps.rack_full[i]
+                    and held is not None
+                    and steps.prev_poll is not None
+                    and held[0] == steps.prev_poll[i]
+                ):
+                    energy_step = steps.energy_mj[a:b].tolist()
+                    step_s = steps.span(i, b - a)
+                    step_power = msgspec.Raw(held[1])
+                else:
+                    energy_step, step_s, step_power = steps.columns(i, a, b)
+            if steps is not None:
+                cache[i] = (steps.poll_id, power)
             head = enc.encode(
                 _GpuVar(
                     ts,
                     step.seq,
-                    g.power_w[a:b],
+                    msgspec.Raw(power),
                     g.energy_mj[a:b],
                     g.util_pct[a:b],
                     g.temp_c[a:b],
                     g.sm_clock_mhz[a:b],
                     g.throttle_reasons[a:b],
+                    energy_step,
+                    step_s,
+                    step_power,
                 )
             )
             out.append((GPU_TOPIC, key, head[:-1] + tail))

@@ -21,7 +21,7 @@ from schemas.telemetry import AsicFrame, AsicState, GpuFrame, MeterFrame
 from streams.sim.asics import AsicColumns, AsicFleet, AsicRack, CommandResult
 from streams.sim.cadence import Cadence
 from streams.sim.faults import FaultConfig
-from streams.sim.gpus import GpuColumns, GpuFleet, GpuRack
+from streams.sim.gpus import GpuColumns, GpuFleet, GpuRack, GpuSteps
 from streams.sim.shapes import ShapeTemplates, load_templates
 from streams.sim.spec import SimSpec
 
@@ -69,6 +69,8 @@ class Step:
     """Which GPU racks poll this second (``streams.sim.cadence``); None: all."""
     asic_due: list[bool] | None = None
     meter_due: bool = True
+    gpu_steps: GpuSteps | None = None
+    """Each polled GPU's counter step since its rack's previous poll; None: no steps."""
 
     @property
     def readings(self) -> int:
@@ -82,26 +84,42 @@ class Step:
     def polled_asic_racks(self) -> list[AsicRack]:
         return polled(self.asic_racks, self.asic_due)
 
+    def gpu_step_columns(
+        self, rack: int
+    ) -> tuple[list[int | None] | None, list[float | None] | None, list[float | None] | None]:
+        """``energy_step_mj``, ``step_s`` and ``step_power_w`` of rack number ``rack``."""
+        if self.gpu_steps is None:
+            return None, None, None
+        r = self.gpu_racks[rack]
+        return self.gpu_steps.columns(rack, r.start, r.stop)
+
     def gpu_frames(self) -> list[GpuFrame]:
         g = self.gpu
-        return [
-            GpuFrame(
-                site_id=self.site_id,
-                source_id=r.source_id,
-                ts_s=ts,
-                seq=self.seq,
-                node_id=r.node_ids,
-                gpu_index=r.gpu_index,
-                power_w=g.power_w[r.start : r.stop],
-                energy_mj=g.energy_mj[r.start : r.stop],
-                util_pct=g.util_pct[r.start : r.stop],
-                temp_c=g.temp_c[r.start : r.stop],
-                power_limit_w=r.power_limit_w,
-                sm_clock_mhz=g.sm_clock_mhz[r.start : r.stop],
-                throttle_reasons=g.throttle_reasons[r.start : r.stop],
+        out = []
+        racks = enumerate(zip(self.gpu_racks, self.gpu_ts, strict=True))
+        for i, (r, ts) in polled(racks, self.gpu_due):
+            energy_step, step_s, step_power = self.gpu_step_columns(i)
+            out.append(
+                GpuFrame(
+                    site_id=self.site_id,
+                    source_id=r.source_id,
+                    ts_s=ts,
+                    seq=self.seq,
+                    node_id=r.node_ids,
+                    gpu_index=r.gpu_index,
+                    power_w=g.power_w[r.start : r.stop],
+                    energy_mj=g.energy_mj[r.start : r.stop],
+                    util_pct=g.util_pct[r.start : r.stop],
+                    temp_c=g.temp_c[r.start : r.stop],
+                    power_limit_w=r.power_limit_w,
+                    sm_clock_mhz=g.sm_clock_mhz[r.start : r.stop],
+                    throttle_reasons=g.throttle_reasons[r.start : r.stop],
+                    energy_step_mj=energy_step,
+                    step_s=step_s,
+                    step_power_w=step_power,
+                )
             )
-            for r, ts in polled(zip(self.gpu_racks, self.gpu_ts, strict=True), self.gpu_due)
-        ]
+        return out
 
     def asic_frames(self) -> list[AsicFrame]:
         a = self.asic
@@ -199,21 +217,27 @@ class SiteModel:
         overhead = self.site.overhead_fixed_mw * 1e6 + cooling
         before = it + overhead
         truth = Truth(ai, mining, overhead, self._loss_k * before * before)
+        # The draws in the order they always had (the poll cadences share a generator).
+        gpu_ts = self.gpu_cadence.stamps(t_s + self.gpu_skew)
+        asic_ts = self.asic_cadence.stamps(t_s + self.asic_skew)
+        meter = self._meters(t_s, truth, cooling)
+        gpu_due = self.gpu_cadence.due(t_s)
         return Step(
             site_id=self.site.site_id,
             ts_s=t_s,
             seq=self.seq,
             gpu=gpu,
             gpu_racks=self.gpus.racks,
-            gpu_ts=self.gpu_cadence.stamps(t_s + self.gpu_skew).tolist(),
+            gpu_ts=gpu_ts.tolist(),
             asic=asic,
             asic_racks=self.asics.racks,
-            asic_ts=self.asic_cadence.stamps(t_s + self.asic_skew).tolist(),
-            meter=self._meters(t_s, truth, cooling),
+            asic_ts=asic_ts.tolist(),
+            meter=meter,
             truth=truth,
-            gpu_due=self.gpu_cadence.due(t_s),
+            gpu_due=gpu_due,
             asic_due=self.asic_cadence.due(t_s),
             meter_due=self.meter_cadence.due(t_s) in (None, [True]),
+            gpu_steps=self.gpus.poll(gpu_due, gpu_ts),
         )
 
     def _meters(self, t_s: float, truth: Truth, cooling: float) -> MeterFrame:

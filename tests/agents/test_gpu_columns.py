@@ -26,6 +26,7 @@ from schemas.telemetry import GpuFrame
 from schemas.validation import Limits, Rejection
 from streams.agents.gpu_columns import gpu_sums
 from streams.agents.messages import Stage1State
+from streams.decisions.power import gpu_counter_sums
 from tests.agents.packed_helpers import pack_anyway
 from tests.agents.test_stage1 import NOW, run
 
@@ -135,3 +136,50 @@ def test_a_good_packed_batch_takes_the_hot_path() -> None:
     _, out = run(Stage1State(), [pack(frame(1)), pack(frame(2))])
     assert out.accepted == 2 and out.letters == []
     assert gpu_sums([pack(frame(1)), pack(frame(2))], LIMITS) is not None
+
+
+STEPS = {
+    "energy_step_mj": [3_600_000] * 7 + [None],
+    "step_s": [5.0] * 7 + [None],
+    "step_power_w": [700.0] * 7 + [None],
+}
+
+
+def test_counter_steps_sum_packed_as_the_contract_frame_does() -> None:
+    f = frame(1, **STEPS)
+    (got,) = gpu_sums([pack(f)], LIMITS) or []
+    assert f.energy_step_mj is not None and f.step_s is not None and f.step_power_w is not None
+    want = gpu_counter_sums(f.ts_s, f.energy_step_mj, f.step_s, f.step_power_w)
+    assert (got.counter_wh, got.counter_sampled_wh, got.counter_held_max_s) == want
+    assert want[0] == pytest.approx(7.0)  # 7 GPUs x 3.6e6 mJ = 7 Wh
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    column=st.sampled_from(["energy_step_mj", "step_s", "step_power_w"]),
+    at=st.integers(0, 7),
+    value=_bad,
+)
+def test_the_batch_check_takes_no_counter_step_the_contract_refuses(
+    column: str, at: int, value: object
+) -> None:
+    base = msgspec.to_builtins(frame(1, **STEPS))
+    base[column] = [*base[column][:at], value, *base[column][at + 1 :]]
+    raw = pack_anyway(base, GpuFrame)
+    verdict = GPU.decode(raw, LIMITS)
+    got = gpu_sums([raw], LIMITS)
+    if isinstance(verdict, Rejection):
+        assert got is None
+    elif got is not None:
+        assert isinstance(verdict, GpuFrame)
+        want = gpu_counter_sums(verdict.ts_s, verdict.energy_step_mj or [],
+                                verdict.step_s or [], verdict.step_power_w or [])
+        assert got[0].counter_wh == pytest.approx(want[0], rel=1e-12)
+        assert got[0].counter_sampled_wh == pytest.approx(want[1], rel=1e-12)
+
+
+def test_a_frame_with_only_some_step_columns_is_refused() -> None:
+    f = frame(1, energy_step_mj=STEPS["energy_step_mj"])
+    verdict = GPU.decode(msgspec.json.encode(f), LIMITS)
+    assert isinstance(verdict, Rejection) and "come together" in verdict.reason
+    assert gpu_sums([pack(f)], LIMITS) is None

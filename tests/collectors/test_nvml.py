@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import pytest
 
 from schemas.telemetry import GpuFrame
@@ -214,3 +215,63 @@ def test_probe_summary_compares_counter_and_integrated_power() -> None:
     assert g0["counter_over_integrated"] == 1.0
     assert g1["energy_counter_delta_j"] is None and g1["counter_over_integrated"] is None
     assert summarize([], []) == {"frames": 0, "gpus": []}
+
+
+def test_first_frame_has_no_counter_steps() -> None:
+    s = NvmlSampler(fake_nvml([Gpu(), Gpu()]), "n", "s")
+    f = s.frame(s.read(), 100.0, 0)
+    assert (f.energy_step_mj, f.step_s, f.step_power_w) == (None, None, None)
+
+
+def test_second_frame_carries_the_counter_difference_since_the_first() -> None:
+    gpus = [Gpu(power_mw=300_000, energy_mj=1_000_000), Gpu(power_mw=120_500, energy_mj=5)]
+    s = NvmlSampler(fake_nvml(gpus), "node-7", "s")
+    s.frame(s.read(), 100.0, 0)
+    gpus[0].energy_mj, gpus[0].power_mw = 1_000_000 + 1_234_567, 650_000
+    gpus[1].energy_mj = 5 + 241_000
+    f = s.frame(s.read(), 102.0, 1)
+    assert f.energy_step_mj == [1_234_567, 241_000]
+    assert f.step_s == [2.0, 2.0]
+    assert f.step_power_w == [300.0, 120.5]  # the power held since the previous poll
+    assert f.power_w == [650.0, 120.5]
+    # The third frame steps from the second.
+    gpus[0].energy_mj += 650_000
+    g = s.frame(s.read(), 103.0, 2)
+    assert (g.energy_step_mj, g.step_s, g.step_power_w) == (
+        [650_000, 0],
+        [1.0, 1.0],
+        [650.0, 120.5],
+    )
+
+
+def test_a_counter_that_went_back_or_is_missing_has_no_step() -> None:
+    gpus = [Gpu(energy_mj=9_000_000), Gpu(energy_mj=1_000), Gpu(energy_mj=None)]
+    s = NvmlSampler(fake_nvml(gpus), "n", "s")
+    s.frame(s.read(), 10.0, 0)
+    gpus[0].energy_mj = 500  # driver reload: the counter restarts
+    gpus[1].energy_mj = 3_000
+    f = s.frame(s.read(), 11.0, 1)
+    assert f.energy_step_mj == [None, 2_000, None]
+    assert f.step_s == [None, 1.0, None]
+    assert f.step_power_w == [None, 350.0, None]
+    gpus[0].energy_mj = 700  # steps again from the reloaded counter
+    assert s.frame(s.read(), 12.0, 2).energy_step_mj == [200, 0, None]
+
+
+def test_no_counter_anywhere_leaves_the_step_columns_out() -> None:
+    s = NvmlSampler(fake_nvml([Gpu(energy_mj=None)]), "n", "s")
+    s.frame(s.read(), 0.0, 0)
+    f = s.frame(s.read(), 1.0, 1)
+    assert (f.energy_step_mj, f.step_s, f.step_power_w) == (None, None, None)
+
+
+def test_framed_steps_pass_the_topic_contract() -> None:
+    from schemas.registry import contract_for
+    from schemas.validation import Limits, Rejection
+
+    s = NvmlSampler(fake_nvml([Gpu(), Gpu(energy_mj=None)]), "n", "s")
+    s.frame(s.read(), 1000.0, 0)
+    f = s.frame(s.read(), 1001.0, 1)
+    got = contract_for("telemetry.gpu.v1").decode(msgspec.json.encode(f), Limits(now_s=1001.0))
+    assert not isinstance(got, Rejection), got
+    assert got == f and f.energy_step_mj == [0, None]

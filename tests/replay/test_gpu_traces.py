@@ -7,18 +7,22 @@ then combined by the rules stated in streams/replay/gpu_traces.py.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from schemas.registry import contract_for
 from schemas.telemetry import GpuFrame
+from schemas.validation import Limits, Rejection
 from streams.replay.gpu_traces import (
     GpuDrive,
     TraceError,
     node_frames,
     read_nvidia_smi_csv,
     read_nvml_csv,
+    recorded_frames,
 )
 from transforms.sources import SHARED_DATA
 
@@ -131,3 +135,58 @@ def test_bad_nvml_files_are_named(tmp_path: Path, text: str, match: str) -> None
 def test_smi_log_without_index_needs_gpu_count() -> None:
     with pytest.raises(TraceError, match="how many GPUs"):
         read_nvidia_smi_csv(SHARED_SMI)
+
+
+def _decoded(records: object) -> list[GpuFrame]:
+    """Records read back with the topic's contract (which checks the step columns)."""
+    out = []
+    for r in records:  # type: ignore[attr-defined]
+        got = contract_for("telemetry.gpu.v1").decode(r.value, Limits(now_s=r.ts_s + 1))
+        assert not isinstance(got, Rejection), got
+        out.append(got)
+    return out
+
+
+@pytest.mark.parametrize(("period", "scale"), [(0.15, 1.0), (0.6, 0.5), (1.0, 2.0)])
+def test_counter_trace_frames_carry_steps_between_consecutive_polls(
+    period: float, scale: float
+) -> None:
+    t = read_nvml_csv(NVML)
+    drive = GpuDrive([t], ["n1", "n2"], 2, period, "s", phase_step_s=0.3, scale=scale)
+    got = _decoded(node_frames(drive, 5000.0, 5006.0))  # 6 s: looping the 2 s trace
+    for node in ("n1", "n2"):
+        mine = [f for f in got if f.source_id == node]
+        assert len(mine) == math.ceil(6.0 / period - 1e-9)
+        first = mine[0]
+        assert (first.energy_step_mj, first.step_s, first.step_power_w) == (None, None, None)
+        for prev, cur in zip(mine, mine[1:], strict=False):
+            assert cur.energy_step_mj == [
+                b - a  # type: ignore[operator]
+                for a, b in zip(prev.energy_mj, cur.energy_mj, strict=True)
+            ]
+            assert cur.step_s == [cur.ts_s - prev.ts_s] * 2
+            assert cur.step_s[0] == pytest.approx(period)
+            assert cur.step_power_w == prev.power_w
+        for g in range(2):
+            total = sum(f.energy_step_mj[g] for f in mine[1:])  # type: ignore[index,misc]
+            assert total == mine[-1].energy_mj[g] - first.energy_mj[g]  # type: ignore[operator]
+
+
+def test_trace_without_a_counter_gives_no_steps() -> None:
+    traces = read_nvidia_smi_csv(SMI)
+    got = _decoded(node_frames(GpuDrive(traces, ["n"], 2, 1.0, "s"), 0.0, 3.0))
+    assert len(got) == 3
+    assert all((f.energy_step_mj, f.step_s, f.step_power_w) == (None, None, None) for f in got)
+
+
+def test_recorded_frames_step_between_consecutive_rows() -> None:
+    got = _decoded(recorded_frames(read_nvml_csv(NVML), "h100", "s"))
+    assert len(got) == len(ROWS)
+    assert got[0].energy_step_mj is None
+    for i in range(1, len(ROWS)):
+        prev, cur = ROWS[i - 1], ROWS[i]
+        f = got[i]
+        assert f.energy_step_mj == [int(cur["energy_mj"]) - int(prev["energy_mj"])]
+        assert f.step_s is not None and len(f.step_s) == 1
+        assert f.step_s[0] == pytest.approx(float(cur["ts"]) - float(prev["ts"]))
+        assert f.step_power_w == [int(prev["power_mw"]) / 1000]

@@ -219,3 +219,21 @@ def test_held_span_is_split_at_the_interval_boundary() -> None:
 def test_max_gap_longer_than_an_interval_is_refused() -> None:
     with pytest.raises(EnergyInputError, match="exceeds one interval"):
         interval_energy(power_frame([0, 1]), max_gap_s=901)
+
+
+def test_gpu_counters_replace_the_samples_they_cover() -> None:
+    """Counter steps move AI energy; the overhead takes the change where the POI read, the
+    total and the POI estimate where it did not (``transforms.energy`` module doc)."""
+    pf = power_frame(list(range(900)), poi=[3600.0] * 450 + [None] * 450)
+    counters = pl.DataFrame({"site_id": ["s", "s"], "ts_s": [10, 500],
+                             "ai_counter_wh": [12.0, 30.0],
+                             "ai_counter_sampled_wh": [10.0, 20.0]})
+    base = interval_energy(pf).row(0, named=True)
+    got = interval_energy(pf, ai_counter=counters).row(0, named=True)
+    assert got["ai_counter_mwh"] == pytest.approx(42e-6)
+    assert got["ai_counter_sampled_mwh"] == pytest.approx(30e-6)
+    assert got["ai_mwh"] - base["ai_mwh"] == pytest.approx(12e-6)  # +2 Wh and +10 Wh
+    assert got["overhead_mwh"] - base["overhead_mwh"] == pytest.approx(-2e-6)  # POI read
+    assert got["total_mwh"] - base["total_mwh"] == pytest.approx(10e-6)  # POI estimated
+    assert got["poi_mwh"] - base["poi_mwh"] == pytest.approx(10e-6)
+    assert base["ai_counter_mwh"] == 0.0
