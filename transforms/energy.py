@@ -49,10 +49,13 @@ GPU energy counters (``SitePower.ai_counter_wh``: NVML's per-GPU counter steps b
 collector's polls, ``streams.collectors.gpu_steps``) give the GPUs' own energy over each
 step. The power stage attributes a step to the second of the poll that ends it, together
 with what the AI samples held over the same step (``ai_counter_sampled_wh``), and keeps only
-steps whose seconds lie in one interval; the marts put the counter's energy in place of the
-held samples (``ai_counter_mwh`` in place of ``ai_counter_sampled_mwh``). What the counters
-do not cover stays from the samples: node overhead (CPUs, fans, NICs: NVML counts the
-board), GPUs with no clean step, and the seconds of steps that cross a boundary. The overhead
+steps whose held seconds lie in one interval. Those seconds end the second before the poll's,
+so the marts book a second's steps to the interval of the second before it (a poll in an
+interval's first second closes the previous interval's last step), and put the counter's
+energy in place of the held samples (``ai_counter_mwh`` in place of
+``ai_counter_sampled_mwh``). What the counters do not cover stays from the samples: node
+overhead (CPUs, fans, NICs: NVML counts the board), GPUs with no clean step, and the seconds
+of steps that straddle a boundary. The overhead
 takes the change where the POI meter read (it is what the POI leaves after the uses); where
 the POI was estimated, the total and the estimate take it. Where the AI meter reads,
 ``ai_w`` is the meter's and the power stage sends no counter (the meter is the measurement).
@@ -336,7 +339,8 @@ def _with_counters(g: pl.DataFrame, counters: pl.DataFrame | None,
     delta = (pl.col("ai_counter_wh") - pl.col("ai_counter_sampled_wh")) / 1e6
     per = (counters.select(COUNTER_COLUMNS).drop_nulls()
            .join(poi, on=["site_id", "ts_s"], how="left")
-           .with_columns(interval_start_s(pl.col("ts_s")).alias("interval_start_s"))
+           # A step ending in second s held the seconds before s: the interval of s - 1.
+           .with_columns(interval_start_s(pl.col("ts_s") - 1).alias("interval_start_s"))
            .group_by("site_id", "interval_start_s")
            .agg((pl.col("ai_counter_wh").sum() / 1e6).alias("ai_counter_mwh"),
                 (pl.col("ai_counter_sampled_wh").sum() / 1e6).alias("ai_counter_sampled_mwh"),

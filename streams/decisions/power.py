@@ -39,7 +39,7 @@ must use the returned state and not keep the one it passed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 import msgspec
@@ -110,38 +110,59 @@ SETTLEMENT_INTERVAL_S = 900
 
 def gpu_counter_sums(
     ts_s: float,
-    energy_step_mj: Iterable[int | None],
-    step_s: Iterable[float | None],
-    step_power_w: Iterable[float | None],
+    energy_step_mj: Sequence[int | None],
+    step_s: Sequence[float | None],
+    step_power_w: Sequence[float | None],
 ) -> tuple[float, float, int]:
     """A GPU frame's counter steps that the power stage can place: ``(counter_wh,
-    sampled_wh, held_max_s)``.
+    sampled_wh, held_max_s)``, attributed to the frame's second.
 
     A GPU's step spans its previous poll to this one. Sample-and-hold held that poll's power
     over the whole seconds ``floor(previous) .. floor(ts_s) - 1`` (``held`` of them), so over
-    those seconds the counter's energy replaces ``step_power_w x held``; the two are
-    attributed to the frame's second. Like a meter register's step (``transforms.energy``),
-    a step is left to the samples when it crosses a settlement-interval boundary (its
-    energy's split would be a guess): then the frame's second and the held seconds all lie in
-    one interval, so the marts put the correction where the seconds it corrects are.
+    those seconds the counter's energy replaces ``step_power_w x held``. The marts book a
+    second's steps to the interval of the second before it (``transforms.energy``): the
+    interval of the last held second, so a poll just after an interval's end closes that
+    interval's last step. Like a meter register's step, a step whose held seconds straddle
+    an interval boundary is left to the samples (its energy's split would be a guess).
     ``held_max_s``: the longest step kept; the caller drops the frame's steps when that is
     beyond the source's staleness (the samples were not held that long)."""
-    sec = math.floor(ts_s)
-    interval = sec // SETTLEMENT_INTERVAL_S
+    if not step_s:
+        return 0.0, 0.0, 0
+    if (
+        None not in step_s
+        and None not in energy_step_mj
+        and None not in step_power_w
+        and min(step_s) == max(step_s)  # type: ignore[type-var]  # no None: checked
+    ):
+        # The usual frame: every GPU stepped from the same poll. C-level sums, no loop.
+        held = _held(ts_s, step_s[0])  # type: ignore[arg-type]
+        if held is None:
+            return 0.0, 0.0, 0
+        energy = sum(energy_step_mj)  # type: ignore[arg-type]
+        return energy / 3.6e6, math.fsum(step_power_w) * held / 3600.0, held  # type: ignore[arg-type]
     counter_mj = 0
     sampled_ws = 0.0
     held_max = 0
     for e, span, w in zip(energy_step_mj, step_s, step_power_w, strict=True):
         if e is None or span is None or w is None:
             continue
-        start = math.floor(ts_s - span + 1e-6)  # 1e-6: a stamp minus its own step, in floats
-        if start // SETTLEMENT_INTERVAL_S != interval:
+        held = _held(ts_s, span)
+        if held is None:
             continue
-        held = sec - start
         counter_mj += e
         sampled_ws += w * held
         held_max = max(held_max, held)
     return counter_mj / 3.6e6, sampled_ws / 3600.0, held_max
+
+
+def _held(ts_s: float, span: float) -> int | None:
+    """Whole seconds the step's first poll was held; None if they straddle a boundary."""
+    sec = math.floor(ts_s)
+    start = math.floor(ts_s - span + 1e-6)  # 1e-6: a stamp minus its own step, in floats
+    held = sec - start
+    if held and start // SETTLEMENT_INTERVAL_S != (sec - 1) // SETTLEMENT_INTERVAL_S:
+        return None
+    return held
 
 
 FLAG_POI_MISSING = "poi_meter_missing"

@@ -44,11 +44,16 @@ def test_a_step_replaces_the_seconds_its_first_poll_was_held() -> None:
 
 
 def test_a_step_across_an_interval_boundary_is_left_to_the_samples() -> None:
-    assert gpu_counter_sums(T0 + 900.4, [3_600_000], [5.0], [700.0]) == (0.0, 0.0, 0)
-    # Ending exactly on the boundary's second is across it too (held seconds 895..899).
-    assert gpu_counter_sums(T0 + 900.0, [3_600_000], [5.0], [700.0]) == (0.0, 0.0, 0)
-    # Starting on it is inside.
-    assert gpu_counter_sums(T0 + 905.0, [3_600_000], [5.0], [700.0])[2] == 5
+    # Held seconds 898..902 straddle the boundary at 900: its split would be a guess.
+    assert gpu_counter_sums(T0 + 903.4, [3_600_000], [5.0], [700.0]) == (0.0, 0.0, 0)
+
+
+def test_a_poll_just_after_an_interval_closes_that_intervals_last_step() -> None:
+    # Held seconds 895..899, all in the first interval; the marts book second 900's steps
+    # to the interval of second 899.
+    assert gpu_counter_sums(T0 + 900.4, [3_600_000], [5.0], [700.0]) == pytest.approx(
+        (1.0, 700.0 * 5 / 3600, 5))
+    assert gpu_counter_sums(T0 + 900.0, [3_600_000], [5.0], [700.0])[2] == 5
 
 
 def test_two_polls_in_one_second_hold_nothing_but_count_their_energy() -> None:

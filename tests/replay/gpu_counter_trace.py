@@ -69,10 +69,12 @@ def drive(period_s: float) -> GpuDrive:
                     period_s=period_s, site_id="s1", phase_step_s=19.3)
 
 
-def polled(period_s: float, seconds: int) -> list[GpuFrame]:
-    start = START_S + JITTER_S
-    return [DECODER.decode(r.value) for r in node_frames(drive(period_s), start,
-                                                         start + seconds)]
+def polled(period_s: float, seconds: int, lead_s: float) -> list[GpuFrame]:
+    """Polls at ``START_S + JITTER_S + lead_s + k x period_s`` (``lead_s`` in [0, period))."""
+    origin = START_S + JITTER_S - (period_s - lead_s) % period_s
+    frames = (DECODER.decode(r.value) for r in node_frames(drive(period_s), origin,
+                                                           origin + seconds))
+    return [f for f in frames if f.ts_s >= START_S]
 
 
 def without_steps(frames: Iterable[GpuFrame]) -> list[GpuFrame]:
@@ -111,22 +113,26 @@ def gpu_mwh(powers: list[SitePower], seconds: int) -> pl.DataFrame:
                     "ai_counter_mwh", "covered_s"))
 
 
-def truth_mwh(seconds: int) -> dict[int, float]:
-    """Each interval's GPU energy from the GPUs' own counters at its boundaries (the
-    pipeline's seconds run from the poll 0.37 s after each: the same shift both ends)."""
-    at = [DECODER.decode(r.value) for r in node_frames(
-        drive(900.0), START_S + JITTER_S, START_S + JITTER_S + seconds + 1)]
-    counts = [sum(e for e in f.energy_mj if e is not None) for f in at]
-    return {START_S + 900 * i: (b - a) / 3.6e12 for i, (a, b) in
-            enumerate(zip(counts, counts[1:], strict=False))}
+def truth_mwh(period_s: float, seconds: int, lead_s: float) -> dict[int, float]:
+    """Each interval's GPU energy from the GPUs' own counters at ``START_S + JITTER_S +
+    900 i`` (the pipeline's seconds run from a poll's second: the same sub-second shift at
+    both ends), on the polls' trace clock."""
+    origin = START_S + JITTER_S - (period_s - lead_s) % period_s
+    at = {}
+    for r in node_frames(drive(period_s / 2), origin, START_S + seconds + 1):
+        f = DECODER.decode(r.value)
+        k = round(f.ts_s - START_S - JITTER_S, 6)
+        if k >= 0 and k % 900 == 0:
+            at[int(k)] = sum(e for e in f.energy_mj if e is not None)
+    return {START_S + k: (at[k + 900] - at[k]) / 3.6e12 for k in at if k + 900 in at}
 
 
-def measure(period_s: int, seconds: int) -> dict[str, float]:
+def measure(period_s: int, seconds: int, lead_s: float = 0.0) -> dict[str, float]:
     """Worst interval's error against the counters, and the whole run's, with and without
     the counter steps (fractions)."""
     site = trace_site(period_s)
-    frames = polled(period_s, seconds + 2 * period_s)  # the last interval's closing polls
-    truth = truth_mwh(seconds)
+    frames = polled(period_s, seconds + 2 * period_s, lead_s)  # and the closing polls
+    truth = truth_mwh(period_s, seconds, lead_s)
     out: dict[str, float] = {}
     for name, fs in (("samples", without_steps(frames)), ("counters", frames)):
         got = gpu_mwh(run(site, fs, seconds + 2 * period_s), seconds)
@@ -148,14 +154,18 @@ def main() -> None:
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 3600
     print(f"H100 capture on {GPUS} GPUs, {seconds:,} s from {START_S}; AI energy of whole "
           "intervals less node overhead, against the GPUs' counters")
-    print("{:>5} {:>9} {:>11} {:>13} {:>13} {:>14} {:>14}".format(
-        "poll", "intervals", "truth kWh", "samples kWh", "counters kWh", "samples worst",
-        "counters worst"))
-    for p in PERIODS:
-        m = measure(p, seconds)
-        print(f"{p:>4}s {m['intervals']:>9.0f} {m['truth_mwh'] * 1e3:>11.4f} "
-              f"{m['samples_mwh'] * 1e3:>13.4f} {m['counters_mwh'] * 1e3:>13.4f} "
-              f"{m['samples_worst']:>+14.4%} {m['counters_worst']:>+14.4%}")
+    print("{:>5} {:>9} {:>10} {:>12} {:>13} {:>14} {:>14} {:>14} {:>14}".format(
+        "poll", "intervals", "truth kWh", "samples kWh", "counters kWh", "samples total",
+        "counters total", "samples worst", "counters worst"))
+    for lead in ("aligned", "half"):
+        where = "on the interval boundary" if lead == "aligned" else "half a period off it"
+        print(f"polls {where} (+{JITTER_S} s)")
+        for p in PERIODS:
+            m = measure(p, seconds, 0.0 if lead == "aligned" else p / 2)
+            print(f"{p:>4}s {m['intervals']:>9.0f} {m['truth_mwh'] * 1e3:>10.4f} "
+                  f"{m['samples_mwh'] * 1e3:>12.4f} {m['counters_mwh'] * 1e3:>13.4f} "
+                  f"{m['samples_total']:>+14.4%} {m['counters_total']:>+14.4%} "
+                  f"{m['samples_worst']:>+14.4%} {m['counters_worst']:>+14.4%}")
 
 
 if __name__ == "__main__":
