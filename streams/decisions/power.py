@@ -547,6 +547,12 @@ class CombineConfig(msgspec.Struct, kw_only=True, frozen=True):
     closed second it was in. Seconds then close on their last frame instead of waiting
     ``lateness_s`` and the next second; the other rules stay as the backstop for sources
     that fall silent or late. With partition_watermarks only."""
+    complete_window_s: int = 120
+    """With ``close_complete``: expect of a partition the most frames it sent for any closed
+    second of the last this-many seconds it was in. Sources polled every 5 or 60 s at
+    different phases send a different number of frames each second, and a second must not
+    close on the fewest (its other frames would count as late). A partition that loses a
+    source waits for lateness for this long before expecting less. 1: the last second only."""
     stale_forget_s: int = 3600
     """A source silent this long leaves the held table (and the ``stale_sources`` count):
     a rack taken out of service is reported stale for an hour, not for ever."""
@@ -589,7 +595,10 @@ class SiteCombine(msgspec.Struct, kw_only=True):
     first_arrived_s: float = -math.inf
     """Wall clock (``now_s``) of the site's first partial."""
     expected_frames: dict[str, int] = {}
-    """Source partition -> frames it sent for the last closed second it was in."""
+    """Source partition -> the most frames it sent for a closed second it was in, over the
+    last ``complete_window_s`` (``frames_seen``)."""
+    frames_seen: dict[str, dict[int, int]] = {}
+    """Source partition -> closed second -> frames it sent for it, within the window."""
     held: dict[str, HeldReading] = {}
     """``gpu:<source>``, ``asic:<source>``, ``meter:<meter_id>`` -> its latest reading stamped
     before ``next_s``: sample-and-hold for sources polled every 5 or 60 s."""
@@ -827,7 +836,11 @@ def _close(
         out.reconciliations.extend(recs)
         sc.counted[sec] = {k: v.readings for k, v in by_partition.items()}
         for part, partial in by_partition.items():
-            sc.expected_frames[part] = partial.frames
+            seen = sc.frames_seen.setdefault(part, {})
+            seen[sec] = partial.frames
+            for old in [t for t in seen if t <= sec - config.complete_window_s]:
+                del seen[old]
+            sc.expected_frames[part] = max(seen.values())
         sec = sc.next_s = sec + 1
         sc.emitted_any = True
     forget_before = sc.next_s - config.closed_memory_s

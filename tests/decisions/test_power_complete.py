@@ -16,6 +16,7 @@ from streams.decisions.power import (
 
 from .conftest import T0
 from .helpers import gpus
+from .sparse_complete import measure
 
 CFG = CombineConfig(lateness_s=2, partition_watermarks=True, close_complete=True)
 
@@ -62,8 +63,12 @@ def test_a_missing_partition_holds_the_second(index: SiteIndex) -> None:
 
 
 def test_fewer_frames_wait_for_lateness_then_become_the_expectation(index: SiteIndex) -> None:
-    # One of b's two sources falls silent at second 4.
+    # One of b's two sources falls silent at second 4. With a window of one second, the
+    # expectation is the last closed second's.
     warm = [(s, p, n) for s in range(4) for p, n in (("a", 2), ("b", 2))]
+    cfg = CombineConfig(
+        lateness_s=2, partition_watermarks=True, close_complete=True, complete_window_s=1
+    )
     got = run(
         index,
         [
@@ -74,10 +79,30 @@ def test_fewer_frames_wait_for_lateness_then_become_the_expectation(index: SiteI
             [(7, "a", 2), (7, "b", 1)],
             [(6, "b", 1)],
         ],
+        cfg,
     )
     # 4 waits for lateness (closed when 7 arrives); from then on b's 1 frame is complete, so
     # 5 closes with it, and 6 and 7 as soon as b's partial for 6 comes.
     assert got == [[0, 1, 2, 3], [], [], [], [4, 5], [6, 7]]
+
+
+def test_within_the_window_fewer_frames_keep_waiting_for_lateness(index: SiteIndex) -> None:
+    # The same silent source with the default window: b is expected to send 2 frames for
+    # 120 s, so its seconds of 1 frame close by lateness, never on b's partial alone.
+    warm = [(s, p, n) for s in range(4) for p, n in (("a", 2), ("b", 2))]
+    later = [[(s, "a", 2), (s, "b", 1)] for s in range(4, 8)]
+    got = run(index, [warm, *later])
+    assert got == [[0, 1, 2, 3], [], [], [], [4]]  # 4 closes when 7 arrives (lateness 2)
+
+
+def test_sources_at_uneven_phases_lose_no_reading_to_an_early_close() -> None:
+    """Four racks polled every 5 s at phases 0, 0, 0 and 2 s, frames arriving one by one:
+    a partition sends 3 frames one second and 1 two seconds later. Expecting the last
+    closed second's count closed the 3-frame seconds on their first frame and counted the
+    other two late (2,380 of 4,800 readings over 600 s); the window's most loses none."""
+    assert measure([0, 0, 0, 2], 1)[:2] == (2380, 4800)
+    assert measure([0, 0, 0, 2], CFG.complete_window_s)[:2] == (0, 4800)
+    assert measure([0, 0, 1, 3], CFG.complete_window_s)[0] == 0
 
 
 def test_nothing_closes_complete_before_a_second_closed_the_usual_way(
