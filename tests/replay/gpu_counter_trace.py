@@ -11,6 +11,10 @@ the devices': with the counter steps (``GpuFrame.energy_step_mj``) and without t
 frames with the step columns removed: sample-and-hold only). Truth is the GPUs' own counter
 at each interval boundary; the node's overhead (a constant of the site file) is taken out.
 
+A second table replays the 8 x H100 GPT-training capture (``nvidia-smi`` every 100 ms, no
+counter: sample-and-hold only) the same way, against the capture's own 100 ms integral: a
+real changing load.
+
     PYTHONPATH=. .venv/bin/python -m tests.replay.gpu_counter_trace [seconds]
 """
 
@@ -35,11 +39,14 @@ from streams.decisions.power import (
     fold_partials,
     index_site,
 )
-from streams.replay.gpu_traces import GpuDrive, node_frames, read_nvml_csv
+from streams.replay.gpu_traces import GpuDrive, node_frames, read_nvidia_smi_csv, read_nvml_csv
 from tests.decisions.conftest import make_site
 from transforms.energy import COUNTER_COLUMNS, SITE_POWER_COLUMNS, interval_energy
 
-TRACE = Path(__file__).resolve().parents[3] / "shared" / "data" / "gpu" / "h100_nvml_trace.csv"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+TRACE = SHARED / "gpu" / "h100_nvml_trace.csv"
+SMI = SHARED / "gpu_power_traces" / "h100_8gpu_gpt_training_nvidia_smi_100ms_part1.csv"
+"""8 x H100 training GPT, nvidia-smi every 100 ms: a real changing load with no counter."""
 START_S = 1_760_000_400
 """An interval boundary (2025-10-09T09:00:00Z)."""
 JITTER_S = 0.37
@@ -150,6 +157,33 @@ def measure(period_s: int, seconds: int, lead_s: float = 0.0) -> dict[str, float
     return out
 
 
+def smi_drive(period_s: float) -> GpuDrive:
+    return GpuDrive(traces=read_nvidia_smi_csv(SMI, gpus=GPUS), nodes=[NODE],
+                    gpus_per_node=GPUS, period_s=period_s, site_id="s1")
+
+
+def measure_smi(period_s: int, seconds: int) -> dict[str, float]:
+    """Sample-and-hold on the real 8 x H100 training trace (no counter: samples only)
+    against the trace's own 100 ms integral over the same intervals."""
+    start = START_S + JITTER_S
+    frames = [DECODER.decode(r.value) for r in node_frames(
+        smi_drive(period_s), start, start + seconds + 2 * period_s)]
+    got = gpu_mwh(run(trace_site(period_s), frames, seconds + 2 * period_s), seconds)
+    fine = 0.1
+    truth: dict[int, float] = {}
+    for r in node_frames(smi_drive(fine), start, start + seconds):
+        f = DECODER.decode(r.value)
+        k = START_S + int((f.ts_s - start) // 900) * 900
+        truth[k] = truth.get(k, 0.0) + sum(f.power_w) * fine / 3.6e9
+    rows = [r for r in got.iter_rows(named=True)
+            if r["interval_start_s"] in truth and r["covered_s"] >= 899.0]
+    errs = [r["gpu_mwh"] / truth[r["interval_start_s"]] - 1.0 for r in rows]
+    total = sum(r["gpu_mwh"] for r in rows)
+    true_total = sum(truth[r["interval_start_s"]] for r in rows)
+    return {"intervals": len(rows), "truth_mwh": true_total, "samples_mwh": total,
+            "samples_total": total / true_total - 1.0, "samples_worst": max(errs, key=abs)}
+
+
 def main() -> None:
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 3600
     print(f"H100 capture on {GPUS} GPUs, {seconds:,} s from {START_S}; AI energy of whole "
@@ -166,6 +200,17 @@ def main() -> None:
                   f"{m['samples_mwh'] * 1e3:>12.4f} {m['counters_mwh'] * 1e3:>13.4f} "
                   f"{m['samples_total']:>+14.4%} {m['counters_total']:>+14.4%} "
                   f"{m['samples_worst']:>+14.4%} {m['counters_worst']:>+14.4%}")
+
+
+    print("\nnvidia-smi 8 x H100 GPT training (100 ms, no counter), looped: sample-and-hold "
+          "against the trace's own 100 ms integral")
+    print("{:>5} {:>9} {:>10} {:>12} {:>14} {:>14}".format(
+        "poll", "intervals", "truth kWh", "samples kWh", "samples total", "samples worst"))
+    for p in PERIODS:
+        m = measure_smi(p, seconds)
+        print(f"{p:>4}s {m['intervals']:>9.0f} {m['truth_mwh'] * 1e3:>10.4f} "
+              f"{m['samples_mwh'] * 1e3:>12.4f} {m['samples_total']:>+14.4%} "
+              f"{m['samples_worst']:>+14.4%}")
 
 
 if __name__ == "__main__":
