@@ -52,6 +52,14 @@ def register(sub: Subparsers) -> None:
         default=dt.date(2025, 7, 1),
         help="local market day (bundled prices: 2025-07-01..03)",
     )
+    p.add_argument(
+        "--collector-outage",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="one ASIC collector loses its link for SECONDS at 20:40 local, then sends what "
+        "it buffered: late readings that restate their seconds (0: none)",
+    )
     p.add_argument("--no-view", action="store_true", help="progress lines instead of live view")
     p.add_argument(
         "--no-broker",
@@ -76,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         day=args.day,
         speed=args.speed,
         grid_scenario=args.grid_scenario,
+        collector_outage_s=args.collector_outage,
     )
     if args.full_day:
         plan = full_day(plan)

@@ -23,7 +23,7 @@ from infra.topics import TOPICS, full_name
 from streams.agents.sites import publish_site
 from streams.io.kafka import TopicProducer
 from streams.pipeline import last_run
-from streams.pipeline.plan import DayPlan, dispatch_records, prepare_site
+from streams.pipeline.plan import DayPlan, dispatch_records, faults, prepare_site
 from streams.pipeline.procs import Child, child_env, start_child
 from streams.replay import scenario as scenarios
 from streams.replay.records import Record, merge
@@ -211,6 +211,7 @@ def run_day(
             speed=plan.speed,
             stop_event=stop,
             on_step=step_hook,
+            faults=faults(plan, site_file),
         )
         result.interrupted = stop.is_set()
         if not result.interrupted:

@@ -13,6 +13,7 @@ from msgspec.structs import replace
 
 from schemas.grid import DispatchSignal
 from streams.replay.records import Record
+from streams.sim.faults import FaultConfig
 from streams.sim.spec import AiSpike
 from streams.site_file import SiteFile
 from streams.site_scale import scale_site
@@ -49,6 +50,10 @@ class DayPlan:
     dispatch: LocalWindow | None = field(default_factory=lambda: LocalWindow(dt.time(20, 0), 30))
     dispatch_keep_fraction: float = 0.2
     """The dispatch asks mining down to this share of the fleet's nameplate."""
+    collector_outage_s: float = 0.0
+    """One ASIC collector loses its link for this long from ``collector_outage_at`` and then
+    sends what it buffered: its readings arrive late and restate their seconds (0: none)."""
+    collector_outage_at: dt.time = dt.time(20, 40)
     hashprice_usd_per_ph_day: float = 39.0
     """Braiins Insights, 2025-12-14 (infra/data): $0.039/TH/day."""
 
@@ -67,6 +72,16 @@ class DayPlan:
 
     def at(self, site_file: SiteFile, when: dt.time) -> float:
         return dt.datetime.combine(self.day, when, tzinfo=self.tz(site_file)).timestamp()
+
+
+def faults(plan: DayPlan, site_file: SiteFile) -> FaultConfig:
+    """The run's injected faults: the collector outage, if asked for."""
+    if plan.collector_outage_s <= 0:
+        return FaultConfig()
+    return FaultConfig(
+        outage_start_s=plan.at(site_file, plan.collector_outage_at),
+        outage_s=plan.collector_outage_s,
+    )
 
 
 def full_day(plan: DayPlan) -> DayPlan:

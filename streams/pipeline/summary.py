@@ -126,6 +126,8 @@ def print_summary(result: DayResult, plan: DayPlan, closed: Closed) -> None:
     if sim is not None:
         table.add_row("readings simulated", f"{sim.readings:,}")
         table.add_row("miner commands obeyed", f"{sim.commands:,}")
+        if sim.delayed:
+            table.add_row("frames a collector outage sent late", f"{sim.delayed:,}")
     s = _row(closed.settlement.report.summary if closed.settlement else None)
     for key, label in [
         ("intervals_settled", "15-min intervals settled"),

@@ -46,6 +46,8 @@ class SimStats(msgspec.Struct, kw_only=True):
     dropped: int = 0
     duplicated: int = 0
     reordered: int = 0
+    delayed: int = 0
+    """Frames a collector outage held back and sent late (``FaultConfig.outage_s``)."""
     counter_resets: int = 0
 
     @property
@@ -199,7 +201,7 @@ def run_simulator(
             step = model.step(t)
             if on_step is not None:
                 on_step(step)
-            for base, key, value in transport.apply(encoder.encode(step)):
+            for base, key, value in transport.apply(encoder.encode(step), t):
                 producer.send(base, value, key)
                 stats.messages += 1
                 stats.bytes += len(value)
@@ -219,5 +221,6 @@ def run_simulator(
     stats.commands_rejected = listener.rejected
     stats.dropped, stats.duplicated = transport.dropped, transport.duplicated
     stats.reordered = transport.reordered
+    stats.delayed = transport.delayed
     stats.counter_resets = model.gpus.resets + model.meter_resets
     return stats

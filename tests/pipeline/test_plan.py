@@ -11,6 +11,7 @@ from streams.pipeline.plan import (
     DayPlan,
     LocalWindow,
     dispatch_records,
+    faults,
     full_day,
     prepare_site,
 )
@@ -46,6 +47,15 @@ def test_dispatch_is_opened_then_closed_at_local_time() -> None:
     assert a.start_s == dt.datetime(2025, 7, 1, 19, 0, tzinfo=dt.UTC).timestamp()  # 14:00 CDT
     nameplate = sum(m.count * m.power_w for m in site_file.site.asic_models) / 1e6
     assert a.reduce_to_mw == round(nameplate * 0.2, 6)
+
+
+def test_a_collector_outage_is_a_fault_at_local_time_and_none_by_default() -> None:
+    site_file = load_site_file(DayPlan().site_file)
+    assert faults(DayPlan(), site_file).outage_s == 0.0
+    f = faults(DayPlan(collector_outage_s=120.0), site_file)
+    assert f.outage_s == 120.0
+    # 20:40 CDT is 01:40 UTC the next day.
+    assert f.outage_start_s == dt.datetime(2025, 7, 2, 1, 40, tzinfo=dt.UTC).timestamp()
 
 
 def test_run_starts_at_the_requested_local_hour() -> None:
