@@ -27,7 +27,7 @@ from streams.agents.packed_batch import (
     readings,
     unpack_all,
 )
-from streams.decisions.power import GpuSums, gpu_counter_sums
+from streams.decisions.power import SETTLEMENT_INTERVAL_S, GpuSums, gpu_counter_sums
 
 _REQUIRED = ("power_w", "gpu_index", "energy_mj", "node_id")
 _OPTIONAL_NUM = tuple(n for n in columns(GpuFrame) if n not in _REQUIRED)
@@ -58,8 +58,8 @@ def gpu_sums(raws: Sequence[bytes], limits: Limits) -> list[GpuSums] | None:
     if not _columns_ok(frames, power):
         return None
     sums = np.add.reduceat(power, offsets(sizes)).tolist()
-    counters = [_counter_sums(p) for p in frames]
-    if None in counters:
+    counters = _batch_counter_sums(frames, sizes)
+    if counters is None or None in counters:
         return None
     return [
         GpuSums(
@@ -80,6 +80,60 @@ def gpu_sums(raws: Sequence[bytes], limits: Limits) -> list[GpuSums] | None:
 
 
 _STEP_COLUMNS = ("energy_step_mj", "step_s", "step_power_w")
+
+
+def _batch_counter_sums(
+    frames: Sequence[PackedFrame], sizes: list[int]
+) -> list[tuple[float, float, int] | None] | None:
+    """``gpu_counter_sums`` of every frame, a batch at a time when every frame has the step
+    columns (the collectors' usual batch), frame by frame in a mixed batch; None when a
+    value breaks the contract."""
+    present = [n in p.num for p in frames for n in _STEP_COLUMNS]
+    if not any(present):
+        return [(0.0, 0.0, 0)] * len(frames)
+    if not all(present):
+        return [_counter_sums(p) for p in frames]
+    energy = column(frames, "energy_step_mj", I8)
+    span = column(frames, "step_s", F8)
+    watts = column(frames, "step_power_w", F8)
+    if not len(energy) == len(span) == len(watts) == sum(sizes):
+        return None
+    null = energy == INT64_NULL
+    if null.any():
+        if not (null == np.isnan(span)).all() or not (null == np.isnan(watts)).all():
+            return None
+    elif np.isnan(span).any() or np.isnan(watts).any():
+        return None
+    # NaN (a null) compares false: these see only the values present.
+    if ((energy < 0) & ~null).any() or ((span < 0) | np.isinf(span)).any():
+        return None
+    if ((watts < 0.0) | (watts > GPU_MAX_W)).any():
+        return None
+    # The rule of gpu_counter_sums: the whole seconds held, kept unless they straddle a
+    # boundary. Per frame: its second and the start of its last second's interval.
+    stamps = np.fromiter((p.ts_s for p in frames), F8, len(frames))
+    sec = np.floor(stamps)
+    first = (sec - 1) // SETTLEMENT_INTERVAL_S * SETTLEMENT_INTERVAL_S
+    at = offsets(sizes)
+    present_span = np.where(null, np.inf, span)
+    low = np.minimum.reduceat(present_span, at)
+    with np.errstate(invalid="ignore", over="ignore"):  # nulls are NaN; a huge step is inf
+        if (low == np.maximum.reduceat(np.where(null, -np.inf, span), at)).all():
+            # The usual batch: every GPU of a frame stepped from the same poll. Per frame.
+            start = np.floor(stamps - low + 1e-6)
+            held = sec - start
+            keep = (held == 0) | (start >= first)
+            counter_wh = np.add.reduceat(np.where(null, 0.0, energy), at) * keep / 3.6e6
+            sampled_wh = np.add.reduceat(np.where(null, 0.0, watts), at) * held * keep / 3600.0
+            held_max = np.where(keep, held, 0.0).astype(I8)
+        else:
+            start = np.floor(np.repeat(stamps, sizes) - span + 1e-6)
+            held = np.repeat(sec, sizes) - start
+            keep = (held == 0) | (start >= np.repeat(first, sizes))  # a null is never kept
+            counter_wh = np.add.reduceat(energy.astype(F8) * keep, at) / 3.6e6
+            sampled_wh = np.add.reduceat(np.where(keep, watts * held, 0.0), at) / 3600.0
+            held_max = np.maximum.reduceat(np.where(keep, held, 0.0), at).astype(I8)
+    return list(zip(counter_wh.tolist(), sampled_wh.tolist(), held_max.tolist(), strict=True))
 
 
 def _counter_sums(p: PackedFrame) -> tuple[float, float, int] | None:

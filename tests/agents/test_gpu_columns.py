@@ -183,3 +183,25 @@ def test_a_frame_with_only_some_step_columns_is_refused() -> None:
     verdict = GPU.decode(msgspec.json.encode(f), LIMITS)
     assert isinstance(verdict, Rejection) and "come together" in verdict.reason
     assert gpu_sums([pack(f)], LIMITS) is None
+
+
+@pytest.mark.parametrize("mixed", [False, True], ids=["all with steps", "some without"])
+def test_a_batch_of_steps_sums_as_each_frame_alone(mixed: bool) -> None:
+    # Stamps inside an interval, just after a boundary (its last step closes the previous
+    # interval) and 3 s after one (5 s steps straddle it: left to the samples).
+    stamps = [NOW, NOW - NOW % 900 + 900.4, NOW - NOW % 900 + 903.4]
+    frames = [frame(i, ts_s=ts, **STEPS) for i, ts in enumerate(stamps)]
+    # GPUs that stepped from different polls (one missed a poll): summed GPU by GPU.
+    uneven = {**STEPS, "step_s": [5.0, 10.0, 1.0, 5.0, 5.0, 5.0, 5.0, None]}
+    frames.append(frame(7, ts_s=NOW - NOW % 900 + 905.4, **uneven))
+    if mixed:
+        frames.append(frame(9, ts_s=NOW))
+    got = gpu_sums([pack(f) for f in frames], LIMITS)
+    assert got is not None
+    for g, f in zip(got, frames, strict=True):
+        want = gpu_counter_sums(f.ts_s, f.energy_step_mj or [], f.step_s or [],
+                                f.step_power_w or [])
+        assert g.counter_wh == pytest.approx(want[0], rel=1e-12)
+        assert g.counter_sampled_wh == pytest.approx(want[1], rel=1e-12)
+        assert g.counter_held_max_s == want[2]
+    assert got[2].counter_wh == 0.0 and got[1].counter_held_max_s == 5
