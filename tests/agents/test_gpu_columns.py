@@ -146,7 +146,7 @@ STEPS = {
 
 
 def test_counter_steps_sum_packed_as_the_contract_frame_does() -> None:
-    f = frame(1, **STEPS)
+    f = frame(1, ts_s=NOW - NOW % 900 - 450, **STEPS)  # mid-interval: no step straddles
     (got,) = gpu_sums([pack(f)], LIMITS) or []
     assert f.energy_step_mj is not None and f.step_s is not None and f.step_power_w is not None
     want = gpu_counter_sums(f.ts_s, f.energy_step_mj, f.step_s, f.step_power_w)
@@ -189,11 +189,12 @@ def test_a_frame_with_only_some_step_columns_is_refused() -> None:
 def test_a_batch_of_steps_sums_as_each_frame_alone(mixed: bool) -> None:
     # Stamps inside an interval, just after a boundary (its last step closes the previous
     # interval) and 3 s after one (5 s steps straddle it: left to the samples).
-    stamps = [NOW, NOW - NOW % 900 + 900.4, NOW - NOW % 900 + 903.4]
+    boundary = NOW - NOW % 900 - 900  # an interval boundary in the past, whatever NOW is
+    stamps = [NOW, boundary + 0.4, boundary + 3.4]
     frames = [frame(i, ts_s=ts, **STEPS) for i, ts in enumerate(stamps)]
     # GPUs that stepped from different polls (one missed a poll): summed GPU by GPU.
     uneven = {**STEPS, "step_s": [5.0, 10.0, 1.0, 5.0, 5.0, 5.0, 5.0, None]}
-    frames.append(frame(7, ts_s=NOW - NOW % 900 + 905.4, **uneven))
+    frames.append(frame(7, ts_s=boundary + 5.4, **uneven))
     if mixed:
         frames.append(frame(9, ts_s=NOW))
     got = gpu_sums([pack(f) for f in frames], LIMITS)
