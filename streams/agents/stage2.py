@@ -142,6 +142,9 @@ def process_site(
     quality: list[QualityFinding] = []
     pending: list[SitePowerPartial] = []
     late_partials: list[SitePowerPartial] = []
+    if restater is not None:
+        seen = states.combine.sites.get(cfg.site_id)
+        restater.begin(fresh=seen is None or not (seen.emitted_any or seen.open or seen.held))
 
     def flush() -> None:
         states.combine, combined = combine(
@@ -163,9 +166,8 @@ def process_site(
     for item in items:
         if isinstance(item, SitePowerPartial):
             if item.late_key is not None:
-                late_partials.append(item)  # late in stage 1: for the restater only
-            else:
-                pending.append(item)
+                late_partials.append(item)  # late in stage 1: restated, and held onward
+            pending.append(item)
             continue
         if pending:
             flush()

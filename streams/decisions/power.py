@@ -660,9 +660,13 @@ def combine(
     for p in partials:
         if p.site_id not in sites:
             raise KeyError(f"combine: no SiteConfig for site {p.site_id!r} (partial {p.ts_s})")
-        if p.late_key is not None:
-            continue  # a frame late in stage 1 (counted there): restated, never combined
         sc = state.sites.get(p.site_id)
+        if p.late_key is not None:
+            # A frame late in stage 1 (counted there): restated, never combined; it may
+            # still be the newest reading of its source for the seconds not closed yet.
+            if sc is not None:
+                _adopt_late(sc, p)
+            continue
         if sc is None:
             sc = state.sites[p.site_id] = SiteCombine(
                 newest_s=p.ts_s, next_s=p.ts_s, first_arrived_s=now_s
@@ -676,6 +680,7 @@ def combine(
         if p.ts_s < sc.next_s:
             if sc.emitted_any:
                 _count_late(sc, p, out)
+                _adopt_late(sc, p)
                 continue
             sc.next_s = p.ts_s  # nothing closed yet: the site's first second moves back
         sc.open.setdefault(p.ts_s, {})[p.source_partition] = p
@@ -772,6 +777,21 @@ def _complete_before(sc: SiteCombine, config: CombineConfig, now_s: float) -> in
             if got is None or got.frames < max(1, sc.expected_frames.get(part, 1)):
                 return sec
         sec = nxt + 1
+
+
+def _adopt_late(sc: SiteCombine, p: SitePowerPartial) -> None:
+    """Hold a late partial's readings where they are newer than the held ones: the seconds
+    that close from now on hold them, as they would have had the reading come on time
+    (the closed ones are the restater's). Staleness is judged at each close, as usual."""
+    held = sc.held
+    for key, r in p.sources.items():
+        h = held.get(key)
+        if h is None or h.stamp_s < p.ts_s:
+            held[key] = HeldReading(stamp_s=p.ts_s, reading=r)
+    for meter_id, w in p.meter_w.items():
+        h = held.get("meter:" + meter_id)
+        if h is None or h.stamp_s < p.ts_s:
+            held["meter:" + meter_id] = HeldReading(stamp_s=p.ts_s, meter_w=w)
 
 
 def _count_late(sc: SiteCombine, p: SitePowerPartial, out: CombineOutput) -> None:

@@ -11,9 +11,13 @@ source's next reading or its staleness limit. A second whose money-relevant valu
 goes out as a ``SitePowerRestatement`` (``site.power.restated.v1``); the sink replaces the
 stored second and audits before and after (``streams.marts.store.apply_restatements``).
 
-The memory is not in a changelog, on purpose: the hot path's state stays small. After a
-restart nothing before it can be restated; those late readings stay counted
-(``RestateOutput.unrestated_readings``), as do readings older than ``memory_s``.
+The memory is not in a changelog, on purpose: the hot path's state stays small. A memory
+that began with the site's first reading can restate from that second on (a slow start,
+where the first seconds close before every partition has delivered); after a restart,
+nothing before it or within a staleness span after it can be restated; those late readings
+stay counted (``RestateOutput.unrestated_readings``), as do readings older than
+``memory_s``. A late reading is also held onward (``combine``): the seconds that close
+after it arrived hold it as if it had come on time.
 """
 
 from __future__ import annotations
@@ -86,12 +90,21 @@ class SiteRestater:
     first_s: int | None = None
     next_s: int | None = None
     """First second ``combine`` has not closed."""
+    from_start: bool = False
+    """The memory began with the site's first reading (``begin``): nothing came before
+    ``first_s`` to be held, so its first seconds can be restated too."""
 
     @property
     def span_s(self) -> int:
         """Seconds of history a second's held readings come from."""
         lim = self.index.config.max_staleness
         return math.ceil(max(lim.gpu_s, lim.asic_s, lim.meter_s))
+
+    def begin(self, fresh: bool) -> None:
+        """Called before the first partials; ``fresh``: ``combine`` has seen nothing of the
+        site yet (a first start, not a restart with state from the changelog)."""
+        if self.first_s is None:
+            self.from_start = fresh
 
     def observe(self, partials: Iterable[SitePowerPartial]) -> None:
         """Partials ``combine`` took on time."""
@@ -143,7 +156,9 @@ class SiteRestater:
         return out
 
     def _restatable(self, sec: int) -> bool:
-        if self.first_s is None or sec < self.first_s + self.span_s:
+        if self.first_s is None or sec < self.first_s:
+            return False
+        if not self.from_start and sec < self.first_s + self.span_s:
             return False  # its held readings came from before this memory began
         return self.next_s is None or sec >= self.next_s - self.memory_s
 

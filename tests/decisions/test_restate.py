@@ -30,17 +30,24 @@ MONEY = ("ai_w", "mining_w", "overhead_w", "total_w", "hashrate_ths")
 
 
 def run(
-    arrivals: Sequence[Sequence[AsicFrame]], *, memory_s: int = 600, tail_s: int = 5
+    arrivals: Sequence[Sequence[AsicFrame]],
+    *,
+    memory_s: int = 600,
+    tail_s: int = 5,
+    restart_at: int | None = None,
 ) -> tuple[dict[int, SitePower], list[SitePowerRestatement], int]:
     """Second k's batch is ``arrivals[k]``; then ``tail_s`` empty batches that still move the
     clock (a frame stamped in each closes what is left). Returns the seconds as the marts
-    hold them (restatements applied), the restatements, and the readings not restated."""
+    hold them (restatements applied), the restatements, and the readings not restated.
+    ``restart_at``: the worker restarts before that batch (state kept, memory lost)."""
     pstate, states = PartialState(), SiteStates.fresh(SITE.site_id)
     restater = SiteRestater(index=ENTRY.index, memory_s=memory_s)
     published: dict[int, SitePower] = {}
     restated: list[SitePowerRestatement] = []
     unrestated = 0
-    for frames in arrivals:
+    for k, frames in enumerate(arrivals):
+        if k == restart_at:
+            restater = SiteRestater(index=ENTRY.index, memory_s=memory_s)
         pstate, folded = fold(pstate, frames)
         states, out = process_site(
             states, folded, ENTRY, now_s=0.0, config=Stage2Config(tick="off"), restater=restater
@@ -79,15 +86,20 @@ def delay(frames: list[list[AsicFrame]], source: str, seconds: set[int], by: int
     return out
 
 
-def test_a_late_poll_restates_its_second_and_the_seconds_that_held_it() -> None:
+def stepped() -> list[list[AsicFrame]]:
+    """rack-b steps from 2,000 to 2,500 W a miner at its poll of 22 (back at 27)."""
     frames = poll(RACKS, T0, 60)
-    # rack-b steps from 2,000 to 2,500 W a miner at its poll of 22 (back at 27).
     frames[22] = [
         msgspec.structs.replace(f, power_w=[2500.0] * len(f.power_w))
         if f.source_id == "rack-b"
         else f
         for f in frames[22]
     ]
+    return frames
+
+
+def test_a_late_poll_restates_its_second_and_the_seconds_that_held_it() -> None:
+    frames = stepped()
     truth, _, _ = run(frames)
     # rack-b's poll of second 22 (held through 26) arrives 10 s late, its second long closed.
     late, restated, unrestated = run(delay(frames, "rack-b", {22}, 10))
@@ -112,6 +124,16 @@ def test_a_second_that_was_a_gap_is_filled_when_its_reading_arrives() -> None:
     assert money(late, T0 + 70) == money(truth_gapped, T0 + 70)
 
 
+def test_seconds_closed_after_a_late_poll_hold_it() -> None:
+    # rack-b's poll of 22 (held through 26) arrives 2 s late, while 24..26 are still open:
+    # they close holding it, with nothing to restate, as if it had come on time.
+    frames = stepped()
+    truth, _, _ = run(frames)
+    late, restated, _ = run(delay(frames, "rack-b", {22}, 4))
+    assert max(r.ts_s - T0 for r in restated) < 26
+    assert money(late, T0 + 55) == money(truth, T0 + 55)
+
+
 def test_a_redelivered_late_frame_counts_once() -> None:
     frames = poll(RACKS, T0, 40)
     arrivals = delay(frames, "rack-a", {20}, 8)
@@ -128,6 +150,29 @@ def test_readings_older_than_the_memory_are_counted_not_restated() -> None:
     late, restated, unrestated = run(delay(frames, "rack-a", {20}, 60), memory_s=30)
     assert restated == []
     assert unrestated == 2
+
+
+def test_a_slow_start_restates_the_first_seconds() -> None:
+    # The site's very first poll of rack-b (second 2, held through 6) arrives 6 s late: the
+    # memory began with the site, so nothing before it was held and 2..4, closed by then,
+    # are restated; 5 and 6 close after it came and hold it as published.
+    frames = poll(RACKS, T0, 40)
+    truth, _, _ = run(frames)
+    late, restated, unrestated = run(delay(frames, "rack-b", {2}, 6))
+    assert unrestated == 0
+    assert sorted(r.ts_s - T0 for r in restated) == [2, 3, 4]
+    assert money(late, T0 + 35) == money(truth, T0 + 35)
+
+
+def test_after_a_restart_the_first_span_is_counted_not_restated() -> None:
+    # A restarted worker's memory lacks what was held before it: a late poll within a
+    # staleness span (15 s here) of the restart is counted, not restated from half the facts.
+    frames = poll(RACKS, T0, 60)
+    _, restated, unrestated = run(delay(frames, "rack-b", {32}, 4), restart_at=30)
+    assert restated == []
+    assert unrestated == 3
+    _, restated, unrestated = run(delay(frames, "rack-b", {52}, 4), restart_at=30)
+    assert unrestated == 0 and restated
 
 
 @pytest.mark.parametrize("by", [3, 7, 25])
