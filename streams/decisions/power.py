@@ -782,7 +782,11 @@ def _complete_before(sc: SiteCombine, config: CombineConfig, now_s: float) -> in
 def _adopt_late(sc: SiteCombine, p: SitePowerPartial) -> None:
     """Hold a late partial's readings where they are newer than the held ones: the seconds
     that close from now on hold them, as they would have had the reading come on time
-    (the closed ones are the restater's). Staleness is judged at each close, as usual."""
+    (the closed ones are the restater's). Staleness is judged at each close, as usual.
+
+    Not ``_hold``: that takes seconds in order, so it replaces a meter's reading outright
+    and a source's of the same second; a late partial may be older than either, or only
+    the late frames of a second whose others were held on time."""
     held = sc.held
     for key, r in p.sources.items():
         h = held.get(key)
